@@ -1,0 +1,203 @@
+"""Configuration: a YAML file plus ``HOTLINE_KPI_*`` environment variables (SPEC §6).
+
+Only the composition root (``hotline_kpi.cli``) calls :func:`load_settings`; every other module
+receives the typed values it needs as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "hotline-kpi.yaml"
+ENV_PREFIX = "HOTLINE_KPI_"
+
+Ratio = float
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid; the message is one line naming the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    """Thresholds of SPEC §3."""
+
+    short_abandon_seconds: float = Field(5, ge=0, description="S: abandons with wait < S are short")
+    service_level_seconds: float = Field(20, ge=0, description="T: answered with wait <= T")
+    satisfied_score: int = Field(8, ge=1, le=10, description="survey scores >= this are satisfied")
+
+
+class Targets(_Strict):
+    """Targets; the direction of each is fixed (SPEC §6)."""
+
+    manual_connection_rate: Ratio = Field(0.90, ge=0, le=1)
+    drop_rate: Ratio = Field(0.005, ge=0, le=1)
+    timeliness: Ratio = Field(1.00, ge=0, le=1)
+    answer_accuracy: Ratio = Field(0.98, ge=0, le=1)
+    service_level: Ratio = Field(0.80, ge=0, le=1)
+
+
+class MetricsEndpoint(_Strict):
+    """Where ``/metrics`` is served, with optional TLS and basic auth (SPEC §7)."""
+
+    address: str = "127.0.0.1"
+    port: int = Field(9769, ge=0, le=65535)
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password_file: Path | None = None
+
+
+class KafkaSettings(_Strict):
+    """The Kafka connection. Secrets are never config values, only file paths or env vars."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "hotline-events"
+    group: str = "hotline-kpi"
+    dead_letter_topic: str | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    # The password comes from HOTLINE_KPI_KAFKA_PASSWORD or from this file, never from argv.
+    sasl_password_file: Path | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, validated once at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    timezone: str = "Asia/Shanghai"
+    interval_minutes: int = Field(15, ge=1, le=1440)
+    thresholds: Thresholds = Thresholds()
+    targets: Targets = Targets()
+    queues: list[str] = []
+    max_queues: int = Field(50, ge=1, le=10_000)
+    store: str = "hotline-kpi.db"
+    metrics: MetricsEndpoint = MetricsEndpoint()
+    kafka: KafkaSettings = KafkaSettings()
+    # Seconds without events during business hours before the health alert fires.
+    no_events_alert_seconds: int = Field(600, ge=60)
+    business_hours: tuple[int, int] = (8, 22)
+    dashboard_url: str = "http://grafana.local/d"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The hotline's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Command-line options (init) beat environment variables, which beat the YAML file.
+        yaml_file = _YAML_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+# pydantic-settings reads its YAML path from the class; load_settings sets it for one call.
+_YAML_FILE: dict[str, Path | None] = {"path": None}
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(root)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more)" if more else ""
+    return f"{key}: {message}{suffix}"
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, the YAML file, the environment and ``overrides``.
+
+    ``config_file`` defaults to ``hotline-kpi.yaml`` in the working directory when present.
+    Raises :class:`ConfigError` with one line naming the offending key.
+    """
+    path: Path | None
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+    else:
+        default = Path(DEFAULT_CONFIG_FILE)
+        path = default if default.is_file() else None
+    if path is not None:
+        _check_yaml(path)
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    _YAML_FILE["path"] = path
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        source = f"config {path}" if path else "config"
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+    finally:
+        _YAML_FILE["path"] = None
+
+
+def _check_yaml(path: Path) -> None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"config {path}: cannot read YAML: {reason}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config {path}: the top level must be a mapping of keys")
+
+
+def secret_from_env_or_file(env_name: str, file: Path | None) -> str | None:
+    """A secret from the environment variable ``env_name`` or else from ``file``; never argv."""
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {file}: {exc.strerror}") from None
+    return None
