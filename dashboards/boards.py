@@ -41,10 +41,10 @@ from hotline_kpi.dashboards.panels import (
 
 from hotline_kpi.config import Settings
 
-OVERVIEW_UID = "hotline-overview"
-QUEUE_UID = "hotline-queue"
-QUALITY_UID = "hotline-quality"
-HEALTH_UID = "hotline-health"
+OVERVIEW_UID = "hotline-kpi-overview"
+QUEUE_UID = "hotline-kpi-queue"
+QUALITY_UID = "hotline-kpi-quality"
+HEALTH_UID = "hotline-kpi-health"
 
 QUEUE_VARIABLE = "queue"
 QUEUE = f'{{queue="${QUEUE_VARIABLE}"}}'

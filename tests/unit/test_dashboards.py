@@ -185,3 +185,15 @@ def test_cli_build_writes_one_file_per_dashboard(tmp_path: Path) -> None:
     assert main(["dashboards", "build", "--output", str(tmp_path)]) == 0
     written = sorted(path.name for path in tmp_path.iterdir())
     assert written == sorted(f"{uid}.json" for uid in build_dashboards(Settings()))
+
+
+def test_dashboard_uids_are_those_the_alert_annotations_link_to() -> None:
+    from hotline_kpi.alerts import conventions
+
+    linked = {
+        name: getattr(conventions, name, None)
+        for name in ("OVERVIEW_DASHBOARD_UID", "HEALTH_DASHBOARD_UID")
+    }
+    if None in linked.values():
+        pytest.skip("alerts/conventions.py names no dashboard uids yet")
+    assert linked == {"OVERVIEW_DASHBOARD_UID": OVERVIEW_UID, "HEALTH_DASHBOARD_UID": HEALTH_UID}
