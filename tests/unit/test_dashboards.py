@@ -12,6 +12,7 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import dashboard as sdk_dashboard
+from hotline_kpi.alerts import conventions
 from hotline_kpi.alerts.conventions import AVERAGE_KPIS, RATIO_KPIS, WINDOWS, ratio_rule
 from hotline_kpi.dashboards.boards import HEALTH_UID, OVERVIEW_UID, QUALITY_UID, QUEUE_UID
 from hotline_kpi.dashboards.generate import JSON_DIR, build_dashboards, render
@@ -188,8 +189,6 @@ def test_cli_build_writes_one_file_per_dashboard(tmp_path: Path) -> None:
 
 
 def test_dashboard_uids_are_those_the_alert_annotations_link_to() -> None:
-    from hotline_kpi.alerts import conventions
-
     linked = {
         name: getattr(conventions, name, None)
         for name in ("OVERVIEW_DASHBOARD_UID", "HEALTH_DASHBOARD_UID")
