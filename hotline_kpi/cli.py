@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(export)
     export.add_argument("--month", required=True, metavar="YYYY-MM")
     export.add_argument(
-        "--format", default="json", choices=["json", "csv", "xlsx", "html", "pdf"]
+        "--format", default="json", choices=["json", "csv"]
     )
     export.add_argument("--output", default="-", metavar="PATH|-")
     export.add_argument("--lang", default="zh", choices=["zh", "en"])

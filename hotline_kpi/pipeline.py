@@ -1,0 +1,208 @@
+"""One batch through the whole pipeline: decode → dedup → fold → store → exposition.
+
+Sources (a file, Kafka, the demo's simulator) hand raw records with their positions to
+:meth:`Pipeline.process`; the batch's facts, dedup keys, rejections, positions and watermark are
+committed in one store transaction, and only then do the Prometheus counters move.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from hotline_kpi.errors import StoreError
+from hotline_kpi.ingest.decode import Accepted, Reason, Record, Rejected, decode_batch
+from hotline_kpi.ingest.events import (
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallQueued,
+    QaReviewed,
+    SurveyAnswered,
+    TicketClosed,
+    TicketOpened,
+)
+from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch
+from hotline_kpi.metrics.fold import US, Thresholds, fold_batch
+from hotline_kpi.metrics.store import BatchWrite, SqlStore
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+
+
+def wall_clock_us() -> int:
+    """The wall clock in epoch microseconds (the only clock the pipeline reads)."""
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class Tally:
+    """Running totals of a source's processing, for the command line's summary."""
+
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+
+    @property
+    def total_rejected(self) -> int:
+        """All rejections, whatever the reason."""
+        return sum(self.rejected.values())
+
+
+class _RejectionLog:
+    """Logs rejections without personal data, at most ``burst`` lines per reason per minute."""
+
+    def __init__(self, burst: int = 10) -> None:
+        self._burst = burst
+        self._window_start = 0.0
+        self._lines: Counter[str] = Counter()
+        self._suppressed: Counter[str] = Counter()
+
+    def __call__(self, source: str, rejection: Rejected) -> None:
+        now = time.monotonic()
+        if now - self._window_start > 60:
+            for reason, count in self._suppressed.items():
+                log.warning("%d more %s rejections were not logged", count, reason)
+            self._window_start = now
+            self._lines.clear()
+            self._suppressed.clear()
+        reason = rejection.reason.name
+        if self._lines[reason] >= self._burst:
+            self._suppressed[reason] += 1
+            return
+        self._lines[reason] += 1
+        log.warning(
+            "rejected %s: event_id=%s type=%s at %s:%d@%d (%s)",
+            reason,
+            rejection.event_id,
+            rejection.type,
+            source,
+            rejection.partition,
+            rejection.position,
+            rejection.detail,
+        )
+
+
+def _keys(items: Sequence[Accepted]) -> tuple[set[str], set[str]]:
+    calls: set[str] = set()
+    tickets: set[str] = set()
+    for item in items:
+        event = item.event
+        if isinstance(
+            event,
+            CallOffered
+            | CallQueued
+            | CallAnswered
+            | CallAbandoned
+            | CallEnded
+            | QaReviewed
+            | SurveyAnswered,
+        ):
+            calls.add(event.call_id)
+        elif isinstance(event, TicketOpened | TicketClosed):
+            tickets.add(event.ticket_id)
+    return calls, tickets
+
+
+class Pipeline:
+    """Processes batches of raw records into a store, moving the metrics after each commit."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        thresholds: Thresholds,
+        metrics: HotlineMetrics | None = None,
+        clock: Clock = wall_clock_us,
+    ) -> None:
+        self.store = store
+        self.thresholds = thresholds
+        self.metrics = metrics
+        self.clock = clock
+        self._watermark = store.watermark()
+        self._log_rejection = _RejectionLog()
+        store.ensure_thresholds(thresholds)
+        if metrics is not None and self._watermark is not None:
+            metrics.track_waiting(
+                store.waiting_calls(self._watermark - 4 * 3600 * US), self._watermark
+            )
+
+    @property
+    def watermark(self) -> int | None:
+        """The latest event time accepted so far (epoch microseconds)."""
+        return self._watermark
+
+    def process(
+        self, records: Sequence[Record], source: str, positions: dict[int, int], tally: Tally
+    ) -> None:
+        """Process one batch and commit it with ``positions`` (partition → next position).
+
+        Raises :class:`StoreError` when the commit fails; nothing of the batch is then counted
+        and the source must re-deliver it from the stored positions.
+        """
+        accepted, rejected = decode_batch(records, self.clock())
+        stored = self.store.seen({item.event.event_id for item in accepted})
+        fresh: list[Accepted] = []
+        batch_ids: set[str] = set()
+        for item in accepted:
+            event_id = item.event.event_id
+            if event_id in stored or event_id in batch_ids:
+                rejected.append(_rejection(item, Reason.duplicate, "event_id already seen"))
+                continue
+            batch_ids.add(event_id)
+            fresh.append(item)
+
+        call_ids, ticket_ids = _keys(fresh)
+        calls, tickets = self.store.load(call_ids, ticket_ids)
+        horizon = max((item.ts_us for item in fresh), default=self._watermark)
+        if self._watermark is not None and horizon is not None:
+            horizon = max(horizon, self._watermark)
+        overdue = self.store.overdue_tickets(horizon) if horizon is not None else []
+        result = fold_batch(fresh, calls, tickets, self.thresholds, self._watermark, overdue)
+        for item, why in result.conflicts:
+            rejected.append(_rejection(item, Reason.conflict, why))
+
+        write = BatchWrite(
+            calls=list(result.calls.values()),
+            tickets=list(result.tickets.values()),
+            reviews=result.reviews,
+            surveys=result.surveys,
+            seen=batch_ids,
+            rejected=rejected,
+            source=source,
+            positions=positions,
+            watermark=result.watermark,
+        )
+        started = time.perf_counter()
+        try:
+            self.store.commit(write)
+        except StoreError:
+            if self.metrics is not None:
+                self.metrics.commit_failures.inc()
+            raise
+        if self.metrics is not None:
+            self.metrics.commit_seconds.observe(time.perf_counter() - started)
+
+        self._watermark = result.watermark
+        reasons = Counter(rejection.reason.name for rejection in rejected)
+        for rejection in rejected:
+            self._log_rejection(source, rejection)
+        tally.accepted += len(fresh) - len(result.conflicts)
+        tally.rejected.update(reasons)
+        tally.batches += 1
+        if self.metrics is not None:
+            self.metrics.apply(
+                ProcessedBatch(result.deltas, reasons, result.calls.values(), result.watermark)
+            )
+
+
+def _rejection(item: Accepted, reason: Reason, detail: str) -> Rejected:
+    event = item.event
+    payload = event.model_dump_json(exclude={"caller"})
+    return Rejected(
+        reason, item.partition, item.position, event.event_id, event.type, payload, detail
+    )

@@ -1,0 +1,248 @@
+"""The Prometheus metrics of SPEC §4, fed from the fold's deltas, served on ``/metrics``.
+
+Counters move only by the deltas of a committed batch, so a duplicate or a batch that failed to
+commit never moves them. The registry is passed in (no global default registry).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import ssl
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+
+from hotline_kpi.ingest.decode import REASONS
+from hotline_kpi.ingest.events import EVENT_TYPES, TICKET_KINDS
+from hotline_kpi.metrics.fold import US, CallFact, Deltas
+
+OTHER = "other"
+UNASSIGNED = "unassigned"
+
+WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200)
+HANDLE_BUCKETS = (30, 60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+_QUEUE_COUNTERS = {
+    "hotline_agent_requests_total": "Calls that asked for a human agent (转人工), by queue.",
+    "hotline_agent_answered_total": "Queued calls answered by an agent.",
+    "hotline_answered_within_threshold_total": "Queued calls answered within T seconds.",
+    "hotline_calls_abandoned_total": "Queued calls abandoned by the caller.",
+    "hotline_calls_short_abandoned_total": "Abandons after waiting less than S seconds.",
+    "hotline_calls_dropped_total": "Answered calls ended by a network or system failure.",
+    "hotline_qa_reviews_total": "Quality reviews of answers.",
+    "hotline_qa_accurate_total": "Quality reviews that judged the answer accurate.",
+    "hotline_survey_responses_total": "Satisfaction survey responses.",
+    "hotline_survey_satisfied_total": "Survey responses at or above the satisfied score.",
+}
+
+
+class QueueLabels:
+    """Bounded ``queue`` label values: the configured list, else the first ``cap`` names seen."""
+
+    def __init__(self, known: Sequence[str], cap: int) -> None:
+        self._known = frozenset(known)
+        self._cap = cap
+        self._seen: set[str] = set()
+
+    def __call__(self, queue: str) -> str:
+        """The label value for ``queue``; names beyond the list or the cap become ``other``."""
+        if queue == UNASSIGNED:
+            return queue
+        if self._known:
+            return queue if queue in self._known else OTHER
+        if queue in self._seen:
+            return queue
+        if len(self._seen) < self._cap:
+            self._seen.add(queue)
+            return queue
+        return OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedBatch:
+    """What the exporter needs to know about a committed batch."""
+
+    deltas: Deltas
+    rejections: Mapping[str, int]
+    touched_calls: Iterable[CallFact]
+    watermark: int | None
+
+
+class HotlineMetrics:
+    """Every metric of SPEC §4 plus the monitor's own health, on one registry."""
+
+    def __init__(self, registry: CollectorRegistry, queue_labels: QueueLabels) -> None:
+        self.registry = registry
+        self._queue = queue_labels
+        self.offered = Counter(
+            "hotline_calls_offered", "Calls that reached the hotline (IVR).", registry=registry
+        )
+        self.by_queue = {
+            name: Counter(name.removesuffix("_total"), doc, ["queue"], registry=registry)
+            for name, doc in _QUEUE_COUNTERS.items()
+        }
+        self.tickets_due = Counter(
+            "hotline_tickets_due", "Work orders settled (closed, or open past due).", ["kind"],
+            registry=registry,
+        )
+        self.tickets_on_time = Counter(
+            "hotline_tickets_on_time", "Work orders closed at or before due.", ["kind"],
+            registry=registry,
+        )
+        self.answer_wait = Histogram(
+            "hotline_answer_wait_seconds", "Wait from queued to answered.", ["queue"],
+            buckets=WAIT_BUCKETS, registry=registry,
+        )
+        self.handle = Histogram(
+            "hotline_handle_seconds", "Handle time from answered to ended.", ["queue"],
+            buckets=HANDLE_BUCKETS, registry=registry,
+        )
+        self.waiting = Gauge(
+            "hotline_calls_waiting", "Callers waiting for an agent now.", ["queue"],
+            registry=registry,
+        )
+        self.oldest_wait = Gauge(
+            "hotline_oldest_wait_seconds",
+            "How long the longest-waiting caller has waited, at the latest event time.",
+            ["queue"], registry=registry,
+        )
+        self.events = Counter(
+            "hotline_events", "Accepted events by type.", ["type"], registry=registry
+        )
+        self.rejected = Counter(
+            "hotline_events_rejected", "Rejected events by reason.", ["reason"],
+            registry=registry,
+        )
+        self.last_event = Gauge(
+            "hotline_last_event_timestamp_seconds",
+            "Event time of the latest accepted event (the watermark).", registry=registry,
+        )
+        self.lag = Gauge(
+            "hotline_consumer_lag_messages", "Messages behind the end of each partition.",
+            ["topic", "partition"], registry=registry,
+        )
+        self.commit_seconds = Histogram(
+            "hotline_store_commit_seconds", "Time to commit one batch to the store.",
+            buckets=COMMIT_BUCKETS, registry=registry,
+        )
+        self.commit_failures = Counter(
+            "hotline_store_commit_failures", "Batches whose store commit failed.",
+            registry=registry,
+        )
+        # Pre-create the closed label sets so that rates start from zero, not from absence.
+        for event_type in EVENT_TYPES:
+            self.events.labels(event_type)
+        for reason in REASONS:
+            self.rejected.labels(reason)
+        for kind in TICKET_KINDS:
+            self.tickets_due.labels(kind)
+            self.tickets_on_time.labels(kind)
+        self._waiting: dict[str, dict[str, int]] = {}
+
+    def apply(self, batch: ProcessedBatch) -> None:
+        """Move the counters by a committed batch's deltas and refresh the gauges."""
+        deltas = batch.deltas
+        for (metric, label), amount in deltas.counts.items():
+            if metric == "hotline_calls_offered_total":
+                self.offered.inc(amount)
+            elif metric == "hotline_tickets_due_total":
+                self.tickets_due.labels(label).inc(amount)
+            elif metric == "hotline_tickets_on_time_total":
+                self.tickets_on_time.labels(label).inc(amount)
+            else:
+                self.by_queue[metric].labels(self._queue(label)).inc(amount)
+        for metric, label, value in deltas.observations:
+            histogram = self.answer_wait if metric == "hotline_answer_wait_seconds" else self.handle
+            histogram.labels(self._queue(label)).observe(value)
+        for event_type, amount in deltas.events.items():
+            self.events.labels(event_type).inc(amount)
+        for reason, amount in batch.rejections.items():
+            self.rejected.labels(reason).inc(amount)
+        self.track_waiting(batch.touched_calls, batch.watermark)
+
+    def track_waiting(self, calls: Iterable[CallFact], watermark: int | None) -> None:
+        """Update the callers on hold from the calls a batch touched."""
+        for call in calls:
+            label = self._queue(call.queue or UNASSIGNED)
+            if call.waiting and call.queued_at is not None:
+                self._waiting.setdefault(label, {})[call.call_id] = call.queued_at
+            else:
+                for waiting in self._waiting.values():
+                    waiting.pop(call.call_id, None)
+        if watermark is None:
+            return
+        self.last_event.set(watermark / US)
+        # A call that never got an outcome nor an end (a lost event) must not wait forever.
+        horizon = watermark - 4 * 3600 * US
+        for label, waiting in self._waiting.items():
+            stale = [call_id for call_id, queued_at in waiting.items() if queued_at < horizon]
+            for call_id in stale:
+                del waiting[call_id]
+            self.waiting.labels(label).set(len(waiting))
+            oldest = min(waiting.values(), default=None)
+            self.oldest_wait.labels(label).set(0 if oldest is None else (watermark - oldest) / US)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Scrapes are not worth a log line each."""
+
+
+def _with_basic_auth(app: Callable[..., Any], user: str, password: str) -> Callable[..., Any]:
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            start_response(
+                "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="hotline-kpi"')]
+            )
+            return [b"unauthorized\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
+class MetricsServer:
+    """``/metrics`` over HTTP(S), optionally with basic auth, in a daemon thread."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        address: str,
+        port: int,
+        *,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+        basic_auth: tuple[str, str] | None = None,
+    ) -> None:
+        app: Callable[..., Any] = make_wsgi_app(registry)
+        if basic_auth is not None:
+            app = _with_basic_auth(app, *basic_auth)
+        self._server = make_server(address, port, app, _Server, handler_class=_QuietHandler)
+        if certfile is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certfile, keyfile)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()

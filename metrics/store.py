@@ -1,0 +1,411 @@
+"""The store: facts, dedup keys, rejections, source positions and the watermark, in one
+transaction per batch (SQLite by default, WAL; PostgreSQL through the same interface).
+
+Exactly once in effect comes from here: a batch's facts and the position after its last event are
+written in the same transaction, and a restart resumes from the stored position. The store knows
+no KPI formula; it keeps the fact bits the fold computed (``calls.facts``) and the raw times.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from hotline_kpi.errors import StoreError
+from hotline_kpi.ingest.decode import Rejected
+from hotline_kpi.metrics.fold import (
+    CallFact,
+    Review,
+    Survey,
+    Thresholds,
+    TicketFact,
+    call_facts,
+)
+
+SCHEMA_VERSION = "1"
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS calls (
+        call_id TEXT PRIMARY KEY,
+        offered_at BIGINT, queued_at BIGINT, queue TEXT, queue_event_at BIGINT,
+        outcome INTEGER NOT NULL, outcome_at BIGINT, agent_id TEXT,
+        ended_at BIGINT, cause TEXT, counted INTEGER NOT NULL, facts INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS calls_queued_at ON calls (queued_at)",
+    "CREATE INDEX IF NOT EXISTS calls_offered_at ON calls (offered_at)",
+    """CREATE TABLE IF NOT EXISTS tickets (
+        ticket_id TEXT PRIMARY KEY,
+        opened_at BIGINT, due BIGINT, kind TEXT, queue TEXT, call_id TEXT,
+        closed_at BIGINT, counted INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS tickets_due ON tickets (due)",
+    """CREATE TABLE IF NOT EXISTS reviews (
+        event_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, agent_id TEXT NOT NULL,
+        accurate INTEGER NOT NULL, queue TEXT, category TEXT, ts BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS reviews_ts ON reviews (ts)",
+    """CREATE TABLE IF NOT EXISTS surveys (
+        event_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, score INTEGER NOT NULL,
+        queue TEXT, agent_id TEXT, factors TEXT, ts BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS surveys_ts ON surveys (ts)",
+    "CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY)",
+    """CREATE TABLE IF NOT EXISTS rejected (
+        source TEXT NOT NULL, partition INTEGER NOT NULL, position BIGINT NOT NULL,
+        reason TEXT NOT NULL, event_id TEXT, type TEXT, detail TEXT, payload TEXT,
+        rejected_at BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS positions (
+        source TEXT NOT NULL, partition INTEGER NOT NULL, position BIGINT NOT NULL,
+        PRIMARY KEY (source, partition))""",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+CALL_COLUMNS = (
+    "call_id, offered_at, queued_at, queue, queue_event_at, outcome, outcome_at, agent_id, "
+    "ended_at, cause, counted, facts"
+)
+TICKET_COLUMNS = "ticket_id, opened_at, due, kind, queue, call_id, closed_at, counted"
+
+
+@dataclass(slots=True)
+class BatchWrite:
+    """Everything one batch changes, written in one transaction."""
+
+    calls: Collection[CallFact] = ()
+    tickets: Collection[TicketFact] = ()
+    reviews: Sequence[Review] = ()
+    surveys: Sequence[Survey] = ()
+    seen: Collection[str] = ()
+    rejected: Sequence[Rejected] = ()
+    source: str = ""
+    positions: dict[int, int] = field(default_factory=dict)  # partition -> next position
+    watermark: int | None = None
+
+
+class Store(Protocol):
+    """What the pipeline and the exports need of a store."""
+
+    def load(
+        self, call_ids: Collection[str], ticket_ids: Collection[str]
+    ) -> tuple[dict[str, CallFact], dict[str, TicketFact]]: ...
+    def seen(self, event_ids: Collection[str]) -> set[str]: ...
+    def overdue_tickets(self, watermark: int) -> list[TicketFact]: ...
+    def commit(self, batch: BatchWrite) -> None: ...
+    def positions(self, source: str) -> dict[int, int]: ...
+    def watermark(self) -> int | None: ...
+    def waiting_calls(self, since_us: int) -> list[CallFact]: ...
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def close(self) -> None: ...
+
+
+def _chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _call_row(call: CallFact) -> tuple[Any, ...]:
+    return (
+        call.call_id,
+        call.offered_at,
+        call.queued_at,
+        call.queue,
+        call.queue_event_at,
+        call.outcome,
+        call.outcome_at,
+        call.agent_id,
+        call.ended_at,
+        call.cause,
+        call.counted,
+        call.facts,
+    )
+
+
+def _ticket_row(ticket: TicketFact) -> tuple[Any, ...]:
+    return (
+        ticket.ticket_id,
+        ticket.opened_at,
+        ticket.due,
+        ticket.kind,
+        ticket.queue,
+        ticket.call_id,
+        ticket.closed_at,
+        ticket.counted,
+    )
+
+
+def _upsert(table: str, columns: str, key: str, placeholder: str) -> str:
+    names = [name.strip() for name in columns.split(",")]
+    marks = ", ".join([placeholder] * len(names))
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+class SqlStore:
+    """The SQL shared by the SQLite and PostgreSQL stores; subclasses supply the connection."""
+
+    placeholder = "?"
+    greatest = "max"
+
+    def __init__(self, connection: Any) -> None:
+        self._db = connection
+        p = self.placeholder
+        self._sql_call_upsert = _upsert("calls", CALL_COLUMNS, "call_id", p)
+        self._sql_ticket_upsert = _upsert("tickets", TICKET_COLUMNS, "ticket_id", p)
+        self._sql_review = (
+            "INSERT INTO reviews (event_id, call_id, agent_id, accurate, queue, category, ts) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (event_id) DO NOTHING"
+        )
+        self._sql_survey = (
+            "INSERT INTO surveys (event_id, call_id, score, queue, agent_id, factors, ts) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (event_id) DO NOTHING"
+        )
+        self._sql_seen = (
+            f"INSERT INTO seen_events (event_id) VALUES ({p}) ON CONFLICT (event_id) DO NOTHING"
+        )
+        self._sql_rejected = (
+            "INSERT INTO rejected (source, partition, position, reason, event_id, type, detail, "
+            f"payload, rejected_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+        )
+        self._sql_position = (
+            f"INSERT INTO positions (source, partition, position) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (source, partition) DO UPDATE SET position = excluded.position"
+        )
+        self._sql_watermark = (
+            f"INSERT INTO meta (key, value) VALUES ('watermark', {p}) ON CONFLICT (key) "
+            f"DO UPDATE SET value = CAST({self.greatest}(CAST(meta.value AS BIGINT), "
+            "CAST(excluded.value AS BIGINT)) AS TEXT)"
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query written with ``?`` placeholders."""
+        if self.placeholder != "?":
+            sql = sql.replace("?", self.placeholder)
+        cursor = self._db.execute(sql, tuple(params))
+        return list(cursor.fetchall())
+
+    def load(
+        self, call_ids: Collection[str], ticket_ids: Collection[str]
+    ) -> tuple[dict[str, CallFact], dict[str, TicketFact]]:
+        """The stored facts of these calls and tickets (absent ones are simply missing)."""
+        calls: dict[str, CallFact] = {}
+        for chunk in _chunks(sorted(call_ids)):
+            marks = ", ".join([self.placeholder] * len(chunk))
+            sql = f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id IN ({marks})"
+            for row in self._db.execute(sql, tuple(chunk)).fetchall():
+                calls[row[0]] = CallFact(*row)
+        tickets: dict[str, TicketFact] = {}
+        for chunk in _chunks(sorted(ticket_ids)):
+            marks = ", ".join([self.placeholder] * len(chunk))
+            sql = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id IN ({marks})"
+            for row in self._db.execute(sql, tuple(chunk)).fetchall():
+                tickets[row[0]] = TicketFact(*row)
+        return calls, tickets
+
+    def seen(self, event_ids: Collection[str]) -> set[str]:
+        """Which of these event ids the store has already seen in a valid event."""
+        found: set[str] = set()
+        for chunk in _chunks(list(event_ids)):
+            marks = ", ".join([self.placeholder] * len(chunk))
+            sql = f"SELECT event_id FROM seen_events WHERE event_id IN ({marks})"
+            found.update(row[0] for row in self._db.execute(sql, tuple(chunk)).fetchall())
+        return found
+
+    def overdue_tickets(self, watermark: int) -> list[TicketFact]:
+        """Open tickets not yet counted as due whose ``due`` is before the watermark."""
+        p = self.placeholder
+        sql = (
+            f"SELECT {TICKET_COLUMNS} FROM tickets WHERE due < {p} AND closed_at IS NULL "
+            "AND (counted & 1) = 0"
+        )
+        return [TicketFact(*row) for row in self._db.execute(sql, (watermark,)).fetchall()]
+
+    def positions(self, source: str) -> dict[int, int]:
+        """The next position to read, per partition, of ``source``."""
+        rows = self.query("SELECT partition, position FROM positions WHERE source = ?", (source,))
+        return {int(partition): int(position) for partition, position in rows}
+
+    def watermark(self) -> int | None:
+        """The latest event time of an accepted event, in epoch microseconds."""
+        rows = self.query("SELECT value FROM meta WHERE key = 'watermark'")
+        return int(rows[0][0]) if rows else None
+
+    def meta(self, key: str) -> str | None:
+        """A stored setting (schema version, thresholds the facts were computed with)."""
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def waiting_calls(self, since_us: int) -> list[CallFact]:
+        """Calls queued since ``since_us`` with no outcome and no end: callers on hold."""
+        p = self.placeholder
+        sql = (
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE queued_at >= {p} AND outcome = 0 "
+            "AND ended_at IS NULL"
+        )
+        return [CallFact(*row) for row in self._db.execute(sql, (since_us,)).fetchall()]
+
+    def rejection_counts(self) -> dict[str, int]:
+        """Rejected events by reason, over the store's whole history."""
+        rows = self.query("SELECT reason, COUNT(*) FROM rejected GROUP BY reason")
+        return {str(reason): int(count) for reason, count in rows}
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def commit(self, batch: BatchWrite) -> None:
+        """Write one batch atomically: facts, dedup keys, rejections, positions, watermark."""
+        now_us = time.time_ns() // 1000
+        try:
+            with self._transaction() as cursor:
+                if batch.calls:
+                    cursor.executemany(self._sql_call_upsert, [_call_row(c) for c in batch.calls])
+                if batch.tickets:
+                    cursor.executemany(
+                        self._sql_ticket_upsert, [_ticket_row(t) for t in batch.tickets]
+                    )
+                if batch.reviews:
+                    cursor.executemany(
+                        self._sql_review,
+                        [
+                            (r.event_id, r.call_id, r.agent_id, int(r.accurate), r.queue,
+                             r.category, r.ts)
+                            for r in batch.reviews
+                        ],
+                    )
+                if batch.surveys:
+                    cursor.executemany(
+                        self._sql_survey,
+                        [
+                            (s.event_id, s.call_id, s.score, s.queue, s.agent_id,
+                             json.dumps(dict(s.factors), sort_keys=True) if s.factors else None,
+                             s.ts)
+                            for s in batch.surveys
+                        ],
+                    )
+                if batch.seen:
+                    cursor.executemany(self._sql_seen, [(event_id,) for event_id in batch.seen])
+                if batch.rejected:
+                    cursor.executemany(
+                        self._sql_rejected,
+                        [
+                            (batch.source, r.partition, r.position, r.reason.name, r.event_id,
+                             r.type, r.detail, r.payload, now_us)
+                            for r in batch.rejected
+                        ],
+                    )
+                if batch.positions:
+                    cursor.executemany(
+                        self._sql_position,
+                        [(batch.source, part, pos) for part, pos in batch.positions.items()],
+                    )
+                if batch.watermark is not None:
+                    cursor.execute(self._sql_watermark, (str(batch.watermark),))
+        except self._errors() as exc:
+            raise StoreError(f"store commit failed: {exc}") from exc
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store one setting."""
+        p = self.placeholder
+        with self._transaction() as cursor:
+            cursor.execute(
+                f"INSERT INTO meta (key, value) VALUES ({p}, {p}) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def refresh_facts(self, thresholds: Thresholds) -> int:
+        """Recompute every call's fact bits for new thresholds; returns the calls changed.
+
+        Counters already moved are not moved again (``counted`` is kept); exports, which read
+        the fact bits, follow the new thresholds.
+        """
+        rows = self.query(f"SELECT {CALL_COLUMNS} FROM calls WHERE queued_at IS NOT NULL")
+        changed = []
+        for row in rows:
+            call = CallFact(*row)
+            facts = call_facts(call, thresholds)
+            if facts != call.facts:
+                changed.append((facts, call.call_id))
+        p = self.placeholder
+        with self._transaction() as cursor:
+            cursor.executemany(f"UPDATE calls SET facts = {p} WHERE call_id = {p}", changed)
+        return len(changed)
+
+    def ensure_thresholds(self, thresholds: Thresholds) -> None:
+        """Make the stored fact bits agree with ``thresholds`` (refold once if they changed)."""
+        wanted = f"{thresholds.short_abandon_us},{thresholds.service_level_us}"
+        if self.meta("thresholds") != wanted:
+            self.refresh_facts(thresholds)
+            self.set_meta("thresholds", wanted)
+
+    # -- dialect hooks ------------------------------------------------------------------------
+
+    def _transaction(self) -> Any:
+        raise NotImplementedError
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+
+class _SqliteTransaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Cursor:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db.cursor()
+
+    def __exit__(self, kind: object, value: object, trace: object) -> None:
+        if kind is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
+
+
+class SqliteStore(SqlStore):
+    """The embedded default: one SQLite file in WAL mode."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA busy_timeout = 10000")
+            for statement in SCHEMA:
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (SCHEMA_VERSION,),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {path}: {exc}") from None
+        super().__init__(db)
+        self.path = Path(path)
+
+    def _transaction(self) -> _SqliteTransaction:
+        return _SqliteTransaction(self._db)
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error,)
+
+
+def open_store(location: str) -> SqlStore:
+    """A SQLite file path or a ``postgresql://`` URL (SPEC §5 ``--store``)."""
+    if location.startswith(("postgresql://", "postgres://")):
+        from hotline_kpi.metrics.postgres import PostgresStore
+
+        return PostgresStore(location)
+    path = Path(location)
+    if path.parent and not path.parent.exists():
+        raise StoreError(f"cannot open SQLite store {location}: directory does not exist")
+    return SqliteStore(path)
+
