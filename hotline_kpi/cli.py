@@ -31,9 +31,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_common(parser: argparse.ArgumentParser, *, store: bool = True) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
     if store:
-        parser.add_argument(
-            "--store", metavar="PATH|URL", help="SQLite file or postgresql:// URL"
-        )
+        parser.add_argument("--store", metavar="PATH|URL", help="SQLite file or postgresql:// URL")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
 
 
@@ -42,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hotline-kpi", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    demo = sub.add_parser("demo", help="simulated traffic -> pipeline -> SQLite, /metrics, live view")
+    demo = sub.add_parser(
+        "demo", help="simulated traffic -> pipeline -> SQLite, /metrics, live view"
+    )
     _add_common(demo)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true", help="no live terminal view")
     demo.add_argument("--duration", type=float, help="stop after this many wall seconds")
     demo.add_argument(
-        "--scenario", choices=["normal", "understaffed"], default="normal",
+        "--scenario",
+        choices=["normal", "understaffed"],
+        default="normal",
         help="'understaffed' makes the manual connection rate breach its target",
     )
     demo.add_argument("--calls-per-day", type=int, default=20_000)
@@ -69,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(replay)
     replay.add_argument("file", metavar="FILE|-")
     replay.add_argument(
-        "--from-start", action="store_true",
+        "--from-start",
+        action="store_true",
         help="read the whole file even if the store has a position in it",
     )
     replay.add_argument("--batch-size", type=int, default=5000)
@@ -78,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="the monthly KPI report from a store")
     _add_common(export)
     export.add_argument("--month", required=True, metavar="YYYY-MM")
-    export.add_argument(
-        "--format", default="json", choices=["json", "csv"]
-    )
+    export.add_argument("--format", default="json", choices=["json", "csv"])
     export.add_argument("--output", default="-", metavar="PATH|-")
     export.add_argument("--lang", default="zh", choices=["zh", "en"])
     export.set_defaults(handler=_cmd_export)
@@ -105,9 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--days", type=float, default=1.0, help="days from --start")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--calls-per-day", type=int, default=20_000)
-    simulate.add_argument(
-        "--scenario", choices=["normal", "understaffed"], default="normal"
-    )
+    simulate.add_argument("--scenario", choices=["normal", "understaffed"], default="normal")
     simulate.add_argument("--duplicates", type=float, default=0.0, help="share re-sent")
     simulate.add_argument("--shuffle", action="store_true", help="shuffle each call's events")
     simulate.add_argument("--bad", type=float, default=0.0, help="share of malformed lines")

@@ -37,8 +37,30 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Share of the day's calls arriving in each local hour: night lull, morning and afternoon peaks.
 HOURLY_CURVE = (
-    0.6, 0.4, 0.3, 0.3, 0.3, 0.5, 1.2, 2.8, 5.5, 7.6, 8.0, 7.4,
-    5.8, 6.2, 7.2, 7.4, 6.8, 5.9, 4.8, 4.6, 4.2, 3.4, 2.2, 1.2,
+    0.6,
+    0.4,
+    0.3,
+    0.3,
+    0.3,
+    0.5,
+    1.2,
+    2.8,
+    5.5,
+    7.6,
+    8.0,
+    7.4,
+    5.8,
+    6.2,
+    7.2,
+    7.4,
+    6.8,
+    5.9,
+    4.8,
+    4.6,
+    4.2,
+    3.4,
+    2.2,
+    1.2,
 )
 
 
@@ -242,7 +264,8 @@ class GroundTruth:
                 months[month]["offered"] = self.offered.get(month, 0)
             elif name.startswith("kind:"):
                 months[month]["ticket_kinds"][name.removeprefix("kind:")] = [
-                    scope.on_time, scope.settled
+                    scope.on_time,
+                    scope.settled,
                 ]
             else:
                 months[month]["queues"][name] = _truth_kpis(scope)
@@ -442,12 +465,13 @@ class Simulator:
         agent, start_ms = agents.earliest(queued_ms)
         wait_ms = start_ms - queued_ms
         # Threshold edges: some calls are answered exactly T after they queued.
-        if 0 < wait_ms and rng.random() < 0.03 and start_ms - self.service_ms > offered_ms:
+        if wait_ms > 0 and rng.random() < 0.03 and start_ms - self.service_ms > offered_ms:
             queued_ms = start_ms - self.service_ms
             wait_ms = self.service_ms
         call.queued_ms = queued_ms
-        events.append((queued_ms, {"type": "call.queued", "call_id": call.call_id,
-                                   "queue": profile.name}))
+        events.append(
+            (queued_ms, {"type": "call.queued", "call_id": call.call_id, "queue": profile.name})
+        )
         patience = self._patience_ms(profile)
         if rng.random() < s.waiting_failure_probability:
             call.ended_ms = queued_ms + min(wait_ms, patience) // 2 + 1
@@ -456,12 +480,17 @@ class Simulator:
         elif wait_ms > patience:
             call.abandoned_ms = queued_ms + patience
             call.ended_ms = call.abandoned_ms + rng.randint(0, 1500)
-            events.append((call.abandoned_ms, {"type": "call.abandoned",
-                                               "call_id": call.call_id, "queue": profile.name}))
+            events.append(
+                (
+                    call.abandoned_ms,
+                    {"type": "call.abandoned", "call_id": call.call_id, "queue": profile.name},
+                )
+            )
             events.append((call.ended_ms, _ended(call.call_id, "customer_hangup")))
         else:
-            handle_ms = round(rng.lognormvariate(math.log(profile.handle_mean_s) - 0.18, 0.6)
-                              * 1000) + 5000
+            handle_ms = (
+                round(rng.lognormvariate(math.log(profile.handle_mean_s) - 0.18, 0.6) * 1000) + 5000
+            )
             call.answered_ms = start_ms
             call.agent = agents.ids[agent]
             call.ended_ms = start_ms + handle_ms
@@ -470,8 +499,17 @@ class Simulator:
                 call.cause = rng.choice(("network_failure", "network_failure", "system_failure"))
             else:
                 call.cause = _weighted(rng, CAUSES_OK)
-            events.append((start_ms, {"type": "call.answered", "call_id": call.call_id,
-                                      "queue": profile.name, "agent_id": call.agent}))
+            events.append(
+                (
+                    start_ms,
+                    {
+                        "type": "call.answered",
+                        "call_id": call.call_id,
+                        "queue": profile.name,
+                        "agent_id": call.agent,
+                    },
+                )
+            )
             events.append((call.ended_ms, _ended(call.call_id, call.cause)))
             events.extend(self._after_call(call, agents.skill[agent], wait_ms))
         self.truth.call(call)
@@ -488,9 +526,13 @@ class Simulator:
         if rng.random() < s.qa_share:
             ts = call.ended_ms + rng.randint(HOUR_MS, 3 * DAY_MS)
             accurate = rng.random() < skill
-            review: dict[str, Any] = {"type": "qa.reviewed", "call_id": call.call_id,
-                                      "agent_id": call.agent, "accurate": accurate,
-                                      "category": rng.choice(QA_CATEGORIES)}
+            review: dict[str, Any] = {
+                "type": "qa.reviewed",
+                "call_id": call.call_id,
+                "agent_id": call.agent,
+                "accurate": accurate,
+                "category": rng.choice(QA_CATEGORIES),
+            }
             named = rng.random() < 0.5
             if named:
                 review["queue"] = call.queue
@@ -500,17 +542,27 @@ class Simulator:
         if rng.random() < s.survey_share:
             ts = call.ended_ms + rng.randint(20_000, 600_000)
             factors = {}
-            base = 8.6 - min(wait_ms / 60_000, 4.0) - (4.0 if call.cause in
-                                                       ("network_failure", "system_failure")
-                                                       else 0.0)
+            base = (
+                8.6
+                - min(wait_ms / 60_000, 4.0)
+                - (4.0 if call.cause in ("network_failure", "system_failure") else 0.0)
+            )
             for name in FACTORS:
                 bias = -1.5 * min(wait_ms / 60_000, 3.0) if name == "waiting_time" else 0.0
                 factors[name] = _score(rng, base + bias + rng.gauss(0, 1.0))
-            score = _score(rng, 0.45 * factors["resolution"] + 0.25 * factors["attitude"]
-                           + 0.2 * factors["waiting_time"] + 0.1 * factors["expertise"]
-                           + rng.gauss(0, 0.6))
-            survey: dict[str, Any] = {"type": "survey.answered", "call_id": call.call_id,
-                                      "score": score}
+            score = _score(
+                rng,
+                0.45 * factors["resolution"]
+                + 0.25 * factors["attitude"]
+                + 0.2 * factors["waiting_time"]
+                + 0.1 * factors["expertise"]
+                + rng.gauss(0, 0.6),
+            )
+            survey: dict[str, Any] = {
+                "type": "survey.answered",
+                "call_id": call.call_id,
+                "score": score,
+            }
             if rng.random() < 0.6:
                 survey["queue"] = call.queue
                 survey["agent_id"] = call.agent
@@ -529,9 +581,13 @@ class Simulator:
         opened_ms = call.ended_ms + rng.randint(1000, 60_000)
         due_ms = opened_ms + sla_ms
         ticket_id = self._id("t")
-        opened: dict[str, Any] = {"type": "ticket.opened", "ticket_id": ticket_id,
-                                  "due": iso(due_ms, self.zone), "kind": kind,
-                                  "call_id": call.call_id}
+        opened: dict[str, Any] = {
+            "type": "ticket.opened",
+            "ticket_id": ticket_id,
+            "due": iso(due_ms, self.zone),
+            "kind": kind,
+            "call_id": call.call_id,
+        }
         queue = call.queue if rng.random() < 0.8 else None
         if queue is not None:
             opened["queue"] = queue
@@ -553,18 +609,33 @@ class Simulator:
 
     def _bad_line(self, ts_ms: int) -> None:
         kinds = (
-            ("invalid_json", b'{"event_id": "bad-%d", "type": "call.offered", "caller": "13912345678"'),
+            (
+                "invalid_json",
+                b'{"event_id": "bad-%d", "type": "call.offered", "caller": "13912345678"',
+            ),
             ("not_an_object", b'["bad-%d"]'),
             ("unknown_type", b'{"event_id": "bad-%d", "type": "call.transferred", "ts": "TS"}'),
             ("missing_field", b'{"event_id": "bad-%d", "type": "call.queued", "ts": "TS"}'),
-            ("wrong_type", b'{"event_id": "bad-%d", "type": "survey.answered", "ts": "TS", '
-                           b'"call_id": "x", "score": 8.0}'),
-            ("naive_timestamp", b'{"event_id": "bad-%d", "type": "ticket.closed", '
-                                b'"ts": "2026-10-01T08:00:00", "ticket_id": "x"}'),
-            ("out_of_range", b'{"event_id": "bad-%d", "type": "survey.answered", "ts": "TS", '
-                             b'"call_id": "x", "score": 11}'),
-            ("future_timestamp", b'{"event_id": "bad-%d", "type": "ticket.closed", '
-                                 b'"ts": "2099-01-01T00:00:00Z", "ticket_id": "x"}'),
+            (
+                "wrong_type",
+                b'{"event_id": "bad-%d", "type": "survey.answered", "ts": "TS", '
+                b'"call_id": "x", "score": 8.0}',
+            ),
+            (
+                "naive_timestamp",
+                b'{"event_id": "bad-%d", "type": "ticket.closed", '
+                b'"ts": "2026-10-01T08:00:00", "ticket_id": "x"}',
+            ),
+            (
+                "out_of_range",
+                b'{"event_id": "bad-%d", "type": "survey.answered", "ts": "TS", '
+                b'"call_id": "x", "score": 11}',
+            ),
+            (
+                "future_timestamp",
+                b'{"event_id": "bad-%d", "type": "ticket.closed", '
+                b'"ts": "2099-01-01T00:00:00Z", "ticket_id": "x"}',
+            ),
         )
         reason, template = kinds[self.rng.randrange(len(kinds))]
         self._seq += 1
@@ -581,8 +652,7 @@ class Simulator:
         s = self.scenario
         total = sum(HOURLY_CURVE)
         hour_ms = (start_ms // HOUR_MS) * HOUR_MS
-        if hour_ms < start_ms:
-            hour_ms = start_ms
+        hour_ms = max(hour_ms, start_ms)
         while end_ms is None or hour_ms < end_ms:
             next_hour = (hour_ms // HOUR_MS + 1) * HOUR_MS
             stop = next_hour if end_ms is None else min(next_hour, end_ms)

@@ -9,7 +9,7 @@ event has several faults the first reason in the spec's table order wins. ``dupl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -155,9 +155,7 @@ Record = tuple[bytes, int, int]
 """A raw event: its bytes, its partition (0 for a file) and its position (next offset)."""
 
 
-def decode_batch(
-    records: Sequence[Record], now_us: int
-) -> tuple[list[Accepted], list[Rejected]]:
+def decode_batch(records: Sequence[Record], now_us: int) -> tuple[list[Accepted], list[Rejected]]:
     """Validate raw events; ``now_us`` is the wall clock, as data.
 
     Events stamped more than 24 h after ``now_us`` are rejected as ``future_timestamp``.
@@ -175,22 +173,7 @@ def decode_batch(
             continue
         ts_us = epoch_us(event.ts)
         if ts_us > limit:
-            rejected.append(
-                reject(raw, partition, position, Reason.future_timestamp, "ts: future")
-            )
+            rejected.append(reject(raw, partition, position, Reason.future_timestamp, "ts: future"))
             continue
         accepted.append(Accepted(event, ts_us, partition, position))
     return accepted, rejected
-
-
-def split_lines(chunk: bytes, base: int) -> Iterable[Record]:
-    """Non-empty lines of ``chunk`` (partition 0) with the byte offset just after each."""
-    start = 0
-    size = len(chunk)
-    while start < size:
-        end = chunk.find(b"\n", start)
-        stop = size if end < 0 else end + 1
-        line = chunk[start:stop].strip()
-        if line:
-            yield line, 0, base + stop
-        start = stop

@@ -23,7 +23,9 @@ END_CAUSES = ("customer_hangup", "agent_hangup", "transfer", "network_failure", 
 DROP_CAUSES = frozenset({"network_failure", "system_failure"})
 TICKET_KINDS = ("complaint", "fault", "consultation", "callback")
 
-EndCause = Literal["customer_hangup", "agent_hangup", "transfer", "network_failure", "system_failure"]
+EndCause = Literal[
+    "customer_hangup", "agent_hangup", "transfer", "network_failure", "system_failure"
+]
 TicketKind = Literal["complaint", "fault", "consultation", "callback"]
 
 

@@ -16,7 +16,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -82,7 +82,7 @@ def previous_month(month: str) -> str:
 def day_bounds(month: str, zone: ZoneInfo) -> list[tuple[str, int, int]]:
     """Each local day of ``month`` as (YYYY-MM-DD, start, end) in epoch microseconds."""
     year, number = parse_month(month)
-    day = datetime(year, number, 1).date()
+    day = date(year, number, 1)
     days = []
     while day.month == number:
         start = datetime(day.year, day.month, day.day, tzinfo=zone)
@@ -197,9 +197,17 @@ class Report:
         overall = Tallies()
         for row in self.store.query(_CALLS_SQL.format(group="queue", where=""), (lo, hi)):
             tally = queues[row[0]]
-            (tally.queued, tally.answered, tally.within_threshold, tally.abandoned,
-             tally.short_abandoned, tally.dropped, tally.handled, tally.wait_us,
-             tally.handle_us) = (int(value or 0) for value in row[1:])
+            (
+                tally.queued,
+                tally.answered,
+                tally.within_threshold,
+                tally.abandoned,
+                tally.short_abandoned,
+                tally.dropped,
+                tally.handled,
+                tally.wait_us,
+                tally.handle_us,
+            ) = (int(value or 0) for value in row[1:])
             overall.add(tally)
         reviews = self.store.query(
             "SELECT COALESCE(r.queue, c.queue), COUNT(*), SUM(r.accurate) FROM reviews r "
@@ -384,9 +392,16 @@ def to_csv(report: Mapping[str, Any]) -> str:
     def rows(scope: str, name: str, kpis: Mapping[str, Mapping[str, Any]]) -> None:
         for key, entry in kpis.items():
             writer.writerow(
-                [scope, name, key, entry["numerator"], entry["denominator"],
-                 "" if entry["value"] is None else entry["value"],
-                 entry.get("target", ""), "" if entry.get("met") is None else entry["met"]]
+                [
+                    scope,
+                    name,
+                    key,
+                    entry["numerator"],
+                    entry["denominator"],
+                    "" if entry["value"] is None else entry["value"],
+                    entry.get("target", ""),
+                    "" if entry.get("met") is None else entry["met"],
+                ]
             )
 
     rows("overall", "", report["overall"])
@@ -404,8 +419,16 @@ def to_csv(report: Mapping[str, Any]) -> str:
             }[key]
             value = agent[key]
             writer.writerow(
-                ["agent", agent["agent_id"], key, agent[numerator], agent[denominator],
-                 "" if value is None else value, "", ""]
+                [
+                    "agent",
+                    agent["agent_id"],
+                    key,
+                    agent[numerator],
+                    agent[denominator],
+                    "" if value is None else value,
+                    "",
+                    "",
+                ]
             )
     return out.getvalue()
 

@@ -90,51 +90,72 @@ class HotlineMetrics:
             for name, doc in _QUEUE_COUNTERS.items()
         }
         self.tickets_due = Counter(
-            "hotline_tickets_due", "Work orders settled (closed, or open past due).", ["kind"],
+            "hotline_tickets_due",
+            "Work orders settled (closed, or open past due).",
+            ["kind"],
             registry=registry,
         )
         self.tickets_on_time = Counter(
-            "hotline_tickets_on_time", "Work orders closed at or before due.", ["kind"],
+            "hotline_tickets_on_time",
+            "Work orders closed at or before due.",
+            ["kind"],
             registry=registry,
         )
         self.answer_wait = Histogram(
-            "hotline_answer_wait_seconds", "Wait from queued to answered.", ["queue"],
-            buckets=WAIT_BUCKETS, registry=registry,
+            "hotline_answer_wait_seconds",
+            "Wait from queued to answered.",
+            ["queue"],
+            buckets=WAIT_BUCKETS,
+            registry=registry,
         )
         self.handle = Histogram(
-            "hotline_handle_seconds", "Handle time from answered to ended.", ["queue"],
-            buckets=HANDLE_BUCKETS, registry=registry,
+            "hotline_handle_seconds",
+            "Handle time from answered to ended.",
+            ["queue"],
+            buckets=HANDLE_BUCKETS,
+            registry=registry,
         )
         self.waiting = Gauge(
-            "hotline_calls_waiting", "Callers waiting for an agent now.", ["queue"],
+            "hotline_calls_waiting",
+            "Callers waiting for an agent now.",
+            ["queue"],
             registry=registry,
         )
         self.oldest_wait = Gauge(
             "hotline_oldest_wait_seconds",
             "How long the longest-waiting caller has waited, at the latest event time.",
-            ["queue"], registry=registry,
+            ["queue"],
+            registry=registry,
         )
         self.events = Counter(
             "hotline_events", "Accepted events by type.", ["type"], registry=registry
         )
         self.rejected = Counter(
-            "hotline_events_rejected", "Rejected events by reason.", ["reason"],
+            "hotline_events_rejected",
+            "Rejected events by reason.",
+            ["reason"],
             registry=registry,
         )
         self.last_event = Gauge(
             "hotline_last_event_timestamp_seconds",
-            "Event time of the latest accepted event (the watermark).", registry=registry,
+            "Event time of the latest accepted event (the watermark).",
+            registry=registry,
         )
         self.lag = Gauge(
-            "hotline_consumer_lag_messages", "Messages behind the end of each partition.",
-            ["topic", "partition"], registry=registry,
+            "hotline_consumer_lag_messages",
+            "Messages behind the end of each partition.",
+            ["topic", "partition"],
+            registry=registry,
         )
         self.commit_seconds = Histogram(
-            "hotline_store_commit_seconds", "Time to commit one batch to the store.",
-            buckets=COMMIT_BUCKETS, registry=registry,
+            "hotline_store_commit_seconds",
+            "Time to commit one batch to the store.",
+            buckets=COMMIT_BUCKETS,
+            registry=registry,
         )
         self.commit_failures = Counter(
-            "hotline_store_commit_failures", "Batches whose store commit failed.",
+            "hotline_store_commit_failures",
+            "Batches whose store commit failed.",
             registry=registry,
         )
         # Pre-create the closed label sets so that rates start from zero, not from absence.
@@ -196,7 +217,7 @@ class _Server(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not worth a log line each."""
 
 
@@ -206,9 +227,7 @@ def _with_basic_auth(app: Callable[..., Any], user: str, password: str) -> Calla
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         given = environ.get("HTTP_AUTHORIZATION", "")
         if not hmac.compare_digest(given.encode(), expected.encode()):
-            start_response(
-                "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="hotline-kpi"')]
-            )
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="hotline-kpi"')])
             return [b"unauthorized\n"]
         return app(environ, start_response)
 

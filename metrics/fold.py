@@ -409,4 +409,3 @@ def fold_batch(
             if settled is not ticket:
                 out_tickets[ticket.ticket_id] = settled
     return FoldResult(out_calls, out_tickets, reviews, surveys, conflicts, deltas, watermark)
-

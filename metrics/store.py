@@ -271,8 +271,15 @@ class SqlStore:
                     cursor.executemany(
                         self._sql_review,
                         [
-                            (r.event_id, r.call_id, r.agent_id, int(r.accurate), r.queue,
-                             r.category, r.ts)
+                            (
+                                r.event_id,
+                                r.call_id,
+                                r.agent_id,
+                                int(r.accurate),
+                                r.queue,
+                                r.category,
+                                r.ts,
+                            )
                             for r in batch.reviews
                         ],
                     )
@@ -280,9 +287,15 @@ class SqlStore:
                     cursor.executemany(
                         self._sql_survey,
                         [
-                            (s.event_id, s.call_id, s.score, s.queue, s.agent_id,
-                             json.dumps(dict(s.factors), sort_keys=True) if s.factors else None,
-                             s.ts)
+                            (
+                                s.event_id,
+                                s.call_id,
+                                s.score,
+                                s.queue,
+                                s.agent_id,
+                                json.dumps(dict(s.factors), sort_keys=True) if s.factors else None,
+                                s.ts,
+                            )
                             for s in batch.surveys
                         ],
                     )
@@ -292,8 +305,17 @@ class SqlStore:
                     cursor.executemany(
                         self._sql_rejected,
                         [
-                            (batch.source, r.partition, r.position, r.reason.name, r.event_id,
-                             r.type, r.detail, r.payload, now_us)
+                            (
+                                batch.source,
+                                r.partition,
+                                r.position,
+                                r.reason.name,
+                                r.event_id,
+                                r.type,
+                                r.detail,
+                                r.payload,
+                                now_us,
+                            )
                             for r in batch.rejected
                         ],
                     )
@@ -408,4 +430,3 @@ def open_store(location: str) -> SqlStore:
     if path.parent and not path.parent.exists():
         raise StoreError(f"cannot open SQLite store {location}: directory does not exist")
     return SqliteStore(path)
-
