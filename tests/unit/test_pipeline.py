@@ -1,0 +1,184 @@
+"""The pipeline on a SQLite store: counters move once, after the commit, never on duplicates."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from hotline_kpi.errors import StoreError
+from hotline_kpi.ingest.events import epoch_us
+from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
+from hotline_kpi.metrics.fold import Thresholds
+from hotline_kpi.metrics.store import SqliteStore
+from hotline_kpi.pipeline import Pipeline, Tally
+from tests.conftest import line, make_event
+
+T0 = datetime.fromisoformat("2026-10-31T23:59:50+08:00")
+NOW = epoch_us(T0 + timedelta(days=30))
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Callable[..., Any]:
+    """Factory: a pipeline with metrics on a fresh registry over a store file."""
+
+    def make(
+        path: Path = tmp_path / "s.db", known: tuple[str, ...] = (), cap: int = 50
+    ) -> tuple[Pipeline, HotlineMetrics, CollectorRegistry]:
+        registry = CollectorRegistry()
+        metrics = HotlineMetrics(registry, QueueLabels(known, cap))
+        pipeline = Pipeline(
+            SqliteStore(path), Thresholds.of_seconds(5, 20, 8), metrics, clock=lambda: NOW
+        )
+        return pipeline, metrics, registry
+
+    return make
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    found = registry.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+def feed(pipeline: Pipeline, events: list[dict[str, Any]], start: int = 0) -> Tally:
+    tally = Tally()
+    records = [(line(e), 0, start + i + 1) for i, e in enumerate(events)]
+    pipeline.process(records, "test", {0: start + len(events)}, tally)
+    return tally
+
+
+def a_call(call_id: str, queue: str = "billing", wait: float = 12) -> list[dict[str, Any]]:
+    return [
+        make_event("call.offered", at(0), call_id=call_id, caller="13911112222"),
+        make_event("call.queued", at(1), call_id=call_id, queue=queue),
+        make_event("call.answered", at(1 + wait), call_id=call_id, queue=queue, agent_id="A1"),
+        make_event("call.ended", at(200), call_id=call_id, cause="network_failure"),
+    ]
+
+
+def test_duplicates_never_move_a_counter(harness: Callable[..., Any]) -> None:
+    pipeline, _, registry = harness()
+    events = a_call("c1")
+    tally = feed(pipeline, events + events[:2])
+    tally2 = feed(pipeline, events, start=10)
+    assert (tally.accepted, dict(tally.rejected)) == (4, {"duplicate": 2})
+    assert (tally2.accepted, dict(tally2.rejected)) == (0, {"duplicate": 4})
+    assert value(registry, "hotline_agent_answered_total", queue="billing") == 1
+    assert value(registry, "hotline_calls_dropped_total", queue="billing") == 1
+    assert value(registry, "hotline_answered_within_threshold_total", queue="billing") == 1
+    assert value(registry, "hotline_calls_offered_total") == 1
+    assert value(registry, "hotline_events_total", type="call.queued") == 1
+    assert value(registry, "hotline_events_rejected_total", reason="duplicate") == 6
+    assert value(registry, "hotline_answer_wait_seconds_count", queue="billing") == 1
+    assert value(registry, "hotline_answer_wait_seconds_sum", queue="billing") == 12
+
+
+def test_rejections_are_counted_by_reason_and_the_stream_goes_on(
+    harness: Callable[..., Any],
+) -> None:
+    pipeline, _, registry = harness()
+    bad = [b"{oops", b"[]", b'{"type": "call.exploded"}']
+    records = [(raw, 0, i + 1) for i, raw in enumerate(bad)]
+    records += [(line(e), 0, 10 + i) for i, e in enumerate(a_call("c2"))]
+    tally = Tally()
+    pipeline.process(records, "test", {0: 13}, tally)
+    assert tally.accepted == 4
+    for reason in ("invalid_json", "not_an_object", "unknown_type"):
+        assert value(registry, "hotline_events_rejected_total", reason=reason) == 1
+    assert value(registry, "hotline_events_rejected_total", reason="wrong_type") == 0
+    stored = pipeline.store.rejection_counts()
+    assert stored == {"invalid_json": 1, "not_an_object": 1, "unknown_type": 1}
+
+
+def test_a_failed_commit_moves_no_counter_and_stores_nothing(
+    harness: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline, _, registry = harness()
+    store = pipeline.store
+    original = store._sql_seen
+    monkeypatch.setattr(store, "_sql_seen", "INSERT INTO no_such_table VALUES (?)")
+    with pytest.raises(StoreError, match="store commit failed"):
+        feed(pipeline, a_call("c3"))
+    assert value(registry, "hotline_agent_requests_total", queue="billing") == 0
+    assert value(registry, "hotline_store_commit_failures_total") == 1
+    assert store.positions("test") == {}
+    assert store.query("SELECT COUNT(*) FROM calls") == [(0,)]
+    monkeypatch.setattr(store, "_sql_seen", original)
+    feed(pipeline, a_call("c3"))  # the source re-delivers the batch: counted once
+    assert value(registry, "hotline_agent_requests_total", queue="billing") == 1
+    assert store.positions("test") == {0: 4}
+
+
+def test_a_restarted_pipeline_resumes_from_the_store(
+    harness: Callable[..., Any], tmp_path: Path
+) -> None:
+    pipeline, _, _ = harness()
+    feed(pipeline, a_call("c4")[:2])
+    pipeline.store.close()
+    restarted, _, registry = harness()
+    assert restarted.store.positions("test") == {0: 2}
+    feed(restarted, a_call("c4")[2:], start=2)
+    # The call's earlier facts came from the store; only the new facts move the new counters.
+    assert value(registry, "hotline_agent_requests_total", queue="billing") == 0
+    assert value(registry, "hotline_agent_answered_total", queue="billing") == 1
+    (call,) = restarted.store.query("SELECT queue, outcome FROM calls WHERE call_id = 'c4'")
+    assert call == ("billing", 1)
+
+
+def test_queue_labels_are_capped_and_unknown_names_become_other(
+    harness: Callable[..., Any], tmp_path: Path
+) -> None:
+    pipeline, _, registry = harness(tmp_path / "a.db", cap=2)
+    for index, queue in enumerate(["q1", "q2", "q3", "q1"]):
+        feed(pipeline, a_call(f"x{index}", queue=queue), start=index * 10)
+    assert value(registry, "hotline_agent_requests_total", queue="q1") == 2
+    assert value(registry, "hotline_agent_requests_total", queue="other") == 1
+    known, _, known_registry = harness(tmp_path / "b.db", known=("billing",))
+    feed(known, a_call("y1", queue="billing") + a_call("y2", queue="mystery"))
+    assert value(known_registry, "hotline_agent_requests_total", queue="billing") == 1
+    assert value(known_registry, "hotline_agent_requests_total", queue="other") == 1
+    assert value(known_registry, "hotline_agent_requests_total", queue="mystery") == 0
+
+
+def test_callers_on_hold_are_gauged_per_queue(harness: Callable[..., Any]) -> None:
+    pipeline, _, registry = harness()
+    feed(
+        pipeline,
+        [
+            make_event("call.queued", at(0), call_id="w1", queue="vip"),
+            make_event("call.queued", at(30), call_id="w2", queue="vip"),
+            make_event("call.offered", at(90), call_id="later"),
+        ],
+    )
+    assert value(registry, "hotline_calls_waiting", queue="vip") == 2
+    assert value(registry, "hotline_oldest_wait_seconds", queue="vip") == 90
+    feed(pipeline, [make_event("call.abandoned", at(95), call_id="w1", queue="vip")], start=5)
+    assert value(registry, "hotline_calls_waiting", queue="vip") == 1
+    assert value(registry, "hotline_oldest_wait_seconds", queue="vip") == 65
+
+
+def test_metrics_are_served_over_http_with_basic_auth(harness: Callable[..., Any]) -> None:
+    pipeline, _, registry = harness()
+    feed(pipeline, a_call("h1"))
+    server = MetricsServer(registry, "127.0.0.1", 0, basic_auth=("prom", "s3cret"))
+    try:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(url, timeout=5)
+        assert denied.value.code == 401
+        request = urllib.request.Request(url, headers={"Authorization": "Basic cHJvbTpzM2NyZXQ="})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = response.read()
+        assert b'hotline_agent_answered_total{queue="billing"} 1.0' in body
+        assert b'hotline_events_rejected_total{reason="conflict"} 0.0' in body
+    finally:
+        server.close()
