@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import dashboard as models
+
+from hotline_kpi.config import Settings
 from hotline_kpi.dashboards.model import (
     DATASOURCE_UID,
     DATASOURCE_VARIABLE,
@@ -38,8 +40,6 @@ from hotline_kpi.dashboards.panels import (
     value_stat,
     wait_heatmap,
 )
-
-from hotline_kpi.config import Settings
 
 OVERVIEW_UID = "hotline-kpi-overview"
 QUEUE_UID = "hotline-kpi-queue"

@@ -17,10 +17,10 @@ from typing import Any
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as models
-from hotline_kpi.dashboards.boards import all_dashboards
-from hotline_kpi.dashboards.push import push_dashboards, token_from_environment
 
 from hotline_kpi.config import Settings
+from hotline_kpi.dashboards.boards import all_dashboards
+from hotline_kpi.dashboards.push import push_dashboards, token_from_environment
 from hotline_kpi.errors import UsageError
 
 # Where the committed dashboards live, beside this generator.

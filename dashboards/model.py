@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hotline_kpi.alerts.conventions import ratio_rule
-
 from hotline_kpi.config import Settings
 
 Direction = Literal["at_least", "below"]

@@ -18,6 +18,7 @@ from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import heatmap as heatmap_models
 from grafana_foundation_sdk.models import prometheus as prom_models
+
 from hotline_kpi.dashboards.model import (
     DATASOURCE_VARIABLE,
     MET,

@@ -12,14 +12,14 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import dashboard as sdk_dashboard
+
 from hotline_kpi.alerts import conventions
 from hotline_kpi.alerts.conventions import AVERAGE_KPIS, RATIO_KPIS, WINDOWS, ratio_rule
+from hotline_kpi.cli import main
+from hotline_kpi.config import Settings, Targets
 from hotline_kpi.dashboards.boards import HEALTH_UID, OVERVIEW_UID, QUALITY_UID, QUEUE_UID
 from hotline_kpi.dashboards.generate import JSON_DIR, build_dashboards, render
 from hotline_kpi.dashboards.model import DATASOURCE_UID, MISSION, kpis
-
-from hotline_kpi.cli import main
-from hotline_kpi.config import Settings, Targets
 
 PROVISIONING_DIR = JSON_DIR.parent / "provisioning"
 RULE_NAME = re.compile(r"\b(?:job|queue|kind):hotline_\w+:\w+")
@@ -29,7 +29,8 @@ LATIN = re.compile(r"[A-Za-z]{3}")
 
 @pytest.fixture(scope="module")
 def dashboards() -> dict[str, dict[str, Any]]:
-    return build_dashboards(Settings())
+    built: dict[str, dict[str, Any]] = build_dashboards(Settings())
+    return built
 
 
 def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from hotline_kpi.cli import main
+from hotline_kpi.config import Settings
 from hotline_kpi.dashboards.generate import build_dashboards
 from hotline_kpi.dashboards.push import (
     TOKEN_ENV,
@@ -26,9 +29,6 @@ from hotline_kpi.dashboards.push import (
     push_dashboards,
     token_from_environment,
 )
-
-from hotline_kpi.cli import main
-from hotline_kpi.config import Settings
 from hotline_kpi.errors import HotlineError, UsageError
 
 TOKEN = "glsa_test-secret-token-3f9a"
@@ -72,7 +72,7 @@ def _handler(state: FakeGrafana) -> type[BaseHTTPRequestHandler]:
         def _handle(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else None
+            body: Any = json.loads(raw) if raw else {}
             authorization = self.headers.get("Authorization")
             state.requests.append(Request(method, self.path, authorization, body))
             if not self.path.startswith("/api/"):
@@ -158,7 +158,8 @@ def grafana() -> Iterator[FakeGrafana]:
 
 @pytest.fixture(scope="module")
 def dashboards() -> dict[str, dict[str, Any]]:
-    return build_dashboards(Settings())
+    built: dict[str, dict[str, Any]] = build_dashboards(Settings())
+    return built
 
 
 def _closed_port() -> int:
