@@ -1,0 +1,163 @@
+"""The staffing analysis: counting, attribution, estimation, advice and backtest."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import random
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hotline_kpi.metrics.erlang import agents_needed
+from hotline_kpi.metrics.staffing import (
+    CallFact,
+    StaffingSettings,
+    analyse_staffing,
+)
+
+US = 1_000_000
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _us(text: str) -> int:
+    moment = datetime.fromisoformat(text)
+    return int((moment - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * US
+
+
+def _simulated_facts(
+    n: int, lam: float, aht: float, patience: float, hours: float, start: str, seed: int
+) -> list[CallFact]:
+    """M/M/n+M, FCFS, with named agents (the earliest free agent answers)."""
+    rng = random.Random(seed)
+    free = [(0.0, f"A{i:03d}") for i in range(n)]
+    heapq.heapify(free)
+    t0 = _us(start)
+    now = 0.0
+    facts: list[CallFact] = []
+    while True:
+        now += rng.expovariate(lam)
+        if now > hours * 3600:
+            return facts
+        wait = max(0.0, free[0][0] - now)
+        limit = rng.expovariate(1 / patience)
+        queued = t0 + int(now * US)
+        if wait > limit:
+            facts.append(("mobile", queued, "abandoned", queued + int(limit * US), None, None))
+            continue
+        _, agent = free[0]
+        end = now + wait + rng.expovariate(1 / aht)
+        heapq.heapreplace(free, (end, agent))
+        answered = queued + int(wait * US)
+        facts.append(("mobile", queued, "answered", answered, agent, t0 + int(end * US)))
+
+
+def test_no_calls_gives_an_empty_report_that_says_so() -> None:
+    report = analyse_staffing([])
+    assert report.empty
+    assert report.message == "no queued calls: nothing to analyse"
+    assert report.to_rows() == []
+    assert json.loads(json.dumps(report.to_json()))["empty"] is True
+
+    month = (date(2026, 10, 1), date(2026, 10, 31))
+    outside = [("mobile", _us("2026-09-15T10:00:00+08:00"), None, None, None, None)]
+    report = analyse_staffing(outside, period=month)
+    assert report.empty
+    assert report.message is not None and "2026-10-01" in report.message
+
+
+def test_counts_attribution_to_local_interval_agents_and_busy_time() -> None:
+    # 2026-10-31T16:30Z is 2026-11-01 00:30 in Shanghai (SPEC §3 example).
+    q = _us("2026-10-31T16:30:00+00:00")
+    facts: list[CallFact] = [
+        # answered after 10 s by A1, talks 20 min: busy 00:30:10-00:45 and 00:45-00:50:10
+        ("mobile", q, "answered", q + 10 * US, "A1", q + 10 * US + 1200 * US),
+        # answered after 30 s (outside T = 20 s) by A2, 60 s of talk
+        ("mobile", q + 60 * US, "answered", q + 90 * US, "A2", q + 150 * US),
+        # short abandon (3 s) and a long abandon (40 s)
+        ("mobile", q + 120 * US, "abandoned", q + 123 * US, None, None),
+        ("mobile", q + 180 * US, "abandoned", q + 220 * US, None, None),
+        # still waiting / failed while waiting: counts as queued only
+        ("mobile", q + 240 * US, None, None, None, None),
+    ]
+    report = analyse_staffing(facts, StaffingSettings(timezone=SHANGHAI))
+    assert report.period == (date(2026, 11, 1), date(2026, 11, 1))
+    first, second = report.intervals
+    assert (first.start, first.arrivals, first.abandons, first.days) == ("00:30", 5, 2, 1)
+    assert first.agents_observed == 2
+    # busy: A1 from 00:30:10 to 00:45 = 890 s, A2 60 s; over 900 s
+    assert first.agents_busy == pytest.approx((890 + 60) / 900, abs=1e-3)
+    assert second.start == "00:45"
+    assert second.arrivals == 0
+    assert second.agents_busy == pytest.approx(310 / 900, abs=1e-3)
+    assert first.mean_handle_seconds == pytest.approx((1200 + 60) / 2)
+    # patience MLE: 2 abandons over 10 + 30 + 3 + 40 s of waiting
+    assert first.mean_patience_seconds == pytest.approx(83 / 2)
+    (bt,) = report.backtest_intervals
+    assert bt.actual_abandon_rate == pytest.approx(1 / 4)  # (2 − 1 short) / (5 − 1)
+    assert bt.actual_service_level == pytest.approx(1 / 4)  # one answered within 20 s
+    assert bt.start == "2026-11-01T00:30:00+08:00"
+
+
+def test_hour_by_weekday_view_pools_the_same_weekday() -> None:
+    monday = _us("2026-11-02T09:10:00+08:00")
+    week = 7 * 86_400 * US
+    facts: list[CallFact] = [
+        ("q", monday, "answered", monday + US, "A1", monday + 61 * US),
+        ("q", monday + week, "answered", monday + week + US, "A2", monday + week + 61 * US),
+    ]
+    report = analyse_staffing(facts, period=(date(2026, 11, 1), date(2026, 11, 30)))
+    (row,) = report.hour_weekday
+    assert (row.weekday, row.start, row.minutes, row.days, row.arrivals) == (1, "09:00", 60, 5, 2)
+    assert row.arrival_rate_per_hour == pytest.approx(2 / 5)
+    assert row.agents_observed == pytest.approx(2 / 5)
+
+
+def test_estimates_and_advice_recover_a_simulated_queue() -> None:
+    lam, aht, patience, n = 100 / 1800, 180.0, 60.0, 10
+    facts = _simulated_facts(
+        n, lam, aht, patience, hours=48, start="2026-11-02T00:00:00+08:00", seed=3
+    )
+    settings = StaffingSettings(interval_minutes=60, timezone=SHANGHAI)
+    report = analyse_staffing(facts, settings)
+    assert not report.empty
+    rows = report.intervals
+    assert len(rows) == 24
+    total = sum(r.arrivals for r in rows)
+    assert total / (48 * 3600) == pytest.approx(lam, rel=0.05)
+    busy = sum(r.mean_handle_seconds or 0 for r in rows) / len(rows)
+    assert busy == pytest.approx(aht, rel=0.1)
+    truth = agents_needed(lam, 1 / aht, 1 / patience, kpi="manual_connection_rate", target=0.9)
+    assert truth is not None
+    for row in rows:
+        assert row.agents_observed <= n
+        assert row.agents_busy <= n + 1e-9
+        assert row.agents_needed_manual_connection_rate is not None
+        # slot estimates from ~200 calls: the advice is within two agents of the truth
+        assert abs(row.agents_needed_manual_connection_rate - truth) <= 2
+        assert row.agents_needed_service_level_erlang_c is not None
+        assert row.agents_needed_service_level is not None
+        assert row.agents_needed_service_level <= row.agents_needed_service_level_erlang_c
+        assert row.shortfall is not None
+
+    (summary,) = report.backtest
+    assert summary.queue == "mobile"
+    assert summary.intervals == 48
+    # each hour has ~200 calls: sampling noise alone is ~0.03 on each share
+    assert summary.mae_abandon_rate < 0.06
+    assert summary.mae_service_level < 0.08
+    assert abs(summary.bias_abandon_rate) < 0.03
+    json.dumps(report.to_json())
+    assert report.to_rows("backtest")[0]["intervals"] == 48
+
+
+def test_bad_settings_and_facts_are_rejected_with_the_offending_value() -> None:
+    with pytest.raises(ValueError, match="interval_minutes"):
+        StaffingSettings(interval_minutes=7)
+    with pytest.raises(ValueError, match="target_service_level"):
+        StaffingSettings(target_service_level=80)
+    with pytest.raises(ValueError, match="'transferred'"):
+        analyse_staffing([("q", 0, "transferred", 1, None, None)])
+    with pytest.raises(ValueError, match="unknown view"):
+        analyse_staffing([]).to_rows("heatmap")  # type: ignore[arg-type]
