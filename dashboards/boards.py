@@ -11,6 +11,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import dashboard as models
 
+from hotline_kpi.alerts.conventions import HEALTH_DASHBOARD_UID, OVERVIEW_DASHBOARD_UID
 from hotline_kpi.config import Settings
 from hotline_kpi.dashboards.model import (
     DATASOURCE_UID,
@@ -41,10 +42,11 @@ from hotline_kpi.dashboards.panels import (
     wait_heatmap,
 )
 
-OVERVIEW_UID = "hotline-kpi-overview"
+# The alerts' annotations link to the overview and health dashboards: their uids are shared.
+OVERVIEW_UID = OVERVIEW_DASHBOARD_UID
 QUEUE_UID = "hotline-kpi-queue"
 QUALITY_UID = "hotline-kpi-quality"
-HEALTH_UID = "hotline-kpi-health"
+HEALTH_UID = HEALTH_DASHBOARD_UID
 
 QUEUE_VARIABLE = "queue"
 QUEUE = f'{{queue="${QUEUE_VARIABLE}"}}'
