@@ -13,8 +13,14 @@ fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
-    "$venv/bin/python" -m pip install --quiet -e '.[dev]'
+    log="$venv/pip-install.log"
+    # pip and setuptools are chatty about build warnings: keep them in a log, show it on failure.
+    if ! { "$venv/bin/python" -m pip install --quiet --upgrade pip &&
+           "$venv/bin/python" -m pip install --quiet -e '.[dev]'; } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "setup: pip install failed (log above, also in $log)" >&2
+        exit 1
+    fi
     rm -f "$venv"/.installed-*
     touch "$stamp"
 fi
