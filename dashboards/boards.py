@@ -497,7 +497,6 @@ def health(settings: Settings) -> dash.Dashboard:
                 )
             ],
             "ops",
-            line_at=0.0001,
         )
     )
 
