@@ -68,6 +68,9 @@ class KafkaSettings(_Strict):
     bootstrap_servers: str = "127.0.0.1:9092"
     topic: str = "hotline-events"
     group: str = "hotline-kpi"
+    connect_timeout_seconds: int = Field(30, ge=1, le=600)
+    # A consumer killed without leaving holds its partitions this long (broker minimum 6 s).
+    session_timeout_ms: int = Field(10_000, ge=6_000, le=300_000)
     dead_letter_topic: str | None = None
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None

@@ -29,8 +29,7 @@ from hotline_kpi.metrics.export import Report, Tallies
 from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
 from hotline_kpi.metrics.fold import US
 from hotline_kpi.metrics.store import open_store
-from hotline_kpi.pipeline import Pipeline, Tally
-from hotline_kpi.replay import thresholds_of
+from hotline_kpi.pipeline import Pipeline, Tally, thresholds_of
 from hotline_kpi.simulate import Scenario, Simulator, local_midnight_ms
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
+from hotline_kpi.config import Settings
 from hotline_kpi.errors import StoreError
 from hotline_kpi.ingest.decode import Accepted, Reason, Record, Rejected, decode_batch
 from hotline_kpi.ingest.events import (
@@ -33,6 +34,14 @@ from hotline_kpi.metrics.store import BatchWrite, SqlStore
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
+
+
+def thresholds_of(settings: Settings) -> Thresholds:
+    """The fold's thresholds from the configuration."""
+    t = settings.thresholds
+    return Thresholds.of_seconds(
+        t.short_abandon_seconds, t.service_level_seconds, t.satisfied_score
+    )
 
 
 def wall_clock_us() -> int:
@@ -137,9 +146,20 @@ class Pipeline:
         return self._watermark
 
     def process(
-        self, records: Sequence[Record], source: str, positions: dict[int, int], tally: Tally
+        self,
+        records: Sequence[Record],
+        source: str,
+        positions: dict[int, int],
+        tally: Tally,
+        *,
+        expected: dict[int, int | None] | None = None,
+        owned: Collection[int] | None = None,
     ) -> None:
         """Process one batch and commit it with ``positions`` (partition → next position).
+
+        ``expected`` (partition → position the batch was read from) fences the commit against
+        another consumer that took the partition over; ``owned`` are the partitions this
+        process owns, whose overdue tickets it settles (None: all).
 
         Raises :class:`StoreError` when the commit fails; nothing of the batch is then counted
         and the source must re-deliver it from the stored positions.
@@ -161,7 +181,7 @@ class Pipeline:
         horizon = max((item.ts_us for item in fresh), default=self._watermark)
         if self._watermark is not None and horizon is not None:
             horizon = max(horizon, self._watermark)
-        overdue = self.store.overdue_tickets(horizon) if horizon is not None else []
+        overdue = self.store.overdue_tickets(horizon, owned) if horizon is not None else []
         result = fold_batch(fresh, calls, tickets, self.thresholds, self._watermark, overdue)
         for item, why in result.conflicts:
             rejected.append(_rejection(item, Reason.conflict, why))
@@ -175,7 +195,13 @@ class Pipeline:
             rejected=rejected,
             source=source,
             positions=positions,
+            expected=expected,
             watermark=result.watermark,
+            ticket_partitions={
+                item.event.ticket_id: item.partition
+                for item in fresh
+                if isinstance(item.event, TicketOpened | TicketClosed)
+            },
         )
         started = time.perf_counter()
         try:

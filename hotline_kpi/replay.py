@@ -15,17 +15,8 @@ from typing import BinaryIO
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import UsageError
 from hotline_kpi.ingest.decode import Record
-from hotline_kpi.metrics.fold import Thresholds
 from hotline_kpi.metrics.store import open_store
-from hotline_kpi.pipeline import Pipeline, Tally
-
-
-def thresholds_of(settings: Settings) -> Thresholds:
-    """The fold's thresholds from the configuration."""
-    t = settings.thresholds
-    return Thresholds.of_seconds(
-        t.short_abandon_seconds, t.service_level_seconds, t.satisfied_score
-    )
+from hotline_kpi.pipeline import Pipeline, Tally, thresholds_of
 
 
 def file_batches(

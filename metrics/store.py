@@ -40,7 +40,7 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS tickets (
         ticket_id TEXT PRIMARY KEY,
         opened_at BIGINT, due BIGINT, kind TEXT, queue TEXT, call_id TEXT,
-        closed_at BIGINT, counted INTEGER NOT NULL)""",
+        closed_at BIGINT, counted INTEGER NOT NULL, partition INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX IF NOT EXISTS tickets_due ON tickets (due)",
     """CREATE TABLE IF NOT EXISTS reviews (
         event_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, agent_id TEXT NOT NULL,
@@ -52,9 +52,11 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS surveys_ts ON surveys (ts)",
     "CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY)",
     """CREATE TABLE IF NOT EXISTS rejected (
+        id {serial} PRIMARY KEY,
         source TEXT NOT NULL, partition INTEGER NOT NULL, position BIGINT NOT NULL,
         reason TEXT NOT NULL, event_id TEXT, type TEXT, detail TEXT, payload TEXT,
-        rejected_at BIGINT NOT NULL)""",
+        rejected_at BIGINT NOT NULL, dead_lettered INTEGER NOT NULL DEFAULT 0)""",
+    "CREATE INDEX IF NOT EXISTS rejected_outbox ON rejected (dead_lettered, id)",
     """CREATE TABLE IF NOT EXISTS positions (
         source TEXT NOT NULL, partition INTEGER NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (source, partition))""",
@@ -66,6 +68,7 @@ CALL_COLUMNS = (
     "ended_at, cause, counted, facts"
 )
 TICKET_COLUMNS = "ticket_id, opened_at, due, kind, queue, call_id, closed_at, counted"
+TICKET_WRITE_COLUMNS = TICKET_COLUMNS + ", partition"
 
 
 @dataclass(slots=True)
@@ -80,7 +83,15 @@ class BatchWrite:
     rejected: Sequence[Rejected] = ()
     source: str = ""
     positions: dict[int, int] = field(default_factory=dict)  # partition -> next position
+    # partition -> the position the batch started from; when given, the commit fails with
+    # StalePositionError if another consumer moved the partition meanwhile (a fence).
+    expected: dict[int, int | None] | None = None
     watermark: int | None = None
+    ticket_partitions: dict[str, int] = field(default_factory=dict)
+
+
+class StalePositionError(StoreError):
+    """Another consumer committed this partition since the batch was read: drop the batch."""
 
 
 class Store(Protocol):
@@ -121,7 +132,7 @@ def _call_row(call: CallFact) -> tuple[Any, ...]:
     )
 
 
-def _ticket_row(ticket: TicketFact) -> tuple[Any, ...]:
+def _ticket_row(ticket: TicketFact, partition: int) -> tuple[Any, ...]:
     return (
         ticket.ticket_id,
         ticket.opened_at,
@@ -131,6 +142,7 @@ def _ticket_row(ticket: TicketFact) -> tuple[Any, ...]:
         ticket.call_id,
         ticket.closed_at,
         ticket.counted,
+        partition,
     )
 
 
@@ -154,7 +166,7 @@ class SqlStore:
         self._db = connection
         p = self.placeholder
         self._sql_call_upsert = _upsert("calls", CALL_COLUMNS, "call_id", p)
-        self._sql_ticket_upsert = _upsert("tickets", TICKET_COLUMNS, "ticket_id", p)
+        self._sql_ticket_upsert = _upsert("tickets", TICKET_WRITE_COLUMNS, "ticket_id", p)
         self._sql_review = (
             "INSERT INTO reviews (event_id, call_id, agent_id, accurate, queue, category, ts) "
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (event_id) DO NOTHING"
@@ -174,6 +186,14 @@ class SqlStore:
             f"INSERT INTO positions (source, partition, position) VALUES ({p}, {p}, {p}) "
             "ON CONFLICT (source, partition) DO UPDATE SET position = excluded.position"
         )
+        self._sql_position_fenced = (
+            f"UPDATE positions SET position = {p} WHERE source = {p} AND partition = {p} "
+            f"AND position = {p}"
+        )
+        self._sql_position_first = (
+            f"INSERT INTO positions (source, partition, position) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (source, partition) DO NOTHING"
+        )
         self._sql_watermark = (
             f"INSERT INTO meta (key, value) VALUES ('watermark', {p}) ON CONFLICT (key) "
             f"DO UPDATE SET value = CAST({self.greatest}(CAST(meta.value AS BIGINT), "
@@ -185,7 +205,7 @@ class SqlStore:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query written with ``?`` placeholders."""
         if self.placeholder != "?":
-            sql = sql.replace("?", self.placeholder)
+            sql = sql.replace("%", "%%").replace("?", self.placeholder)
         cursor = self._db.execute(sql, tuple(params))
         return list(cursor.fetchall())
 
@@ -216,14 +236,26 @@ class SqlStore:
             found.update(row[0] for row in self._db.execute(sql, tuple(chunk)).fetchall())
         return found
 
-    def overdue_tickets(self, watermark: int) -> list[TicketFact]:
-        """Open tickets not yet counted as due whose ``due`` is before the watermark."""
+    def overdue_tickets(
+        self, watermark: int, partitions: Collection[int] | None = None
+    ) -> list[TicketFact]:
+        """Open tickets not yet counted as due whose ``due`` is before the watermark.
+
+        With several consumers sharing a store, each settles only the tickets of the
+        partitions it owns, so that no two count the same ticket.
+        """
         p = self.placeholder
         sql = (
             f"SELECT {TICKET_COLUMNS} FROM tickets WHERE due < {p} AND closed_at IS NULL "
             "AND (counted & 1) = 0"
         )
-        return [TicketFact(*row) for row in self._db.execute(sql, (watermark,)).fetchall()]
+        params: list[Any] = [watermark]
+        if partitions is not None:
+            if not partitions:
+                return []
+            sql += f" AND partition IN ({', '.join([p] * len(partitions))})"
+            params.extend(sorted(partitions))
+        return [TicketFact(*row) for row in self._db.execute(sql, tuple(params)).fetchall()]
 
     def positions(self, source: str) -> dict[int, int]:
         """The next position to read, per partition, of ``source``."""
@@ -264,8 +296,10 @@ class SqlStore:
                 if batch.calls:
                     cursor.executemany(self._sql_call_upsert, [_call_row(c) for c in batch.calls])
                 if batch.tickets:
+                    where = batch.ticket_partitions
                     cursor.executemany(
-                        self._sql_ticket_upsert, [_ticket_row(t) for t in batch.tickets]
+                        self._sql_ticket_upsert,
+                        [_ticket_row(t, where.get(t.ticket_id, 0)) for t in batch.tickets],
                     )
                 if batch.reviews:
                     cursor.executemany(
@@ -319,7 +353,9 @@ class SqlStore:
                             for r in batch.rejected
                         ],
                     )
-                if batch.positions:
+                if batch.positions and batch.expected is not None:
+                    self._fence(cursor, batch)
+                elif batch.positions:
                     cursor.executemany(
                         self._sql_position,
                         [(batch.source, part, pos) for part, pos in batch.positions.items()],
@@ -328,6 +364,37 @@ class SqlStore:
                     cursor.execute(self._sql_watermark, (str(batch.watermark),))
         except self._errors() as exc:
             raise StoreError(f"store commit failed: {exc}") from exc
+
+    def _fence(self, cursor: Any, batch: BatchWrite) -> None:
+        assert batch.expected is not None
+        for partition, position in batch.positions.items():
+            expected = batch.expected.get(partition)
+            if expected is None:
+                cursor.execute(self._sql_position_first, (batch.source, partition, position))
+            else:
+                cursor.execute(
+                    self._sql_position_fenced, (position, batch.source, partition, expected)
+                )
+            if cursor.rowcount != 1:
+                raise StalePositionError(
+                    f"partition {partition} of {batch.source} moved since the batch was read"
+                )
+
+    def undelivered_rejections(self, limit: int) -> list[tuple[Any, ...]]:
+        """The dead-letter outbox: rejected rows not yet sent to the dead-letter topic."""
+        return self.query(
+            "SELECT id, source, partition, position, reason, event_id, type, detail, payload "
+            "FROM rejected WHERE dead_lettered = 0 ORDER BY id LIMIT ?",
+            (limit,),
+        )
+
+    def mark_dead_lettered(self, ids: Sequence[int]) -> None:
+        """Mark outbox rows as delivered to the dead-letter topic."""
+        p = self.placeholder
+        with self._transaction() as cursor:
+            cursor.executemany(
+                f"UPDATE rejected SET dead_lettered = 1 WHERE id = {p}", [(i,) for i in ids]
+            )
 
     def set_meta(self, key: str, value: str) -> None:
         """Store one setting."""
@@ -402,7 +469,7 @@ class SqliteStore(SqlStore):
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA busy_timeout = 10000")
             for statement in SCHEMA:
-                db.execute(statement)
+                db.execute(statement.format(serial="INTEGER"))
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
                 "ON CONFLICT (key) DO NOTHING",

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.truth import assert_matches_truth
+
 pytestmark = pytest.mark.integration
 
 CLI = [sys.executable, "-m", "hotline_kpi.cli"]
@@ -34,31 +36,6 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def export(month: str, cwd: Path, *extra: str) -> dict[str, Any]:
     result = cli("export", "--month", month, "--format", "json", *extra, cwd=cwd)
     return json.loads(result.stdout)
-
-
-def assert_matches_truth(report: dict[str, Any], truth: dict[str, Any]) -> None:
-    """Every numerator and denominator, overall, per queue, per agent and per ticket kind."""
-
-    def pairs(kpis: dict[str, Any]) -> dict[str, list[float]]:
-        return {key: [entry["numerator"], entry["denominator"]] for key, entry in kpis.items()}
-
-    assert pairs(report["overall"]) == truth["overall"]
-    assert {queue: pairs(kpis) for queue, kpis in report["queues"].items()} == truth["queues"]
-    assert report["volumes"]["overall"]["offered"] == truth["offered"]
-    kinds = {kind: [e["numerator"], e["denominator"]] for kind, e in report["ticket_kinds"].items()}
-    assert kinds == truth["ticket_kinds"]
-    fields = (
-        "answered",
-        "handled",
-        "handle_seconds",
-        "dropped",
-        "qa_reviews",
-        "qa_accurate",
-        "surveys",
-        "score_sum",
-    )
-    agents = {a["agent_id"]: {f: a[f] for f in fields} for a in report["agents"]}
-    assert agents == truth["agents"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,412 @@
+"""Kafka in and out: the ``run`` consumer, exactly once in effect, and the simulator's producer.
+
+The consumer polls a batch, and the pipeline commits the batch's facts together with the next
+offset of every partition in one store transaction. On assignment each partition is sought to the
+offset in the store (the source of truth), so a crash at any point neither loses nor repeats an
+event; re-delivered messages that were produced twice are rejected as duplicates by ``event_id``.
+Kafka's own committed offsets are written too, after the store, only for lag tools.
+
+Rejected events go to the store's ``rejected`` table in the batch's transaction; with a
+dead-letter topic configured, an outbox step publishes them from there afterwards (reason and
+origin in headers), so a slow or absent dead-letter topic can neither lose a rejection nor stop
+the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+from collections.abc import Iterable, Iterator, Mapping
+from types import FrameType
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata
+from prometheus_client import CollectorRegistry, Counter
+
+from hotline_kpi.config import ConfigError, KafkaSettings, Settings, secret_from_env_or_file
+from hotline_kpi.errors import SourceError
+from hotline_kpi.ingest.decode import Record
+from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
+from hotline_kpi.metrics.store import SqlStore, StalePositionError, open_store
+from hotline_kpi.pipeline import Pipeline, Tally, thresholds_of
+
+log = logging.getLogger(__name__)
+
+PASSWORD_ENV = "HOTLINE_KPI_KAFKA_PASSWORD"
+SSL_PASSWORD_ENV = "HOTLINE_KPI_KAFKA_SSL_PASSWORD"
+
+
+def client_config(kafka: KafkaSettings) -> dict[str, Any]:
+    """kafka-python connection settings: servers, TLS and SASL; secrets never from argv."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers.split(","),
+        "security_protocol": kafka.security_protocol,
+        "reconnect_backoff_max_ms": 1000,
+        "bootstrap_timeout_ms": kafka.connect_timeout_seconds * 1000,
+        "request_timeout_ms": 30_000,
+    }
+    if kafka.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        if kafka.sasl_mechanism is None or kafka.sasl_username is None:
+            raise ConfigError(
+                "kafka.sasl_mechanism and kafka.sasl_username are needed for "
+                f"security_protocol {kafka.security_protocol}"
+            )
+        password = secret_from_env_or_file(PASSWORD_ENV, kafka.sasl_password_file)
+        if password is None:
+            raise ConfigError(
+                f"the Kafka SASL password must be given in {PASSWORD_ENV} or in the file "
+                "named by kafka.sasl_password_file"
+            )
+        config.update(
+            sasl_mechanism=kafka.sasl_mechanism,
+            sasl_plain_username=kafka.sasl_username,
+            sasl_plain_password=password,
+        )
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(kafka, key)
+            if value is not None:
+                config[key] = str(value)
+        ssl_password = secret_from_env_or_file(SSL_PASSWORD_ENV, None)
+        if ssl_password:
+            config["ssl_password"] = ssl_password
+    return config
+
+
+def _unreachable(kafka: KafkaSettings, exc: Exception) -> SourceError:
+    # A wrong SASL password looks exactly like a dead broker to kafka-python (ENVIRONMENT.md).
+    return SourceError(
+        f"could not connect or authenticate to Kafka at {kafka.bootstrap_servers} within "
+        f"{kafka.connect_timeout_seconds} s ({type(exc).__name__}); check the address, the "
+        "security settings and the credentials"
+    )
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """Seeks newly assigned partitions to the offsets in the store."""
+
+    def __init__(self, runner: KafkaRunner) -> None:
+        self.runner = runner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # Batches are committed before the next poll, so no batch is in hand here.
+        for tp in revoked:
+            self.runner.owned.pop(tp.partition, None)
+            labels = (tp.topic, str(tp.partition))
+            if labels in self.runner.lag_labels:
+                self.runner.metrics.lag.remove(*labels)
+                self.runner.lag_labels.discard(labels)
+        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.runner.seek_to_stored(list(assigned))
+
+
+class KafkaRunner:
+    """The long-running consumer of ``hotline-kpi run``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: SqlStore,
+        metrics: HotlineMetrics,
+        *,
+        max_records: int = 10_000,
+    ) -> None:
+        self.settings = settings
+        self.kafka = settings.kafka
+        self.store = store
+        self.metrics = metrics
+        self.source = f"kafka:{self.kafka.topic}"
+        self.pipeline = Pipeline(store, thresholds_of(settings), metrics)
+        self.max_records = max_records
+        self.owned: dict[int, int | None] = {}  # partition -> next offset, as in the store
+        self.lag_labels: set[tuple[str, str]] = set()
+        self.stopping = False
+        self.tally = Tally()
+        config = client_config(self.kafka)
+        try:
+            self.consumer = KafkaConsumer(
+                group_id=self.kafka.group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=max_records,
+                fetch_max_bytes=64 * 1024 * 1024,
+                max_partition_fetch_bytes=8 * 1024 * 1024,
+                session_timeout_ms=self.kafka.session_timeout_ms,
+                **config,
+            )
+            self.consumer.subscribe([self.kafka.topic], listener=_Rebalance(self))
+        except (KafkaTimeoutError, KafkaError, OSError) as exc:
+            raise _unreachable(self.kafka, exc) from None
+        self.dead_letters = DeadLetters(self, config) if self.kafka.dead_letter_topic else None
+
+    def seek_to_stored(self, assigned: list[TopicPartition]) -> None:
+        """Seek each assigned partition to the next offset the store holds for it."""
+        stored = self.store.positions(self.source)
+        for tp in assigned:
+            offset = stored.get(tp.partition)
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+            self.owned[tp.partition] = offset
+        log.info(
+            "partitions assigned: %s",
+            {tp.partition: stored.get(tp.partition, "beginning") for tp in assigned},
+        )
+
+    def run(self) -> None:
+        """Poll, process and commit until stopped; each batch is committed or dropped whole."""
+        while not self.stopping:
+            polled = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
+            if self.stopping:
+                break  # a signal arrived during the poll: drop the batch in hand, unread
+            if polled:
+                self._process(polled)
+            self._update_lag()
+            if self.dead_letters is not None:
+                self.dead_letters.flush()
+
+    def _process(self, polled: Mapping[TopicPartition, list[Any]]) -> None:
+        records: list[Record] = []
+        positions: dict[int, int] = {}
+        for tp, messages in polled.items():
+            for message in messages:
+                records.append((message.value or b"", tp.partition, message.offset + 1))
+            if messages:
+                positions[tp.partition] = messages[-1].offset + 1
+        expected = {partition: self.owned.get(partition) for partition in positions}
+        try:
+            self.pipeline.process(
+                records,
+                self.source,
+                positions,
+                self.tally,
+                expected=expected,
+                owned=set(self.owned),
+            )
+        except StalePositionError as exc:
+            # Another consumer owns the partition now: forget the batch and re-read.
+            log.warning("%s; dropping the batch and seeking to the stored offsets", exc)
+            self.seek_to_stored([TopicPartition(self.kafka.topic, p) for p in positions])
+            return
+        self.owned.update(positions)
+        try:
+            # Only for lag tools: the store, not Kafka, decides where a consumer resumes.
+            self.consumer.commit_async(
+                {
+                    TopicPartition(self.kafka.topic, p): _offset_meta(offset)
+                    for p, offset in positions.items()
+                }
+            )
+        except KafkaError as exc:
+            log.debug("Kafka offset commit for lag tools failed: %s", exc)
+
+    def _update_lag(self) -> None:
+        for partition in self.owned:
+            tp = TopicPartition(self.kafka.topic, partition)
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = self.consumer.position(tp, timeout_ms=100)
+            except (KafkaError, AssertionError):
+                continue
+            if position is None:
+                continue
+            labels = (self.kafka.topic, str(partition))
+            self.lag_labels.add(labels)
+            self.metrics.lag.labels(*labels).set(max(0, highwater - position))
+
+    def close(self) -> None:
+        """Leave the group and close the clients."""
+        try:
+            self.consumer.close(autocommit=False)
+        except KafkaError as exc:
+            log.debug("closing the consumer: %s", exc)
+        if self.dead_letters is not None:
+            self.dead_letters.close()
+
+
+def _offset_meta(offset: int) -> OffsetAndMetadata:
+    return OffsetAndMetadata(offset, "", -1)
+
+
+class DeadLetters:
+    """Publishes the store's undelivered rejections to the dead-letter topic (an outbox)."""
+
+    def __init__(self, runner: KafkaRunner, config: dict[str, Any]) -> None:
+        self.runner = runner
+        self.topic = runner.kafka.dead_letter_topic
+        self.producer = KafkaProducer(acks="all", linger_ms=5, **config)
+        self.failures = Counter(
+            "hotline_dead_letter_failures",
+            "Rejected events not yet published to the dead-letter topic (retried).",
+            registry=runner.metrics.registry,
+        )
+
+    def flush(self, timeout_s: float = 2.0) -> None:
+        """Send a slice of the outbox, wait a bounded time, mark what was acknowledged."""
+        rows = self.runner.store.undelivered_rejections(1000)
+        if not rows:
+            return
+        futures = []
+        for row_id, source, partition, position, reason, event_id, kind, detail, payload in rows:
+            headers = [
+                ("reason", reason.encode()),
+                ("origin_topic", source.removeprefix("kafka:").encode()),
+                ("origin_partition", str(partition).encode()),
+                ("origin_offset", str(position - 1).encode()),
+                ("detail", (detail or "").encode()),
+            ]
+            if event_id:
+                headers.append(("event_id", event_id.encode()))
+            if kind:
+                headers.append(("type", kind.encode()))
+            future = self.producer.send(self.topic, value=(payload or "").encode(), headers=headers)
+            futures.append((row_id, future))
+        with contextlib.suppress(KafkaTimeoutError):  # what is not acknowledged is retried
+            self.producer.flush(timeout=timeout_s)
+        delivered = [row_id for row_id, future in futures if future.succeeded()]
+        if len(delivered) < len(futures):
+            self.failures.inc(len(futures) - len(delivered))
+        if delivered:
+            self.runner.store.mark_dead_lettered(delivered)
+
+    def close(self) -> None:
+        """Flush what is pending and close the producer."""
+        self.flush()
+        self.producer.close(timeout=5)
+
+
+def run_consumer(settings: Settings, args: argparse.Namespace) -> int:
+    """``hotline-kpi run``: consume until SIGTERM or Ctrl-C, then stop cleanly."""
+    kafka = settings.kafka.model_copy(
+        update={
+            key: value
+            for key, value in {
+                "bootstrap_servers": args.bootstrap_servers,
+                "topic": args.topic,
+                "group": args.group,
+                "dead_letter_topic": args.dead_letter_topic,
+            }.items()
+            if value is not None
+        }
+    )
+    settings = settings.model_copy(update={"kafka": kafka})
+    port = settings.metrics.port if args.metrics_port is None else args.metrics_port
+    registry = CollectorRegistry()
+    metrics = HotlineMetrics(registry, QueueLabels(settings.queues, settings.max_queues))
+    store = open_store(settings.store)
+    try:
+        server = MetricsServer(
+            registry,
+            settings.metrics.address,
+            port,
+            certfile=settings.metrics.certfile,
+            keyfile=settings.metrics.keyfile,
+            basic_auth=_basic_auth(settings),
+        )
+    except OSError as exc:
+        store.close()
+        raise SourceError(
+            f"cannot serve /metrics on {settings.metrics.address}:{port}: {exc.strerror}"
+        ) from None
+    runner: KafkaRunner | None = None
+    try:
+        runner = KafkaRunner(settings, store, metrics)
+        log.info(
+            "consuming %s from %s as group %s into %s; metrics on %s:%d",
+            kafka.topic,
+            kafka.bootstrap_servers,
+            kafka.group,
+            settings.store,
+            settings.metrics.address,
+            server.port,
+        )
+        active = runner
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            active.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        runner.run()
+    finally:
+        if runner is not None:
+            runner.close()
+            log.info(
+                "stopped: accepted %d, rejected %d",
+                runner.tally.accepted,
+                runner.tally.total_rejected,
+            )
+        server.close()
+        store.close()
+    return 0
+
+
+def _basic_auth(settings: Settings) -> tuple[str, str] | None:
+    endpoint = settings.metrics
+    if endpoint.basic_auth_user is None:
+        return None
+    password = secret_from_env_or_file(
+        "HOTLINE_KPI_METRICS_PASSWORD", endpoint.basic_auth_password_file
+    )
+    if password is None:
+        raise ConfigError(
+            "metrics.basic_auth_user is set but no password is given in "
+            "HOTLINE_KPI_METRICS_PASSWORD or metrics.basic_auth_password_file"
+        )
+    return endpoint.basic_auth_user, password
+
+
+def message_key(line: bytes) -> bytes | None:
+    """The partitioning key of an event line: its ``call_id``, else its ``ticket_id``."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    key = value.get("call_id") or value.get("ticket_id")
+    return key.encode() if isinstance(key, str) else None
+
+
+def produce_lines(
+    settings: Settings, args: argparse.Namespace, lines: Iterator[tuple[int, bytes]]
+) -> int:
+    """``simulate --to kafka``: produce each line keyed by its call (or ticket) id."""
+    kafka = settings.kafka.model_copy(
+        update={
+            key: value
+            for key, value in {
+                "bootstrap_servers": args.bootstrap_servers,
+                "topic": args.topic,
+            }.items()
+            if value is not None
+        }
+    )
+    try:
+        producer = KafkaProducer(
+            acks="all", linger_ms=20, batch_size=256 * 1024, **client_config(kafka)
+        )
+    except (KafkaTimeoutError, KafkaError, OSError) as exc:
+        raise _unreachable(kafka, exc) from None
+    count = 0
+    try:
+        for _, line in lines:
+            producer.send(kafka.topic, key=message_key(line), value=line)
+            count += 1
+        producer.flush(timeout=120)
+    except KafkaTimeoutError as exc:
+        raise SourceError(f"producing to {kafka.topic} timed out: {exc}") from None
+    finally:
+        producer.close(timeout=10)
+    return count
