@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
 from hotline_kpi.alerts import health
 from hotline_kpi.alerts.conventions import (
     COMPONENT_KPI,
@@ -43,8 +45,6 @@ from hotline_kpi.alerts.slo import (
     ratio_kpi,
     target_of,
 )
-from pydantic import BaseModel, ConfigDict, Field
-
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import UsageError
 

@@ -177,13 +177,15 @@ def alerting_rules(
         HealthAlert(
             "HotlineKpiNoEvents",
             # The gauge is the newest event's own time; 0 or absent means none since start,
-            # which alerts once the exporter has been up for the whole quiet period.
+            # which alerts once the exporter has been up for the whole quiet period (and was
+            # scraped already at its start: not merely since Prometheus itself started).
             (
                 f"(\n  (time() - max({last_event} > 0)) > {no_events_seconds}\n"
                 f"  or on ()\n  (\n"
                 f"    (max(max_over_time({last_event}[{quiet}])) == 0"
                 f" or on () absent_over_time({last_event}[{quiet}]))\n"
-                f"    and on () min(min_over_time(up{selector(job)}[{quiet}])) == 1\n  )\n)\n"
+                f"    and on () min(min_over_time(up{selector(job)}[{quiet}])) == 1\n"
+                f"    and on () count(up{selector(job)} offset {quiet})\n  )\n)\n"
                 f"and on () {BUSINESS_HOURS_RULE} == 1"
             ),
             None,

@@ -1,0 +1,313 @@
+"""The committed rules under ``promtool``: syntax, health alerts, the overdue alert, rendering.
+
+Fast (a few seconds): each case loads only the rules its alert needs (see
+:func:`hotline_kpi.alerts.testing.only_for_alerts`). Promtool's clock starts at the Unix epoch,
+which is 08:00 in Asia/Shanghai: inside the default business hours (08–22 local).
+The KPI burn-rate cases are in ``tests/integration/test_alerting_burn_rate.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hotline_kpi.alerts.generate import RULES_FILE
+from hotline_kpi.alerts.testing import (
+    only_for_alerts,
+    promtool,
+    run_rule_tests,
+    strip_annotations,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool")
+
+JOB = 'job="hotline-kpi"'
+MONITOR = {"severity": "page", "component": "monitor"}
+MONITOR_TICKET = {"severity": "ticket", "component": "monitor"}
+
+
+def committed() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+def check(
+    alert: str, tests: list[dict[str, Any]], tmp_path: Path, *, annotations: bool = False
+) -> None:
+    rules = committed() if annotations else strip_annotations(committed())
+    result = run_rule_tests(only_for_alerts(rules, {alert}), tests, tmp_path)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def case(
+    name: str,
+    series: dict[str, str],
+    expectations: list[tuple[str, str, list[dict[str, str]]]],
+    interval: str = "1m",
+) -> dict[str, Any]:
+    """A promtool test group: ``series`` → values; expectations (time, alert, label sets)."""
+    return {
+        "name": name,
+        "interval": interval,
+        "input_series": [{"series": s, "values": v} for s, v in series.items()],
+        "alert_rule_test": [
+            {
+                "eval_time": at,
+                "alertname": alert,
+                "exp_alerts": [{"exp_labels": each} for each in labels],
+            }
+            for at, alert, labels in expectations
+        ],
+    }
+
+
+def test_committed_rules_pass_promtool_check() -> None:
+    result = promtool("check", "rules", RULES_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_exporter_down_pages_after_two_minutes_and_resolves(tmp_path: Path) -> None:
+    a = "HotlineKpiExporterDown"
+    down = MONITOR | {"job": "hotline-kpi", "instance": "e:9769"}
+    check(
+        a,
+        [
+            case(
+                "down",
+                {f'up{{{JOB}, instance="e:9769"}}': "1 1 1 0x10 1x5"},
+                [("4m", a, []), ("6m", a, [down]), ("16m", a, [])],
+            )
+        ],
+        tmp_path,
+    )
+
+
+def test_exporter_absent_pages_when_no_target_of_the_job_exists(tmp_path: Path) -> None:
+    a = "HotlineKpiExporterAbsent"
+    check(
+        a,
+        [
+            case(
+                "absent",
+                {'up{job="other", instance="o:1"}': "1x20"},
+                [("3m", a, []), ("7m", a, [MONITOR | {"job": "hotline-kpi"}])],
+            ),
+            case("present", {f'up{{{JOB}, instance="e:1"}}': "1x20"}, [("10m", a, [])]),
+        ],
+        tmp_path,
+    )
+
+
+def test_no_events_pages_only_during_business_hours_in_the_configured_zone(tmp_path: Path) -> None:
+    a = "HotlineKpiNoEvents"
+    last = f"hotline_last_event_timestamp_seconds{{{JOB}}}"
+    up = f'up{{{JOB}, instance="e:1"}}'
+    check(
+        a,
+        [
+            # Events until minute 20, then silence: 600 s later it pages.
+            case(
+                "silence",
+                {last: "0+60x20 1200x40", up: "1x60"},
+                [("25m", a, []), ("35m", a, [MONITOR])],
+            ),
+            # 21:55 local still business hours; 22:05 not (Asia/Shanghai is UTC+8, no DST).
+            case(
+                "evening",
+                {last: "0+300x6 1800x200", up: "1x200"},
+                [("13h55m", a, [MONITOR]), ("14h5m", a, [])],
+                interval="5m",
+            ),
+            # Up for ten minutes without any event at all.
+            case(
+                "never",
+                {up: "1x30"},
+                [("5m", a, []), ("15m", a, [MONITOR | {"job": "hotline-kpi"}])],
+            ),
+        ],
+        tmp_path,
+    )
+
+
+def test_consumer_lag_growing_opens_a_ticket_and_resolves_when_it_shrinks(tmp_path: Path) -> None:
+    a = "HotlineKpiConsumerLagGrowing"
+    lag = f'hotline_consumer_lag_messages{{{JOB}, topic="hotline-events", partition="0"}}'
+    labels = MONITOR_TICKET | {"topic": "hotline-events"}
+    check(
+        a,
+        [
+            case(
+                "lag",
+                {lag: "0+100x40 4000-200x20"},
+                [("20m", a, []), ("35m", a, [labels]), ("55m", a, [])],
+            ),
+            case("small", {lag: "0+10x60"}, [("50m", a, [])]),
+        ],
+        tmp_path,
+    )
+
+
+def test_rejection_ratio_high_opens_a_ticket_but_not_for_duplicates_or_low_volume(
+    tmp_path: Path,
+) -> None:
+    a = "HotlineKpiEventsRejected"
+    events = f'hotline_events_total{{{JOB}, type="call.offered"}}'
+    check(
+        a,
+        [
+            case(
+                "bad",
+                {
+                    events: "0+100x40",
+                    f'hotline_events_rejected_total{{{JOB}, reason="invalid_json"}}': "0+10x40",
+                },
+                [("10m", a, []), ("25m", a, [MONITOR_TICKET])],
+            ),
+            case(
+                "duplicates",
+                {
+                    events: "0+100x40",
+                    f'hotline_events_rejected_total{{{JOB}, reason="duplicate"}}': "0+50x40",
+                },
+                [("25m", a, [])],
+            ),
+            case(
+                "quiet",
+                {
+                    events: "0+1x40",
+                    f'hotline_events_rejected_total{{{JOB}, reason="invalid_json"}}': "0+1x40",
+                },
+                [("25m", a, [])],
+            ),
+        ],
+        tmp_path,
+    )
+
+
+def test_store_commit_failures_page_but_a_single_retried_failure_does_not(tmp_path: Path) -> None:
+    a = "HotlineKpiStoreCommitsFailing"
+    failures = f"hotline_store_commit_failures_total{{{JOB}}}"
+    check(
+        a,
+        [
+            case("failing", {failures: "0+1x30"}, [("2m", a, []), ("12m", a, [MONITOR])]),
+            case("once", {failures: "0 0 0 1x30"}, [("12m", a, [])]),
+        ],
+        tmp_path,
+    )
+
+
+def test_slow_store_commits_open_a_ticket(tmp_path: Path) -> None:
+    a = "HotlineKpiStoreCommitsSlow"
+    bucket = f"hotline_store_commit_seconds_bucket{{{JOB}, "
+    check(
+        a,
+        [
+            case(
+                "slow",
+                {
+                    bucket + 'le="0.5"}': "0x40",
+                    bucket + 'le="5"}': "0+10x40",
+                    bucket + 'le="+Inf"}': "0+10x40",
+                },
+                [("10m", a, []), ("25m", a, [MONITOR_TICKET])],
+            ),
+            case(
+                "fast",
+                {
+                    bucket + 'le="0.5"}': "0+10x40",
+                    bucket + 'le="5"}': "0+10x40",
+                    bucket + 'le="+Inf"}': "0+10x40",
+                },
+                [("25m", a, [])],
+            ),
+        ],
+        tmp_path,
+    )
+
+
+def test_any_newly_overdue_work_order_opens_a_ticket_for_an_hour(tmp_path: Path) -> None:
+    a = "HotlineTicketsOverdue"
+    due = f"hotline_tickets_due_total{{{JOB}, "
+    on_time = f"hotline_tickets_on_time_total{{{JOB}, "
+
+    def overdue(kind: str) -> dict[str, str]:
+        return {"severity": "ticket", "kpi": "timeliness", "component": "kpi", "kind": kind}
+
+    series = {
+        # One complaint overdue at minute 31; every other settled on time.
+        due + 'kind="complaint"}': "0+1x30 31x90",
+        on_time + 'kind="complaint"}': "0+1x30 30x90",
+        # The first fault work order is overdue: there is no on-time series at all.
+        due + 'kind="fault"}': "_x9 1x110",
+        # Callbacks always on time, the on-time series born a little after the due one.
+        due + 'kind="callback"}': "0+1x120",
+        on_time + 'kind="callback"}': "_ _ 2+1x118",
+    }
+    check(
+        a,
+        [
+            case(
+                "overdue",
+                series,
+                [
+                    ("20m", a, [overdue("fault")]),
+                    ("40m", a, [overdue("complaint"), overdue("fault")]),
+                    ("75m", a, [overdue("complaint")]),
+                    ("95m", a, []),
+                ],
+            )
+        ],
+        tmp_path,
+    )
+
+
+def test_annotations_render_value_target_and_links(tmp_path: Path) -> None:
+    """The committed annotations as Prometheus renders them (no annotation is stripped)."""
+    a = "HotlineManualConnectionRateFastBurn"
+    rule = next(
+        r
+        for g in committed()["groups"]
+        for r in g["rules"]
+        if r.get("alert") == a and r["labels"]["scope"] == "hotline"
+    )
+    rendered = {
+        key: value.replace("{{ $value | humanizePercentage }}", "20%")
+        for key, value in rule["annotations"].items()
+    }
+    assert "20%" in rendered["description"] and "≥ 90%" in rendered["description"]
+    labels = {"severity": "page", "kpi": "manual_connection_rate", "component": "kpi"}
+    series = {
+        f'hotline_agent_requests_total{{{JOB}, queue="q"}}': "0+10x90",
+        f'hotline_agent_answered_total{{{JOB}, queue="q"}}': "0+2x90",
+    }
+    test = case("rendered", series, [])
+    test["alert_rule_test"] = [
+        {
+            "eval_time": "70m",
+            "alertname": a,
+            "exp_alerts": [
+                {"exp_labels": labels | {"scope": "hotline"}, "exp_annotations": rendered},
+                {
+                    "exp_labels": labels | {"scope": "queue", "queue": "q"},
+                    "exp_annotations": {
+                        key: value.replace("{{ $value | humanizePercentage }}", "20%").replace(
+                            "{{ $labels.queue }}", "q"
+                        )
+                        for key, value in next(
+                            r
+                            for g in committed()["groups"]
+                            for r in g["rules"]
+                            if r.get("alert") == a and r["labels"]["scope"] == "queue"
+                        )["annotations"].items()
+                    },
+                },
+            ],
+        }
+    ]
+    check(a, [test], tmp_path, annotations=True)
