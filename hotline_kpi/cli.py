@@ -117,6 +117,24 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--topic")
     simulate.set_defaults(handler=_cmd_simulate)
 
+    staffing = sub.add_parser("staffing", help="agents each queue needs per interval (Erlang A)")
+    _add_common(staffing)
+    staffing.add_argument("--month", required=True, metavar="YYYY-MM")
+    staffing.add_argument("--queue", help="only this queue")
+    staffing.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    staffing.add_argument(
+        "--view",
+        default="intervals",
+        choices=["intervals", "hour_weekday"],
+        help="per interval of the day, or per hour x weekday",
+    )
+    staffing.add_argument(
+        "--backtest",
+        action="store_true",
+        help="compare the model with what happened, with the agents observed",
+    )
+    staffing.set_defaults(handler=_cmd_staffing)
+
     return parser
 
 
@@ -167,6 +185,12 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.simulate import run_simulate
 
     return run_simulate(settings, args)
+
+
+def _cmd_staffing(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline_kpi.staffing import run_staffing
+
+    return run_staffing(settings, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from hotline_kpi.errors import StoreError
-from hotline_kpi.metrics.store import SCHEMA, SCHEMA_VERSION, SqlStore
+from hotline_kpi.metrics.store import SCHEMA, SCHEMA_VERSION, SqlStore, _check_version
 
 # Any fixed number: serialises schema creation between processes starting together.
 _SCHEMA_LOCK = 7_100_042
@@ -34,15 +34,20 @@ class PostgresStore(SqlStore):
         try:
             with db.transaction():
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                exists = db.execute("SELECT to_regclass('meta')").fetchone()
+                if exists is not None and exists[0] is not None:
+                    _check_version(db.execute, "(PostgreSQL)")
                 for statement in SCHEMA:
-                    db.execute(statement.format(serial="BIGSERIAL"))  # type: ignore[arg-type]
+                    db.execute(statement.format(serial="BIGSERIAL"))
                 db.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
                     "ON CONFLICT (key) DO NOTHING",
                     (SCHEMA_VERSION,),
                 )
-        except psycopg.Error as exc:
+        except (psycopg.Error, StoreError) as exc:
             db.close()
+            if isinstance(exc, StoreError):
+                raise
             raise StoreError(f"cannot prepare the PostgreSQL store: {exc}") from None
         super().__init__(db)
 

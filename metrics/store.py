@@ -27,7 +27,7 @@ from hotline_kpi.metrics.fold import (
     call_facts,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS calls (
@@ -444,6 +444,19 @@ class SqlStore:
         self._db.close()
 
 
+def _check_version(execute: Any, where: object) -> None:
+    """Refuse a store written with another schema rather than misread it."""
+    try:
+        rows = execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    except Exception:
+        return
+    if rows and rows[0][0] != SCHEMA_VERSION:
+        raise StoreError(
+            f"store {where} has schema version {rows[0][0]}, this version needs "
+            f"{SCHEMA_VERSION}: replay the events into a new store"
+        )
+
+
 class _SqliteTransaction:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -468,6 +481,7 @@ class SqliteStore(SqlStore):
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA busy_timeout = 10000")
+            _check_version(db.execute, path)
             for statement in SCHEMA:
                 db.execute(statement.format(serial="INTEGER"))
             db.execute(

@@ -185,3 +185,22 @@ def test_month_boundaries_follow_the_configured_zone_across_dst(tmp_path: Path) 
         report = export(month, tmp_path, "--config", "ny.yaml", "--store", "ny.db")
         assert report["timezone"] == "America/New_York"
         assert_matches_truth(report, expected)
+
+
+def test_staffing_advice_and_backtest_come_from_the_same_store(
+    replayed_month: dict[str, Any],
+) -> None:
+    work = replayed_month["work"]
+    advice = json.loads(cli("staffing", "--month", "2026-10", "--format", "json", cwd=work).stdout)
+    queues = {row["queue"] for row in advice["rows"]}
+    assert queues == set(replayed_month["truth"]["months"]["2026-10"]["queues"])
+    # One row per queue and 15-minute interval of the day that saw calls (nights may not).
+    assert len(queues) * 72 < len(advice["rows"]) <= len(queues) * 96
+    assert {row["minutes"] for row in advice["rows"]} == {15}
+    backtest = json.loads(
+        cli("staffing", "--month", "2026-10", "--backtest", "--format", "json", cwd=work).stdout
+    )
+    assert {row["queue"] for row in backtest["rows"]} == queues
+    assert all(0 <= row["mae_service_level"] <= 1 for row in backtest["rows"])
+    empty = cli("staffing", "--month", "2026-07", cwd=work).stdout
+    assert empty.startswith("no calls for any queue in 2026-07")

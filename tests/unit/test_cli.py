@@ -51,6 +51,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str)
         (("simulate", "--start", "30/10/2026"), ["--start"]),
         (("export", "--month", "2026-10", "--config", "nope.yaml"), ["nope.yaml"]),
         (("demo", "--speed", "fast"), ["--speed"]),
+        (("staffing", "--month", "2026-10-01"), ["YYYY-MM"]),
+        (("staffing", "--month", "2026-10", "--format", "xml"), ["xml"]),
     ],
 )
 def test_bad_usage_is_one_line_and_non_zero(
