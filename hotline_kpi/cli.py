@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="the monthly KPI report from a store")
     _add_common(export)
     export.add_argument("--month", required=True, metavar="YYYY-MM")
-    export.add_argument("--format", default="json", choices=["json", "csv"])
+    export.add_argument("--format", default="json", choices=["json", "csv", "xlsx", "html", "pdf"])
     export.add_argument("--output", default="-", metavar="PATH|-")
     export.add_argument("--lang", default="zh", choices=["zh", "en"])
     export.set_defaults(handler=_cmd_export)

@@ -459,14 +459,17 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
     store = _open_existing(settings.store)
     try:
         report = Report(store, settings)
-        if args.format == "json":
-            data: str | bytes = (
-                json.dumps(report.month(args.month), ensure_ascii=False, indent=2) + "\n"
-            )
-        elif args.format == "csv":
-            data = to_csv(report.month(args.month))
+        if args.format == "csv":
+            data: str | bytes = to_csv(report.month(args.month))
         else:
-            raise UsageError(f"unknown format {args.format!r}")
+            # The month with its daily figures and the report extras; xlsx/html/pdf from it.
+            from hotline_kpi.reports import build_report, export_document
+
+            if args.format == "json":
+                full = build_report(report, args.month)
+                data = json.dumps(full, ensure_ascii=False, indent=2) + "\n"
+            else:
+                data = export_document(report, args.month, args.format, args.lang)
     finally:
         store.close()
     write_output(data, args.output)

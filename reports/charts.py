@@ -1,0 +1,313 @@
+"""The report's charts as PNG bytes, drawn with matplotlib's Agg canvas from the report dict.
+
+Figures are built without pyplot (no global figure registry) and inside an ``rc_context``
+with WenQuanYi Zen Hei, which renders Chinese (see ENVIRONMENT.md, Reports).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, cast
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from hotline_kpi.reports.labels import Words
+
+FONT = "WenQuanYi Zen Hei"
+BLUE = "#1f5f99"
+LIGHT_BLUE = "#8fb8de"
+ORANGE = "#e08a2c"
+GREEN = "#2e8b57"
+RED = "#c0392b"
+GREY = "#7f8c8d"
+DPI = 150
+
+# WenQuanYi Zen Hei has one weight (500); matplotlib warns on every normal or bold lookup.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+_RC: dict[str, Any] = {
+    "font.family": [FONT, "DejaVu Sans"],
+    "axes.unicode_minus": False,
+    "font.size": 8.5,
+    "axes.titlesize": 9.5,
+    "axes.titleweight": "bold",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e3e6ea",
+    "grid.linewidth": 0.6,
+    "axes.axisbelow": True,
+    "axes.edgecolor": "#9aa4ad",
+    "xtick.color": "#4a5560",
+    "ytick.color": "#4a5560",
+    "legend.frameon": False,
+}
+
+# The daily trend panels: KPI key and whether the axis is a percentage.
+TREND_PANELS = (
+    "manual_connection_rate",
+    "drop_rate",
+    "timeliness",
+    "answer_accuracy",
+    "service_level",
+    "satisfaction_rate",
+)
+
+
+@contextmanager
+def _figure(width: float, height: float) -> Iterator[Figure]:
+    # The typed rcParams keys are a Literal union: a plain dict of settings does not match it.
+    with matplotlib.rc_context(cast(Any, _RC)):
+        yield Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _png(figure: Figure) -> bytes:
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=DPI, facecolor="white")
+    return out.getvalue()
+
+
+def _percent_axis(axes: Axes, decimals: int | None = 0) -> None:
+    axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
+
+
+def daily_trend(report: Mapping[str, Any], words: Words) -> bytes:
+    """Small multiples: each target KPI per local day, the target as a dashed line."""
+    daily: Mapping[str, Mapping[str, Any]] = report.get("daily", {})
+    days = list(daily)
+    with _figure(7.2, 5.6) as figure:
+        grid = figure.subplots(3, 2, sharex=True)
+        for axes, key in zip(grid.flat, TREND_PANELS, strict=True):
+            values = [daily[day][key]["value"] for day in days]
+            xs = [int(day[-2:]) for day in days]
+            points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
+            target = report["overall"][key].get("target")
+            if points:
+                axes.plot(
+                    [p[0] for p in points],
+                    [p[1] for p in points],
+                    color=BLUE,
+                    marker="o",
+                    markersize=2.5,
+                    linewidth=1.4,
+                )
+                if target is not None:
+                    missed = [
+                        p
+                        for p in points
+                        if (p[1] >= target if key == "drop_rate" else p[1] < target)
+                    ]
+                    axes.scatter(
+                        [p[0] for p in missed], [p[1] for p in missed], color=RED, s=9, zorder=3
+                    )
+            if target is not None:
+                axes.axhline(target, color=RED, linestyle="--", linewidth=1)
+            axes.set_title(words.kpi(key), loc="left")
+            _percent_axis(axes, None)
+            if xs:
+                axes.set_xlim(0.5, max(xs) + 0.5)
+            _pad_limits(axes, [p[1] for p in points], target)
+        for axes in grid[-1]:
+            axes.set_xlabel(words("date") + (" (日)" if words.lang == "zh" else " (day)"))
+        return _png(figure)
+
+
+def _pad_limits(axes: Axes, values: list[float], target: float | None) -> None:
+    pool = values + ([target] if target is not None else [])
+    if not pool:
+        axes.set_ylim(0, 1)
+        return
+    low, high = min(pool), max(pool)
+    span = max(high - low, 0.01 if high <= 0.05 else 0.04)
+    axes.set_ylim(max(0.0, low - span * 0.25), min(1.0, high + span * 0.25) or 0.01)
+
+
+def queue_comparison(report: Mapping[str, Any], words: Words) -> bytes:
+    """Per queue: connection rate and service level against targets, and mean satisfaction."""
+    queues = list(report["queues"])
+    labels = [words.queue(q) for q in queues]
+    with _figure(7.2, 2.8) as figure:
+        left, right = figure.subplots(1, 2, width_ratios=(3, 2))
+        height = 0.38
+        ys = list(range(len(queues)))
+        for offset, key, colour in (
+            (-height / 2, "manual_connection_rate", BLUE),
+            (height / 2, "service_level", LIGHT_BLUE),
+        ):
+            values = [report["queues"][q][key]["value"] or 0.0 for q in queues]
+            left.barh([y + offset for y in ys], values, height, color=colour, label=words.kpi(key))
+            target = report["overall"][key].get("target")
+            if target is not None:
+                left.vlines(
+                    target,
+                    -0.6,
+                    len(queues) - 0.4,
+                    colors=colour if colour != LIGHT_BLUE else "#4f8fcf",
+                    linestyles="--",
+                    linewidth=1,
+                )
+        left.set_yticks(ys, labels)
+        left.invert_yaxis()
+        left.set_xlim(0.5, 1.0)
+        left.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        left.legend(loc="lower left", fontsize=7.5, bbox_to_anchor=(0, 1.0), ncols=2)
+        means = [report["queues"][q]["satisfaction_mean"]["value"] for q in queues]
+        known = [m for m in means if m is not None]
+        low = math.floor(min(known) - 0.5) if known else 0
+        for y, m in zip(ys, means, strict=True):
+            if m is not None:
+                right.hlines(y, low, m, color=GREEN, linewidth=2)
+                right.scatter(m, y, color=GREEN, s=40, zorder=3)
+                right.text(m + 0.08, y, f"{m:.2f}", va="center", fontsize=7.5)
+        right.set_yticks(ys, [""] * len(ys))
+        right.invert_yaxis()
+        right.set_xlim(low, 10)
+        right.set_title(words.kpi("satisfaction_mean"), loc="left")
+        return _png(figure)
+
+
+def wait_distribution(report: Mapping[str, Any], words: Words) -> bytes:
+    """Answered and abandoned calls per wait bucket, the service-level threshold marked."""
+    buckets = report["wait_distribution"]
+    labels = [
+        f"{b['from']}–{b['to']}s" if b["to"] is not None else f"≥{b['from']}s" for b in buckets
+    ]
+    threshold = report["thresholds"]["service_level_seconds"]
+    with _figure(3.6, 2.6) as figure:
+        axes = figure.subplots()
+        xs = list(range(len(buckets)))
+        axes.bar(
+            [x - 0.2 for x in xs],
+            [b["answered"] for b in buckets],
+            0.4,
+            color=BLUE,
+            label=words("answered_calls"),
+        )
+        axes.bar(
+            [x + 0.2 for x in xs],
+            [b["abandoned"] for b in buckets],
+            0.4,
+            color=ORANGE,
+            label=words("abandoned_calls"),
+        )
+        cut = next(
+            (i for i, b in enumerate(buckets) if b["to"] is not None and b["to"] > threshold),
+            len(buckets),
+        )
+        axes.axvline(cut - 0.5, color=RED, linestyle="--", linewidth=1)
+        axes.text(cut - 0.45, axes.get_ylim()[1] * 0.92, f"T={threshold}s", color=RED, fontsize=7)
+        axes.set_xticks(xs, labels, rotation=35, ha="right", fontsize=7)
+        axes.set_yscale("symlog", linthresh=10)
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        axes.set_ylabel(words("calls"))
+        axes.legend(fontsize=7.5)
+        return _png(figure)
+
+
+def score_distribution(report: Mapping[str, Any], words: Words) -> bytes:
+    """Surveys per overall score 1–10; satisfied scores in green."""
+    counts = report["score_distribution"]
+    satisfied = report["thresholds"]["satisfied_score"]
+    with _figure(3.6, 2.6) as figure:
+        axes = figure.subplots()
+        scores = [int(s) for s in counts]
+        values = [counts[s] for s in counts]
+        colours = [GREEN if s >= satisfied else (ORANGE if s >= 6 else RED) for s in scores]
+        axes.bar(scores, values, 0.7, color=colours)
+        total = sum(values)
+        for s, v in zip(scores, values, strict=True):
+            if v and total:
+                axes.text(s, v, f"{v / total:.0%}", ha="center", va="bottom", fontsize=6.5)
+        axes.set_xticks(scores)
+        axes.set_xlabel(words("score"))
+        axes.set_ylabel(words("surveys"))
+        axes.margins(y=0.12)
+        return _png(figure)
+
+
+_QUADRANT_COLOURS = {"improve": RED, "maintain": GREEN, "low_priority": ORANGE, "irrelevant": GREY}
+
+
+def quadrant(report: Mapping[str, Any], words: Words) -> bytes:
+    """Factors by mean satisfaction (x) and importance (y), split at the factors' means."""
+    analysis = report["factors"]
+    placed = [i for i in analysis["items"] if i["importance"] is not None]
+    with _figure(6.4, 4.2) as figure:
+        axes = figure.subplots()
+        axes.grid(False)
+        if not placed:
+            axes.text(0.5, 0.5, words("no_factors"), ha="center", va="center")
+            axes.set_axis_off()
+            return _png(figure)
+        xs = [i["mean"] for i in placed]
+        ys = [i["importance"] for i in placed]
+        mx, my = analysis["mean_satisfaction"], analysis["mean_importance"]
+        pad_x = max(max(abs(x - mx) for x in xs) * 1.35, 0.15)
+        pad_y = max(max(abs(y - my) for y in ys) * 1.35, 0.03)
+        x0, x1, y0, y1 = mx - pad_x, mx + pad_x, my - pad_y, my + pad_y
+        axes.set_xlim(x0, x1)
+        axes.set_ylim(y0, y1)
+        shades = (
+            ("improve", x0, mx, my, y1),
+            ("maintain", mx, x1, my, y1),
+            ("low_priority", x0, mx, y0, my),
+            ("irrelevant", mx, x1, y0, my),
+        )
+        for name, left, right, bottom, top in shades:
+            colour = _QUADRANT_COLOURS[name]
+            axes.fill_between([left, right], bottom, top, color=colour, alpha=0.07, linewidth=0)
+            ha = "left" if left == x0 else "right"
+            va = "top" if top == y1 else "bottom"
+            inset_x = (x1 - x0) * 0.015
+            inset_y = (y1 - y0) * 0.03
+            axes.text(
+                left + inset_x if ha == "left" else right - inset_x,
+                top - inset_y if va == "top" else bottom + inset_y,
+                words.quadrant(name),
+                ha=ha,
+                va=va,
+                fontsize=11,
+                fontweight="bold",
+                color=colour,
+                alpha=0.85,
+            )
+        axes.axvline(mx, color=GREY, linewidth=1)
+        axes.axhline(my, color=GREY, linewidth=1)
+        for item in placed:
+            colour = _QUADRANT_COLOURS[item["quadrant"]]
+            axes.scatter(item["mean"], item["importance"], s=60, color=colour, zorder=3)
+            axes.annotate(
+                f"{words.factor(item['factor'])}\n{item['mean']:.2f} / {item['importance']:.2f}",
+                (item["mean"], item["importance"]),
+                xytext=(6, 4),
+                textcoords="offset points",
+                fontsize=8,
+            )
+        axes.set_xlabel(words("factor_mean") + " (1–10)")
+        axes.set_ylabel(words("importance"))
+        return _png(figure)
+
+
+def all_charts(report: Mapping[str, Any], words: Words) -> dict[str, bytes]:
+    """Every chart of the report by name; an empty month gets none."""
+    if not report.get("has_data"):
+        return {}
+    charts = {
+        "trend": daily_trend(report, words),
+        "wait": wait_distribution(report, words),
+        "scores": score_distribution(report, words),
+        "quadrant": quadrant(report, words),
+    }
+    if report["queues"]:
+        charts["queues"] = queue_comparison(report, words)
+    return charts

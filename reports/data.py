@@ -1,0 +1,251 @@
+"""The figures a manager's report needs beyond the SPEC §5 KPI dict, added to that same dict.
+
+:func:`extend_report` adds, for the month of the report:
+
+- ``has_data``: whether anything at all was attributed to the month;
+- ``previous``: the previous month's overall and per-queue KPIs (month-over-month column);
+- ``wait_distribution``: answered and abandoned calls by wait bucket (``queued_at`` month);
+- ``score_distribution``: surveys per overall score 1–10 (survey ``ts`` month);
+- ``factors``: each survey factor's mean score and importance — the Pearson correlation of the
+  factor score with the overall score over the surveys that rated it — and its quadrant, split
+  at the mean importance and the mean satisfaction of the factors;
+- ``overdue_tickets``: settled work orders not closed by ``due`` (SPEC §3 timeliness), without
+  call ids or any personal data;
+- ``agent_ranking``: agents ranked by mean satisfaction, the bottom performers named.
+
+The JSON export carries these keys, so that XLSX, HTML and PDF stay drawn from one source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hotline_kpi.config import Settings
+from hotline_kpi.metrics.export import Report, month_bounds, previous_month
+from hotline_kpi.metrics.fold import (
+    ABANDONED_FACT,
+    ANSWERED_FACT,
+    TICKET_DUE,
+    TICKET_ON_TIME,
+    US,
+    TicketFact,
+    ticket_facts,
+)
+from hotline_kpi.metrics.store import SqlStore, Store
+
+# Bucket edges of the wait-time distribution, in seconds; the last bucket is open.
+WAIT_EDGES: tuple[int, ...] = (0, 5, 10, 20, 30, 60, 120, 300)
+# An agent needs this many surveys in the month to be ranked (smaller samples say little).
+MIN_SURVEYS = 20
+# The bottom performers: the worst tenth of the ranked agents, at least one.
+BOTTOM_SHARE = 0.10
+# A factor needs this many responses before a correlation means anything.
+MIN_FACTOR_RESPONSES = 10
+
+QUADRANTS = ("improve", "maintain", "low_priority", "irrelevant")
+
+
+def extend_report(
+    report: dict[str, Any], store: SqlStore, settings: Settings, month: str
+) -> dict[str, Any]:
+    """Add the report-only figures of the module docstring to ``report`` and return it."""
+    lo, hi = month_bounds(month, settings.zone)
+    volumes = report["volumes"]["overall"]
+    report["has_data"] = any(volumes.values()) or bool(report["agents"])
+    before = previous_month(month)
+    earlier = Report(store, settings).month(before)
+    report["previous"] = {
+        "month": before,
+        "overall": earlier["overall"],
+        "queues": earlier["queues"],
+        "volumes": earlier["volumes"]["overall"],
+    }
+    report["wait_distribution"] = wait_distribution(store, lo, hi)
+    report["score_distribution"] = score_distribution(store, lo, hi)
+    report["factors"] = factor_analysis(_factor_rows(store, lo, hi))
+    report["overdue_tickets"] = overdue_tickets(store, lo, hi, settings.zone)
+    report["agent_ranking"] = agent_ranking(report["agents"])
+    return report
+
+
+def wait_distribution(store: Store, lo: int, hi: int) -> list[dict[str, Any]]:
+    """Answered and abandoned calls queued in [lo, hi) by wait bucket (``to`` None = open)."""
+    cases = " ".join(
+        f"WHEN outcome_at - queued_at < {edge * US} THEN {index - 1}"
+        for index, edge in enumerate(WAIT_EDGES)
+        if index > 0
+    )
+    rows = store.query(
+        f"SELECT CASE {cases} ELSE {len(WAIT_EDGES) - 1} END AS bucket, "
+        f"SUM((facts / {ANSWERED_FACT}) % 2), SUM((facts / {ABANDONED_FACT}) % 2) "
+        "FROM calls WHERE queued_at >= ? AND queued_at < ? AND outcome_at IS NOT NULL "
+        "GROUP BY bucket",
+        (lo, hi),
+    )
+    counts = {int(bucket): (int(a or 0), int(b or 0)) for bucket, a, b in rows}
+    buckets = []
+    for index, edge in enumerate(WAIT_EDGES):
+        upper = WAIT_EDGES[index + 1] if index + 1 < len(WAIT_EDGES) else None
+        answered, abandoned = counts.get(index, (0, 0))
+        buckets.append({"from": edge, "to": upper, "answered": answered, "abandoned": abandoned})
+    return buckets
+
+
+def score_distribution(store: Store, lo: int, hi: int) -> dict[str, int]:
+    """Surveys answered in [lo, hi) per overall score, every score 1–10 present."""
+    rows = store.query(
+        "SELECT score, COUNT(*) FROM surveys WHERE ts >= ? AND ts < ? GROUP BY score", (lo, hi)
+    )
+    counts = {int(score): int(count) for score, count in rows}
+    return {str(score): counts.get(score, 0) for score in range(1, 11)}
+
+
+def _factor_rows(store: Store, lo: int, hi: int) -> Iterable[tuple[int, Mapping[str, int]]]:
+    rows = store.query(
+        "SELECT score, factors FROM surveys WHERE ts >= ? AND ts < ? AND factors IS NOT NULL",
+        (lo, hi),
+    )
+    for score, factors in rows:
+        parsed = json.loads(factors) if isinstance(factors, str) else factors
+        if parsed:
+            yield int(score), parsed
+
+
+def _pearson(pairs: Sequence[tuple[int, int]]) -> float | None:
+    n = len(pairs)
+    if n < 2:
+        return None
+    mean_x = sum(x for x, _ in pairs) / n
+    mean_y = sum(y for _, y in pairs) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in pairs)
+    syy = sum((y - mean_y) ** 2 for _, y in pairs)
+    if sxx == 0 or syy == 0:
+        return None
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in pairs)
+    return sxy / math.sqrt(sxx * syy)
+
+
+def factor_analysis(
+    surveys: Iterable[tuple[int, Mapping[str, int]]], min_responses: int = MIN_FACTOR_RESPONSES
+) -> dict[str, Any]:
+    """Importance–satisfaction analysis of survey factors from (overall score, factors) pairs.
+
+    Importance is the correlation of a factor's score with the overall score; a factor with
+    fewer than ``min_responses`` responses, or without variance, has importance None and no
+    quadrant. The quadrants split at the mean importance and the mean satisfaction of the
+    factors that have an importance: ``improve`` (急需改进: important, below-mean satisfaction),
+    ``maintain`` (继续保持), ``low_priority`` (不占优先地位), ``irrelevant`` (无关紧要).
+    """
+    pairs: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for score, factors in surveys:
+        for name, value in factors.items():
+            pairs[name].append((int(value), score))
+    means = {name: sum(x for x, _ in rated) / len(rated) for name, rated in pairs.items()}
+    importance = {
+        name: _pearson(rated) if len(rated) >= min_responses else None
+        for name, rated in pairs.items()
+    }
+    placed = {name: value for name, value in importance.items() if value is not None}
+    mean_importance = sum(placed.values()) / len(placed) if placed else None
+    mean_satisfaction = sum(means[name] for name in placed) / len(placed) if placed else None
+    quadrant: dict[str, str] = {}
+    if mean_importance is not None and mean_satisfaction is not None:
+        for name, strength in placed.items():
+            satisfied = means[name] >= mean_satisfaction
+            if strength >= mean_importance:
+                quadrant[name] = "maintain" if satisfied else "improve"
+            else:
+                quadrant[name] = "irrelevant" if satisfied else "low_priority"
+    items = [
+        {
+            "factor": name,
+            "responses": len(pairs[name]),
+            "score_sum": sum(x for x, _ in pairs[name]),
+            "mean": means[name],
+            "importance": importance[name],
+            "quadrant": quadrant.get(name),
+        }
+        for name in sorted(pairs)
+    ]
+    return {
+        "mean_importance": mean_importance,
+        "mean_satisfaction": mean_satisfaction,
+        "items": items,
+    }
+
+
+def _local(moment_us: int | None, zone: ZoneInfo) -> str | None:
+    if moment_us is None:
+        return None
+    moment = datetime.fromtimestamp(moment_us // US, tz=zone)
+    return (moment + timedelta(microseconds=moment_us % US)).isoformat(timespec="seconds")
+
+
+def overdue_tickets(store: Store, lo: int, hi: int, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """Settled work orders due in [lo, hi) not closed by ``due``, most overdue first.
+
+    Only the work order's own fields: no call id, no caller. ``overdue_hours`` runs to the
+    closing time, or to the watermark for a ticket still open.
+    """
+    watermark = store.watermark()
+    rows = store.query(
+        "SELECT ticket_id, opened_at, due, kind, queue, call_id, closed_at, counted "
+        "FROM tickets WHERE due >= ? AND due < ?",
+        (lo, hi),
+    )
+    late: list[dict[str, Any]] = []
+    for row in rows:
+        ticket = TicketFact(*row)
+        facts = ticket_facts(ticket, watermark)
+        if not facts & TICKET_DUE or facts & TICKET_ON_TIME or ticket.due is None:
+            continue
+        until = ticket.closed_at if ticket.closed_at is not None else (watermark or ticket.due)
+        late.append(
+            {
+                "ticket_id": ticket.ticket_id,
+                "kind": ticket.kind,
+                "queue": ticket.queue,
+                "opened_at": _local(ticket.opened_at, zone),
+                "due": _local(ticket.due, zone),
+                "closed_at": _local(ticket.closed_at, zone),
+                "status": "open" if ticket.closed_at is None else "closed_late",
+                "overdue_hours": (until - ticket.due) / US / 3600,
+            }
+        )
+    late.sort(key=lambda t: (-float(t["overdue_hours"]), str(t["ticket_id"])))
+    return late
+
+
+def agent_ranking(agents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Agents ranked best first by mean satisfaction (then accuracy, then volume).
+
+    Agents with fewer than :data:`MIN_SURVEYS` surveys are listed as ``unranked``; the bottom
+    performers are the worst :data:`BOTTOM_SHARE` of the ranked ones, at least one.
+    """
+
+    def key(agent: Mapping[str, Any]) -> tuple[float, float, int, str]:
+        accuracy = agent["answer_accuracy"]
+        return (
+            -agent["satisfaction_mean"],
+            -(accuracy if accuracy is not None else -1.0),
+            -agent["answered"],
+            agent["agent_id"],
+        )
+
+    ranked = sorted((a for a in agents if a["surveys"] >= MIN_SURVEYS), key=key)
+    unranked = sorted(a["agent_id"] for a in agents if a["surveys"] < MIN_SURVEYS)
+    bottom_count = max(1, math.ceil(len(ranked) * BOTTOM_SHARE)) if ranked else 0
+    order = [a["agent_id"] for a in ranked]
+    return {
+        "metric": "satisfaction_mean",
+        "min_surveys": MIN_SURVEYS,
+        "order": order,
+        "unranked": unranked,
+        "bottom": order[len(order) - bottom_count :] if bottom_count else [],
+    }

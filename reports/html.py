@@ -1,0 +1,422 @@
+"""The printable monthly report as one self-contained HTML page (charts inlined as PNG).
+
+Laid out from the extended report dict only. Every number in a table cell carries
+``data-src`` (its path in the JSON export, ``/``-separated; agents by id) and ``data-kind``
+(how it is formatted), so that a test can check each printed figure against the JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from html import escape
+from importlib import resources
+from string import Template
+from typing import Any
+
+from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS
+from hotline_kpi.reports.charts import all_charts
+from hotline_kpi.reports.labels import (
+    Words,
+    format_as_of,
+    format_change,
+    format_duration,
+    format_value,
+    kpi_kind,
+)
+
+GROUP_TARGETS = ("manual_connection_rate", "drop_rate", "timeliness", "answer_accuracy")
+QUEUE_KPIS = (
+    "manual_connection_rate",
+    "service_level",
+    "abandon_rate",
+    "drop_rate",
+    "average_speed_of_answer",
+    "average_handle_time",
+    "answer_accuracy",
+    "timeliness",
+    "satisfaction_mean",
+)
+OVERDUE_SHOWN = 20
+
+
+def _template(name: str) -> str:
+    return resources.files("hotline_kpi.reports").joinpath("templates", name).read_text("utf-8")
+
+
+def _format(value: float | int | None, kind: str, words: Words) -> str:
+    if value is None:
+        return words("none")
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "hours":
+        return f"{value:,.1f}"
+    if kind == "corr":
+        return f"{value:.3f}"
+    if kind.startswith("change-"):
+        return format_change(value, kind.removeprefix("change-"))
+    if kind == "seconds":
+        return format_duration(value)
+    return format_value(value, kind, words.lang)
+
+
+def _num(value: float | int | None, kind: str, src: str, words: Words, extra: str = "") -> str:
+    classes = "num none" if value is None else f"num {extra}".strip()
+    return (
+        f'<td class="{classes}" data-src="{escape(src)}" data-kind="{kind}">'
+        f"{escape(_format(value, kind, words))}</td>"
+    )
+
+
+def _text(value: str, cls: str = "name") -> str:
+    return f'<td class="{cls}">{escape(value)}</td>'
+
+
+def _head(*names: str) -> str:
+    return "<thead><tr>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr></thead>"
+
+
+def _status_cell(entry: Mapping[str, Any], words: Words) -> str:
+    met = entry.get("met")
+    if "target" not in entry:
+        return '<td class="none"></td>'
+    if met is None:
+        return f'<td class="none">{escape(words("none"))}</td>'
+    word = "met" if met else "missed"
+    mark = "✔" if met else "✘"
+    return f'<td class="{word}">{mark} {escape(words(word))}</td>'
+
+
+def _trend_class(key: str, change: float | None) -> str:
+    if change is None or change == 0 or key in ("average_handle_time",):
+        return ""
+    worse_when_up = key in BELOW_TARGET or key in ("abandon_rate", "average_speed_of_answer")
+    return "down" if (change > 0) == worse_when_up else "up"
+
+
+def _img(charts: Mapping[str, bytes], name: str, caption: str, cls: str = "") -> str:
+    if name not in charts:
+        return ""
+    data = base64.b64encode(charts[name]).decode("ascii")
+    below = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
+    return (
+        f'<figure class="{cls}"><img alt="{escape(caption or name)}" '
+        f'src="data:image/png;base64,{data}">{below}</figure>'
+    )
+
+
+def _summary(report: Mapping[str, Any], words: Words) -> str:
+    cards = []
+    for key in GROUP_TARGETS:
+        entry = report["overall"][key]
+        state = {True: "met", False: "missed"}.get(entry["met"], "")
+        kind = kpi_kind(key)
+        target = format_value(entry["target"], kind, words.lang)
+        relation = "<" if key in BELOW_TARGET else "≥"
+        cards.append(
+            f'<div class="card {state}"><div class="name">{escape(words.kpi(key))}</div>'
+            f'<div class="big" data-src="overall/{key}/value" data-kind="{kind}">'
+            f"{escape(format_value(entry['value'], kind, words.lang))}</div>"
+            f'<div class="meta">{escape(words("target"))} {relation} {escape(target)} · '
+            f"{escape(words(state) if state else words('none'))}</div></div>"
+        )
+    rows = []
+    previous = report["previous"]["overall"]
+    for key in KPI_KEYS:
+        entry = report["overall"][key]
+        kind = kpi_kind(key)
+        before = previous[key]["value"]
+        change = entry["value"] - before if None not in (entry["value"], before) else None
+        numerator_kind = "hours" if kind == "seconds" else "int"
+        rows.append(
+            "<tr>"
+            + _text(words.kpi(key))
+            + _num(entry["value"], kind, f"overall/{key}/value", words)
+            + (
+                _num(entry["target"], kind, f"overall/{key}/target", words)
+                if "target" in entry
+                else "<td></td>"
+            )
+            + _status_cell(entry, words)
+            + _num(entry["numerator"], numerator_kind, f"overall/{key}/numerator", words)
+            + _num(entry["denominator"], "int", f"overall/{key}/denominator", words)
+            + _num(before, kind, f"previous/overall/{key}/value", words)
+            + _num(change, f"change-{kind}", f"change/{key}", words, _trend_class(key, change))
+            + "</tr>"
+        )
+    table = (
+        "<table>"
+        + _head(
+            words("kpi"),
+            words("value"),
+            words("target"),
+            words("status"),
+            words("numerator"),
+            words("denominator"),
+            words("previous") + f" ({report['previous']['month']})",
+            words("change"),
+        )
+        + "<tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+    volumes = report["volumes"]["overall"]
+    names = ("offered", "queued", "answered", "abandoned", "qa_reviews", "surveys")
+    volume_table = (
+        "<table>"
+        + _head(*(words(n) for n in names), words("tickets_settled"))
+        + "<tbody><tr>"
+        + "".join(_num(volumes.get(n, 0), "int", f"volumes/overall/{n}", words) for n in names)
+        + _num(volumes["tickets_settled"], "int", "volumes/overall/tickets_settled", words)
+        + "</tr></tbody></table>"
+    )
+    return (
+        f"<section><h2>{escape(words('summary'))}</h2>"
+        f'<div class="cards">{"".join(cards)}</div>{table}'
+        f'<p class="hint">{escape(words("mom_hint"))}</p>'
+        f"<h3>{escape(words('volumes'))}</h3>{volume_table}</section>"
+    )
+
+
+def _queues(report: Mapping[str, Any], words: Words) -> str:
+    rows = []
+    scopes = [(q, words.queue(q), f"queues/{q}", kpis) for q, kpis in report["queues"].items()]
+    scopes.append(("", words("overall"), "overall", report["overall"]))
+    for queue, name, prefix, kpis in scopes:
+        volumes = report["volumes"]["queues"][queue] if queue else report["volumes"]["overall"]
+        volume_src = f"volumes/queues/{queue}/queued" if queue else "volumes/overall/queued"
+        cells = [_text(name), _num(volumes["queued"], "int", volume_src, words)]
+        for key in QUEUE_KPIS:
+            entry = kpis[key]
+            state = {True: "met", False: "missed"}.get(entry.get("met"), "")
+            cells.append(_num(entry["value"], kpi_kind(key), f"{prefix}/{key}/value", words, state))
+        rows.append(f'<tr class="{"total" if not queue else ""}">' + "".join(cells) + "</tr>")
+    table = (
+        "<table>"
+        + _head(words("queue"), words("queued"), *(words.kpi(k) for k in QUEUE_KPIS))
+        + "<tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+    return f"<section><h2>{escape(words('queues'))}</h2>{table}</section>"
+
+
+def _trend(words: Words, charts: Mapping[str, bytes]) -> str:
+    return (
+        f'<section class="page"><h2>{escape(words("daily"))}</h2>'
+        + _img(charts, "trend", words("charts_trend"))
+        + f"<h3>{escape(words('charts_queues'))}</h3>"
+        + _img(charts, "queues", "")
+        + "</section>"
+    )
+
+
+def _satisfaction(report: Mapping[str, Any], words: Words, charts: Mapping[str, bytes]) -> str:
+    analysis = report["factors"]
+    rows = []
+    for index, item in enumerate(analysis["items"]):
+        quadrant = item["quadrant"]
+        pill = (
+            f'<span class="pill {quadrant}">{escape(words.quadrant(quadrant))}</span>'
+            if quadrant
+            else escape(words("none"))
+        )
+        rows.append(
+            "<tr>"
+            + _text(words.factor(item["factor"]))
+            + _num(item["responses"], "int", f"factors/items/{index}/responses", words)
+            + _num(item["mean"], "score", f"factors/items/{index}/mean", words)
+            + _num(item["importance"], "corr", f"factors/items/{index}/importance", words)
+            + f"<td>{pill}</td></tr>"
+        )
+    if analysis["mean_importance"] is not None:
+        rows.append(
+            '<tr class="total">'
+            + _text(words("overall"))
+            + "<td></td>"
+            + _num(analysis["mean_satisfaction"], "score", "factors/mean_satisfaction", words)
+            + _num(analysis["mean_importance"], "corr", "factors/mean_importance", words)
+            + "<td></td></tr>"
+        )
+    table = (
+        (
+            "<table>"
+            + _head(
+                words("factor"),
+                words("responses"),
+                words("factor_mean"),
+                words("importance"),
+                words("quadrant"),
+            )
+            + "<tbody>"
+            + "".join(rows)
+            + "</tbody></table>"
+        )
+        if rows
+        else f'<p class="hint">{escape(words("no_factors"))}</p>'
+    )
+    return (
+        f'<section class="page"><h2>{escape(words("waits_satisfaction"))}</h2>'
+        '<div class="pair">'
+        + _img(charts, "wait", words("charts_wait"))
+        + _img(charts, "scores", words("charts_scores"))
+        + "</div>"
+        + f"<h3>{escape(words('charts_quadrant'))}</h3>"
+        + _img(charts, "quadrant", "", "quadrant")
+        + table
+        + f'<p class="hint">{escape(words("quadrant_hint"))}</p></section>'
+    )
+
+
+AGENT_FIGURES = (
+    ("answered", "int", "answered"),
+    ("average_speed_of_answer", "seconds", "average_speed_of_answer"),
+    ("average_handle_time", "seconds", "average_handle_time"),
+    ("drop_rate", "ratio", "drop_rate"),
+    ("qa_reviews", "int", "qa_reviews"),
+    ("answer_accuracy", "ratio", "answer_accuracy"),
+    ("surveys", "int", "surveys"),
+    ("satisfaction_rate", "ratio", "satisfaction_rate"),
+    ("satisfaction_mean", "score", "satisfaction_mean"),
+)
+
+
+def _agents(report: Mapping[str, Any], words: Words) -> str:
+    ranking = report["agent_ranking"]
+    by_id = {agent["agent_id"]: agent for agent in report["agents"]}
+    bottom = set(ranking["bottom"])
+    order: list[tuple[int | None, str]] = [
+        (index + 1, agent) for index, agent in enumerate(ranking["order"])
+    ]
+    order += [(None, agent) for agent in ranking["unranked"]]
+    rows = []
+    for rank, agent_id in order:
+        agent = by_id[agent_id]
+        note = words("bottom") if agent_id in bottom else ("" if rank else words("unranked"))
+        cells = [f'<td class="num">{rank or "–"}</td>', _text(agent_id)]
+        cells += [
+            _num(agent[key], kind, f"agents/{agent_id}/{key}", words)
+            for key, kind, _ in AGENT_FIGURES
+        ]
+        cells.append(_text(note))
+        rows.append(
+            f'<tr class="{"bottom" if agent_id in bottom else ""}">' + "".join(cells) + "</tr>"
+        )
+    labels = [words.kpi(k) if k in KPI_KEYS else words(k) for _, _, k in AGENT_FIGURES]
+    table = (
+        "<table>"
+        + _head(words("rank"), words("agent"), *labels, words("note"))
+        + "<tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+    return (
+        f'<section class="page"><h2>{escape(words("agents"))}</h2>'
+        f'<p class="hint">{escape(words("bottom_hint", min=ranking["min_surveys"]))}</p>'
+        f"{table}</section>"
+    )
+
+
+def _tickets(report: Mapping[str, Any], words: Words) -> str:
+    rows = []
+    kinds = [(k, words.kind(k), f"ticket_kinds/{k}", e) for k, e in report["ticket_kinds"].items()]
+    kinds.append(("", words("overall"), "overall/timeliness", report["overall"]["timeliness"]))
+    for kind, name, src, entry in kinds:
+        state = {True: "met", False: "missed"}.get(entry.get("met"), "")
+        rows.append(
+            f'<tr class="{"" if kind else "total"}">'
+            + _text(name)
+            + _num(entry["denominator"], "int", f"{src}/denominator", words)
+            + _num(entry["numerator"], "int", f"{src}/numerator", words)
+            + _num(entry["value"], "ratio", f"{src}/value", words, state)
+            + _status_cell(entry, words)
+            + "</tr>"
+        )
+    kinds_table = (
+        "<table>"
+        + _head(
+            words("kind"),
+            words("tickets_settled"),
+            words("on_time"),
+            words("value"),
+            words("status"),
+        )
+        + "<tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+    overdue = report["overdue_tickets"]
+    shown = overdue[:OVERDUE_SHOWN]
+    lines = []
+    for index, ticket in enumerate(shown):
+        lines.append(
+            "<tr>"
+            + _text(ticket["ticket_id"])
+            + _text(words.kind(ticket["kind"]))
+            + _text(words.queue(ticket["queue"]))
+            + _text((ticket["due"] or "")[:16].replace("T", " "))
+            + _text((ticket["closed_at"] or "–")[:16].replace("T", " "))
+            + _text(words(ticket["status"]), "missed" if ticket["status"] == "open" else "")
+            + _num(
+                ticket["overdue_hours"], "hours", f"overdue_tickets/{index}/overdue_hours", words
+            )
+            + "</tr>"
+        )
+    overdue_table = (
+        (
+            "<table>"
+            + _head(
+                words("ticket_id"),
+                words("kind"),
+                words("queue"),
+                words("due"),
+                words("closed_at"),
+                words("state"),
+                words("overdue_hours"),
+            )
+            + "<tbody>"
+            + "".join(lines)
+            + "</tbody></table>"
+        )
+        if lines
+        else f'<p class="hint">{escape(words("no_overdue"))}</p>'
+    )
+    more = (
+        f'<p class="hint">{escape(words("overdue_more", n=len(overdue) - len(shown)))}</p>'
+        if len(overdue) > len(shown)
+        else ""
+    )
+    return (
+        f"<section><h2>{escape(words('tickets'))}</h2>{kinds_table}"
+        f"<h3>{escape(words('overdue'))} ({len(overdue)})</h3>{overdue_table}{more}</section>"
+    )
+
+
+def render_html(
+    report: Mapping[str, Any], lang: str = "zh", charts: Mapping[str, bytes] | None = None
+) -> str:
+    """The report page for the extended report dict; ``charts`` are drawn when not given."""
+    words = Words(lang)
+    if charts is None:
+        charts = all_charts(report, words)
+    title = words.title(report["month"])
+    subtitle = words("subtitle", timezone=report["timezone"], as_of=format_as_of(report["as_of"]))
+    parts = []
+    if not report.get("has_data"):
+        parts.append(f'<p class="no-data">{escape(words("no_data"))}</p>')
+    parts.append(_summary(report, words))
+    if report.get("has_data"):
+        parts.append(_queues(report, words))
+        parts.append(_trend(words, charts))
+        parts.append(_satisfaction(report, words, charts))
+        parts.append(_agents(report, words))
+        parts.append(_tickets(report, words))
+    footer = f"{title} · {words('generated')}".replace('"', "'")
+    return Template(_template("report.html")).substitute(
+        lang="zh-CN" if lang == "zh" else "en",
+        title=escape(title),
+        subtitle=escape(subtitle),
+        css=_template("report.css"),
+        footer=footer.replace("\\", ""),
+        body="\n".join(parts),
+    )

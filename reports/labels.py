@@ -1,0 +1,258 @@
+"""Words and number formats of the reports, in Chinese (default) and English.
+
+Names the data does not know (a new queue, factor or work-order kind) are shown as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGS = ("zh", "en")
+
+# KPI key -> (zh, en). Order is the report's order.
+KPI_NAMES: dict[str, tuple[str, str]] = {
+    "manual_connection_rate": ("人工接通率", "Manual connection rate"),
+    "drop_rate": ("电话中断率", "Call drop rate"),
+    "timeliness": ("工单及时率", "Timeliness"),
+    "answer_accuracy": ("咨询处理准确率", "Answer accuracy"),
+    "service_level": ("服务水平", "Service level"),
+    "abandon_rate": ("放弃率", "Abandon rate"),
+    "average_speed_of_answer": ("平均应答时长", "Average speed of answer"),
+    "average_handle_time": ("平均处理时长", "Average handle time"),
+    "satisfaction_rate": ("满意率", "Satisfaction rate"),
+    "satisfaction_mean": ("满意度均分", "Mean satisfaction score"),
+}
+# How each KPI's value is shown: a ratio, a duration in seconds, or a score of 10.
+KPI_KIND: dict[str, str] = {
+    "average_speed_of_answer": "seconds",
+    "average_handle_time": "seconds",
+    "satisfaction_mean": "score",
+}
+
+QUEUE_NAMES: dict[str, tuple[str, str]] = {
+    "billing": ("账务查询", "Billing"),
+    "broadband": ("宽带业务", "Broadband"),
+    "fault_repair": ("故障报修", "Fault repair"),
+    "mobile": ("移动业务", "Mobile"),
+    "vip": ("VIP 专席", "VIP"),
+    "unassigned": ("未分配", "Unassigned"),
+}
+TICKET_KINDS: dict[str, tuple[str, str]] = {
+    "complaint": ("投诉", "Complaint"),
+    "fault": ("故障", "Fault"),
+    "consultation": ("咨询", "Consultation"),
+    "callback": ("回访", "Callback"),
+    "unknown": ("未知", "Unknown"),
+}
+FACTOR_NAMES: dict[str, tuple[str, str]] = {
+    "attitude": ("服务态度", "Attitude"),
+    "expertise": ("业务能力", "Expertise"),
+    "ivr_navigation": ("语音导航", "IVR navigation"),
+    "resolution": ("问题解决", "Resolution"),
+    "waiting_time": ("等待时间", "Waiting time"),
+}
+QUADRANT_NAMES: dict[str, tuple[str, str]] = {
+    "improve": ("急需改进", "Improve urgently"),
+    "maintain": ("继续保持", "Keep it up"),
+    "low_priority": ("不占优先地位", "Low priority"),
+    "irrelevant": ("无关紧要", "Of little concern"),
+}
+
+TEXT: dict[str, tuple[str, str]] = {
+    "title": ("{year}年{month}月 客服热线 KPI 月报", "Hotline KPI report, {month_name} {year}"),
+    "subtitle": (
+        "统计时区 {timezone} · 数据截至 {as_of}",
+        "Time zone {timezone} · data as of {as_of}",
+    ),
+    "no_data": (
+        "本月没有任何数据：没有来电、工单、质检或满意度调查归属于该月。",
+        "No data for this month: no call, work order, review or survey is attributed to it.",
+    ),
+    "summary": ("KPI 总览", "KPI summary"),
+    "kpi": ("指标", "KPI"),
+    "value": ("本月", "This month"),
+    "target": ("目标", "Target"),
+    "status": ("达标情况", "Status"),
+    "numerator": ("分子", "Numerator"),
+    "denominator": ("分母", "Denominator"),
+    "previous": ("上月", "Last month"),
+    "change": ("环比变化", "Change"),
+    "met": ("达标", "met"),
+    "missed": ("未达标", "missed"),
+    "none": ("无数据", "no data"),
+    "queues": ("技能队列", "Queues"),
+    "queue": ("队列", "Queue"),
+    "overall": ("全部", "All"),
+    "agents": ("坐席", "Agents"),
+    "agent": ("坐席工号", "Agent"),
+    "rank": ("排名", "Rank"),
+    "bottom": ("末位", "Bottom"),
+    "unranked": ("样本不足", "Too few surveys"),
+    "note": ("备注", "Note"),
+    "daily": ("每日趋势", "Daily trend"),
+    "date": ("日期", "Date"),
+    "tickets": ("工单及时率", "Work-order timeliness"),
+    "overdue": ("超时工单", "Overdue work orders"),
+    "kind": ("工单类型", "Kind"),
+    "ticket_id": ("工单号", "Work order"),
+    "opened_at": ("创建时间", "Opened"),
+    "due": ("处理时限", "Due"),
+    "closed_at": ("关闭时间", "Closed"),
+    "overdue_hours": ("超时(小时)", "Overdue (h)"),
+    "open": ("未关闭", "still open"),
+    "closed_late": ("超时关闭", "closed late"),
+    "satisfaction": ("满意度", "Satisfaction"),
+    "waits_satisfaction": ("等待与满意度", "Waiting and satisfaction"),
+    "state": ("状态", "State"),
+    "score": ("评分", "Score"),
+    "surveys": ("调查数", "Surveys"),
+    "share": ("占比", "Share"),
+    "factor": ("评价因素", "Factor"),
+    "responses": ("回答数", "Responses"),
+    "factor_mean": ("平均满意度", "Mean satisfaction"),
+    "importance": ("重要性(相关系数)", "Importance (correlation)"),
+    "quadrant": ("象限", "Quadrant"),
+    "queued": ("排队量", "Queued"),
+    "offered": ("呼入量", "Offered"),
+    "answered": ("接通量", "Answered"),
+    "abandoned": ("放弃量", "Abandoned"),
+    "short_abandoned": ("短时放弃", "Short abandons"),
+    "dropped": ("中断量", "Dropped"),
+    "qa_reviews": ("质检数", "QA reviews"),
+    "tickets_settled": ("到期工单", "Work orders due"),
+    "on_time": ("按时完成", "On time"),
+    "handled": ("已结束通话", "Ended calls"),
+    "wait": ("等待时长", "Wait"),
+    "calls": ("通话数", "Calls"),
+    "notes": ("说明", "Notes"),
+    "volumes": ("业务量", "Volumes"),
+    "charts_trend": ("每日 KPI 趋势（虚线为目标）", "Daily KPIs against their targets (dashed)"),
+    "charts_queues": ("各队列对比", "Queues compared"),
+    "charts_wait": ("等待时长分布", "Wait-time distribution"),
+    "charts_scores": ("满意度评分分布", "Satisfaction score distribution"),
+    "charts_quadrant": ("满意度因素四象限分析", "Importance–satisfaction quadrants"),
+    "quadrant_hint": (
+        "重要性为各因素评分与总体评分的相关系数；分界线为各因素重要性和满意度的平均值。",
+        "Importance is the correlation of a factor's score with the overall score; the lines "
+        "are the factors' mean importance and mean satisfaction.",
+    ),
+    "bottom_hint": (
+        "按满意度均分排名（调查数不少于 {min} 份），末位为排名最后的 10%（至少 1 人）。",
+        "Ranked by mean satisfaction (at least {min} surveys); the bottom are the last 10% "
+        "(at least one).",
+    ),
+    "overdue_more": (
+        "另有 {n} 张超时工单，见 XLSX。",
+        "{n} more overdue work orders: see the XLSX.",
+    ),
+    "no_overdue": ("本月没有超时工单。", "No overdue work orders this month."),
+    "no_factors": ("本月没有带评价因素的调查。", "No survey with factor scores this month."),
+    "mom_hint": (
+        "环比：比率为百分点差，时长为秒差。",
+        "Change: percentage points for rates, seconds for durations.",
+    ),
+    "answered_calls": ("接通", "answered"),
+    "abandoned_calls": ("放弃", "abandoned"),
+    "page": ("第 {page} 页", "Page {page}"),
+    "generated": ("由 hotline-kpi 生成", "Generated by hotline-kpi"),
+    "empty": ("（无）", "(none)"),
+}
+
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+class Words:
+    """The report's words in one language: ``words("title", year=2026)``, ``words.kpi(key)``."""
+
+    def __init__(self, lang: str) -> None:
+        if lang not in LANGS:
+            raise ValueError(f"unknown language {lang!r}: use one of {', '.join(LANGS)}")
+        self.lang = lang
+        self._index = LANGS.index(lang)
+
+    def __call__(self, key: str, **values: Any) -> str:
+        """The text ``key`` in this language, with ``{placeholders}`` filled in."""
+        return TEXT[key][self._index].format(**values)
+
+    def _pick(self, table: dict[str, tuple[str, str]], name: str | None) -> str:
+        if name is None:
+            return self("empty")
+        return table[name][self._index] if name in table else name
+
+    def kpi(self, key: str) -> str:
+        """A KPI's name."""
+        return self._pick(KPI_NAMES, key)
+
+    def queue(self, name: str | None) -> str:
+        """A queue's display name."""
+        return self._pick(QUEUE_NAMES, name)
+
+    def kind(self, name: str | None) -> str:
+        """A work-order kind's display name."""
+        return self._pick(TICKET_KINDS, name)
+
+    def factor(self, name: str) -> str:
+        """A survey factor's display name."""
+        return self._pick(FACTOR_NAMES, name)
+
+    def quadrant(self, name: str | None) -> str:
+        """A quadrant's display name."""
+        return self._pick(QUADRANT_NAMES, name)
+
+    def title(self, month: str) -> str:
+        """The report title for ``YYYY-MM``."""
+        year, number = (int(part) for part in month.split("-"))
+        return self("title", year=year, month=number, month_name=MONTH_NAMES[number - 1])
+
+
+def format_value(value: float | None, kind: str, lang: str = "zh") -> str:
+    """A KPI value as shown in the HTML report: 91.69%, 04:27, 8.49; None as "no data"."""
+    if value is None:
+        return Words(lang)("none")
+    if kind == "seconds":
+        return format_duration(value)
+    if kind == "score":
+        return f"{value:.2f}"
+    return f"{value * 100:.2f}%"
+
+
+def format_as_of(as_of: str | None) -> str:
+    """The report's ``as_of`` time as ``2026-11-01 00:05`` (local, minutes); "–" without data."""
+    return "–" if as_of is None else as_of[:16].replace("T", " ")
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as mm:ss (h:mm:ss from an hour), rounded to the second."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def format_change(change: float | None, kind: str) -> str:
+    """A month-over-month difference: percentage points, seconds or score points, signed."""
+    if change is None:
+        return "–"
+    if kind == "seconds":
+        return f"{change:+.1f} s"
+    if kind == "score":
+        return f"{change:+.2f}"
+    return f"{change * 100:+.2f} pp"
+
+
+def kpi_kind(key: str) -> str:
+    """``ratio``, ``seconds`` or ``score``."""
+    return KPI_KIND.get(key, "ratio")

@@ -1,0 +1,484 @@
+"""The monthly report as an XLSX workbook (openpyxl), laid out from the extended report dict.
+
+Sheets: summary (every KPI against its target, met/missed, last month and the change), queues,
+agents (ranked, bottom performers highlighted), daily trend, work-order timeliness by kind,
+overdue work orders, satisfaction (score distribution and factor quadrants), notes. Every sheet
+has its title in row 1, a subtitle in row 2 and its header in :data:`HEADER_ROW`, frozen.
+Values are the JSON numbers themselves: ratios with a percent format, durations as Excel times
+(seconds / 86400) shown as mm:ss, scores with two decimals. Derived shares are formulas.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.chart import LineChart, Reference
+from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS
+from hotline_kpi.reports.labels import Words, format_as_of, kpi_kind
+
+HEADER_ROW = 4
+SECONDS_PER_DAY = 86400
+
+PERCENT = "0.00%"
+DURATION = "[mm]:ss"
+SCORE = "0.00"
+INTEGER = "#,##0"
+DECIMAL = "#,##0.0"
+DATETIME = "yyyy-mm-dd hh:mm"
+CHANGE = {"ratio": '+0.00" pp";-0.00" pp";0.00" pp"', "seconds": '+0.0" s";-0.0" s";0.0" s"'}
+CHANGE["score"] = "+0.00;-0.00;0.00"
+
+NAVY = "1F4E79"
+HEADER_FILL = PatternFill("solid", fgColor=NAVY)
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+TITLE_FONT = Font(bold=True, size=14, color=NAVY)
+SUBTITLE_FONT = Font(italic=True, size=9, color="5D6D7E")
+GREEN_FILL = PatternFill("solid", fgColor="D5F5E3")
+RED_FILL = PatternFill("solid", fgColor="FADBD8")
+GREY_FILL = PatternFill("solid", fgColor="EAECEE")
+BOTTOM_FILL = PatternFill("solid", fgColor="F5B7B1")
+TOTAL_FONT = Font(bold=True)
+THIN = Side(style="thin", color="D5D8DC")
+ROW_BORDER = Border(bottom=THIN)
+
+
+def _number_format(key: str) -> str:
+    kind = kpi_kind(key)
+    return {"seconds": DURATION, "score": SCORE}.get(kind, PERCENT)
+
+
+def _cell_value(key: str, value: float | None) -> float | None:
+    """A KPI value as stored in the sheet: durations become Excel times."""
+    if value is None:
+        return None
+    return value / SECONDS_PER_DAY if kpi_kind(key) == "seconds" else value
+
+
+def _change(key: str, now: float | None, before: float | None) -> float | None:
+    if now is None or before is None:
+        return None
+    change = now - before
+    # Percentage points are shown as plain numbers with a "pp" suffix.
+    return change * 100 if kpi_kind(key) == "ratio" else change
+
+
+class _Sheet:
+    """One sheet being written: title rows, a header, rows of typed cells."""
+
+    def __init__(self, book: Workbook, title: str, heading: str, subtitle: str) -> None:
+        self.ws: Worksheet = book.create_sheet(title)
+        self.ws["A1"] = heading
+        self.ws["A1"].font = TITLE_FONT
+        self.ws["A2"] = subtitle
+        self.ws["A2"].font = SUBTITLE_FONT
+        self.row = HEADER_ROW
+
+    def header(self, names: Sequence[str], widths: Sequence[float], column: int = 1) -> None:
+        for offset, (name, width) in enumerate(zip(names, widths, strict=True)):
+            cell = self.ws.cell(self.row, column + offset, name)
+            cell.fill = HEADER_FILL
+            cell.font = HEADER_FONT
+            cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+            letter = get_column_letter(column + offset)
+            self.ws.column_dimensions[letter].width = width
+        self.ws.row_dimensions[self.row].height = 30
+
+    def put(self, row: int, column: int, value: Any, number_format: str | None = None) -> Any:
+        cell = self.ws.cell(row, column, value)
+        if number_format:
+            cell.number_format = number_format
+        cell.border = ROW_BORDER
+        return cell
+
+    def freeze(self, cell: str) -> None:
+        self.ws.freeze_panes = cell
+
+
+def _target_rules(
+    ws: Worksheet, column: int, first: int, last: int, key: str, target: float
+) -> None:
+    """Green when a target KPI is met, red when missed; blank (no data) stays plain."""
+    if last < first:
+        return
+    letter = get_column_letter(column)
+    span = f"{letter}{first}:{letter}{last}"
+    cell = f"{letter}{first}"
+    missed = f"{cell}>={target}" if key in BELOW_TARGET else f"{cell}<{target}"
+    met = f"{cell}<{target}" if key in BELOW_TARGET else f"{cell}>={target}"
+    ws.conditional_formatting.add(
+        span, FormulaRule(formula=[f"AND(ISNUMBER({cell}),{missed})"], fill=RED_FILL)
+    )
+    ws.conditional_formatting.add(
+        span, FormulaRule(formula=[f"AND(ISNUMBER({cell}),{met})"], fill=GREEN_FILL)
+    )
+
+
+def _status(words: Words, met: bool | None) -> tuple[str, PatternFill]:
+    if met is None:
+        return words("none"), GREY_FILL
+    return ("✔ " + words("met"), GREEN_FILL) if met else ("✘ " + words("missed"), RED_FILL)
+
+
+def write_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
+    """The workbook's bytes for the extended report dict (see :mod:`hotline_kpi.reports.data`)."""
+    words = Words(lang)
+    book = Workbook()
+    book.remove(book.active)
+    heading = words.title(report["month"])
+    subtitle = words("subtitle", timezone=report["timezone"], as_of=format_as_of(report["as_of"]))
+    _summary(book, report, words, heading, subtitle)
+    _queues(book, report, words, heading, subtitle)
+    _agents(book, report, words, heading, subtitle)
+    _daily(book, report, words, heading, subtitle)
+    _tickets(book, report, words, heading, subtitle)
+    _overdue(book, report, words, heading, subtitle)
+    _satisfaction(book, report, words, heading, subtitle)
+    _notes(book, report, words, heading, subtitle)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _summary(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    sheet = _Sheet(book, words("summary"), heading, subtitle)
+    if not report.get("has_data"):
+        sheet.ws["A3"] = words("no_data")
+        sheet.ws["A3"].font = Font(bold=True, color="C0392B")
+    names = ("kpi", "value", "target", "status", "numerator", "denominator", "previous", "change")
+    sheet.header([words(n) for n in names], (24, 13, 11, 13, 15, 13, 13, 13))
+    previous = report["previous"]["overall"]
+    row = HEADER_ROW
+    for key in KPI_KEYS:
+        row += 1
+        entry = report["overall"][key]
+        fmt = _number_format(key)
+        sheet.put(row, 1, words.kpi(key)).font = TOTAL_FONT
+        sheet.put(row, 2, _cell_value(key, entry["value"]), fmt)
+        if "target" in entry:
+            sheet.put(row, 3, _cell_value(key, entry["target"]), fmt)
+            text, fill = _status(words, entry["met"])
+            status = sheet.put(row, 4, text)
+            status.fill = fill
+            sheet.ws.cell(row, 2).fill = fill if entry["met"] is not None else PatternFill()
+        else:
+            sheet.put(row, 3, None)
+            sheet.put(row, 4, None)
+        numerator_format = DECIMAL if kpi_kind(key) == "seconds" else INTEGER
+        sheet.put(row, 5, entry["numerator"], numerator_format)
+        sheet.put(row, 6, entry["denominator"], INTEGER)
+        before = previous[key]["value"]
+        sheet.put(row, 7, _cell_value(key, before), fmt)
+        sheet.put(row, 8, _change(key, entry["value"], before), CHANGE[kpi_kind(key)])
+    # Volumes: this month and last month.
+    row += 2
+    volumes, earlier = report["volumes"]["overall"], report["previous"]["volumes"]
+    sheet.row = row
+    sheet.header([words("volumes"), words("value"), words("previous")], (24, 13, 11))
+    for name in (
+        "offered",
+        "queued",
+        "answered",
+        "abandoned",
+        "short_abandoned",
+        "dropped",
+        "qa_reviews",
+        "surveys",
+        "tickets_settled",
+    ):
+        row += 1
+        sheet.put(row, 1, words(name))
+        sheet.put(row, 2, volumes.get(name, 0), INTEGER)
+        sheet.put(row, 3, earlier.get(name, 0), INTEGER)
+    sheet.put(row + 2, 1, words("mom_hint")).font = SUBTITLE_FONT
+    sheet.freeze(f"B{HEADER_ROW + 1}")
+
+
+QUEUE_COLUMNS = ("queued", "answered", *KPI_KEYS)
+
+
+def _queues(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    sheet = _Sheet(book, words("queues"), heading, subtitle)
+    names = [words("queue"), words("queued"), words("answered")]
+    names += [words.kpi(k) for k in KPI_KEYS]
+    names += [words("previous") + " " + words.kpi("manual_connection_rate"), words("change")]
+    sheet.header(names, (16, 10, 10, *([12] * len(KPI_KEYS)), 14, 11))
+    rows: list[tuple[str, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any] | None]] = [
+        (
+            words.queue(queue),
+            kpis,
+            report["volumes"]["queues"][queue],
+            report["previous"]["queues"].get(queue),
+        )
+        for queue, kpis in report["queues"].items()
+    ]
+    rows.append(
+        (
+            words("overall"),
+            report["overall"],
+            report["volumes"]["overall"],
+            report["previous"]["overall"],
+        )
+    )
+    row = HEADER_ROW
+    for name, kpis, volumes, before in rows:
+        row += 1
+        sheet.put(row, 1, name)
+        sheet.put(row, 2, volumes["queued"], INTEGER)
+        sheet.put(row, 3, volumes["answered"], INTEGER)
+        for offset, key in enumerate(KPI_KEYS):
+            sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
+        column = 4 + len(KPI_KEYS)
+        earlier = before["manual_connection_rate"]["value"] if before else None
+        sheet.put(row, column, earlier, PERCENT)
+        now = kpis["manual_connection_rate"]["value"]
+        sheet.put(row, column + 1, _change("manual_connection_rate", now, earlier), CHANGE["ratio"])
+    for cell in sheet.ws[row]:
+        cell.font = TOTAL_FONT
+    for offset, key in enumerate(KPI_KEYS):
+        target = report["overall"][key].get("target")
+        if target is not None:
+            _target_rules(sheet.ws, 4 + offset, HEADER_ROW + 1, row, key, target)
+    sheet.freeze(f"B{HEADER_ROW + 1}")
+
+
+AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (JSON key, label key or KPI key, number format)
+    ("answered", "answered", INTEGER),
+    ("average_speed_of_answer", "average_speed_of_answer", DURATION),
+    ("average_handle_time", "average_handle_time", DURATION),
+    ("drop_rate", "drop_rate", PERCENT),
+    ("qa_reviews", "qa_reviews", INTEGER),
+    ("answer_accuracy", "answer_accuracy", PERCENT),
+    ("surveys", "surveys", INTEGER),
+    ("satisfaction_rate", "satisfaction_rate", PERCENT),
+    ("satisfaction_mean", "satisfaction_mean", SCORE),
+)
+
+
+def _agents(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    ranking = report["agent_ranking"]
+    sheet = _Sheet(book, words("agents"), heading, words("bottom_hint", min=ranking["min_surveys"]))
+    labels = [
+        words.kpi(label) if label in KPI_KEYS else words(label) for _, label, _ in AGENT_COLUMNS
+    ]
+    sheet.header(
+        [words("rank"), words("agent"), *labels, words("note")],
+        (7, 12, 10, 12, 12, 10, 9, 12, 9, 10, 12, 12),
+    )
+    by_id = {agent["agent_id"]: agent for agent in report["agents"]}
+    bottom = set(ranking["bottom"])
+    order: list[tuple[int | None, str]] = [
+        (index + 1, agent) for index, agent in enumerate(ranking["order"])
+    ]
+    order += [(None, agent) for agent in ranking["unranked"]]
+    row = HEADER_ROW
+    accuracy_column = 0
+    for rank, agent_id in order:
+        row += 1
+        agent = by_id[agent_id]
+        sheet.put(row, 1, rank, INTEGER)
+        sheet.put(row, 2, agent_id)
+        for offset, (key, _, fmt) in enumerate(AGENT_COLUMNS):
+            value = agent[key]
+            if fmt == DURATION and value is not None:
+                value = value / SECONDS_PER_DAY
+            sheet.put(row, 3 + offset, value, fmt)
+            if key == "answer_accuracy":
+                accuracy_column = 3 + offset
+        note_column = 3 + len(AGENT_COLUMNS)
+        if agent_id in bottom:
+            sheet.put(row, note_column, words("bottom"))
+            for cell in sheet.ws[row]:
+                cell.fill = BOTTOM_FILL
+                cell.font = TOTAL_FONT
+        elif rank is None:
+            sheet.put(row, note_column, words("unranked")).font = SUBTITLE_FONT
+    if row > HEADER_ROW:
+        mean_letter = get_column_letter(2 + len(AGENT_COLUMNS))
+        sheet.ws.conditional_formatting.add(
+            f"{mean_letter}{HEADER_ROW + 1}:{mean_letter}{row}",
+            ColorScaleRule(
+                start_type="min",
+                start_color="F8696B",
+                mid_type="percentile",
+                mid_value=50,
+                mid_color="FFEB84",
+                end_type="max",
+                end_color="63BE7B",
+            ),
+        )
+        target = report["overall"]["answer_accuracy"]["target"]
+        _target_rules(sheet.ws, accuracy_column, HEADER_ROW + 1, row, "answer_accuracy", target)
+    sheet.freeze(f"C{HEADER_ROW + 1}")
+
+
+def _daily(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    sheet = _Sheet(book, words("daily"), heading, subtitle)
+    mcr = words.kpi("manual_connection_rate")
+    names = [words("date"), f"{mcr} {words('denominator')}", f"{mcr} {words('numerator')}"]
+    names += [words.kpi(k) for k in KPI_KEYS]
+    sheet.header(names, (12, 12, 12, *([12] * len(KPI_KEYS))))
+    row = HEADER_ROW
+    for day, kpis in report.get("daily", {}).items():
+        row += 1
+        sheet.put(row, 1, datetime.strptime(day, "%Y-%m-%d").date(), "yyyy-mm-dd")  # noqa: DTZ007
+        sheet.put(row, 2, kpis["manual_connection_rate"]["denominator"], INTEGER)
+        sheet.put(row, 3, kpis["manual_connection_rate"]["numerator"], INTEGER)
+        for offset, key in enumerate(KPI_KEYS):
+            sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
+    for offset, key in enumerate(KPI_KEYS):
+        target = report["overall"][key].get("target")
+        if target is not None:
+            _target_rules(sheet.ws, 4 + offset, HEADER_ROW + 1, row, key, target)
+    if row > HEADER_ROW and report.get("has_data"):
+        chart = LineChart()
+        chart.title = f"{mcr} / {words.kpi('service_level')}"
+        chart.height, chart.width = 7.5, 22
+        chart.y_axis.number_format = "0%"
+        chart.y_axis.scaling.min = 0.5
+        chart.y_axis.scaling.max = 1.0
+        for column in (4, 8):  # manual connection rate, service level
+            data = Reference(sheet.ws, min_col=column, min_row=HEADER_ROW, max_row=row)
+            chart.add_data(data, titles_from_data=True)
+        chart.set_categories(Reference(sheet.ws, min_col=1, min_row=HEADER_ROW + 1, max_row=row))
+        sheet.ws.add_chart(chart, f"B{row + 3}")
+    sheet.freeze(f"B{HEADER_ROW + 1}")
+
+
+def _tickets(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    sheet = _Sheet(book, words("tickets"), heading, subtitle)
+    names = ("kind", "tickets_settled", "on_time", "value", "target", "status")
+    sheet.header([words(n) for n in names], (14, 12, 12, 12, 10, 12))
+    rows = [(words.kind(kind), entry) for kind, entry in report["ticket_kinds"].items()]
+    rows.append((words("overall"), report["overall"]["timeliness"]))
+    row = HEADER_ROW
+    for name, entry in rows:
+        row += 1
+        sheet.put(row, 1, name)
+        sheet.put(row, 2, entry["denominator"], INTEGER)
+        sheet.put(row, 3, entry["numerator"], INTEGER)
+        sheet.put(row, 4, entry["value"], PERCENT)
+        sheet.put(row, 5, entry["target"], PERCENT)
+        text, fill = _status(words, entry["met"])
+        sheet.put(row, 6, text).fill = fill
+    for cell in sheet.ws[row]:
+        cell.font = TOTAL_FONT
+    sheet.freeze(f"A{HEADER_ROW + 1}")
+
+
+def _excel_time(value: str | None) -> datetime | None:
+    # Excel has no time zones: local wall-clock time, as the subtitle's zone says.
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=None)
+
+
+def _overdue(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    sheet = _Sheet(book, words("overdue"), heading, subtitle)
+    names = ("ticket_id", "kind", "queue", "opened_at", "due", "closed_at", "state")
+    sheet.header(
+        [*(words(n) for n in names), words("overdue_hours")], (16, 10, 12, 17, 17, 17, 11, 11)
+    )
+    row = HEADER_ROW
+    for ticket in report["overdue_tickets"]:
+        row += 1
+        sheet.put(row, 1, ticket["ticket_id"])
+        sheet.put(row, 2, words.kind(ticket["kind"]))
+        sheet.put(row, 3, words.queue(ticket["queue"]))
+        for offset, key in enumerate(("opened_at", "due", "closed_at")):
+            sheet.put(row, 4 + offset, _excel_time(ticket[key]), DATETIME)
+        status = sheet.put(row, 7, words(ticket["status"]))
+        status.fill = RED_FILL if ticket["status"] == "open" else PatternFill()
+        sheet.put(row, 8, ticket["overdue_hours"], DECIMAL)
+    if row == HEADER_ROW:
+        sheet.put(row + 1, 1, words("no_overdue"))
+    else:
+        sheet.ws.auto_filter.ref = f"A{HEADER_ROW}:H{row}"
+    sheet.freeze(f"B{HEADER_ROW + 1}")
+
+
+def _satisfaction(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    sheet = _Sheet(book, words("satisfaction"), heading, subtitle)
+    sheet.header([words("score"), words("surveys"), words("share")], (9, 10, 10))
+    counts = report["score_distribution"]
+    first = HEADER_ROW + 1
+    last = HEADER_ROW + len(counts)
+    satisfied = report["thresholds"]["satisfied_score"]
+    for index, (score, count) in enumerate(counts.items()):
+        row = first + index
+        sheet.put(row, 1, int(score), INTEGER).fill = (
+            GREEN_FILL if int(score) >= satisfied else PatternFill()
+        )
+        sheet.put(row, 2, count, INTEGER)
+        sheet.put(row, 3, f'=IF(SUM(B${first}:B${last})=0,"",B{row}/SUM(B${first}:B${last}))')
+        sheet.ws.cell(row, 3).number_format = "0.0%"
+    sheet.ws.column_dimensions["D"].width = 3
+    names = ("factor", "responses", "factor_mean", "importance", "quadrant")
+    sheet.header([words(n) for n in names], (14, 10, 13, 16, 15), column=5)
+    analysis = report["factors"]
+    colours = {"improve": RED_FILL, "maintain": GREEN_FILL}
+    row = HEADER_ROW
+    for item in analysis["items"]:
+        row += 1
+        sheet.put(row, 5, words.factor(item["factor"]))
+        sheet.put(row, 6, item["responses"], INTEGER)
+        sheet.put(row, 7, item["mean"], SCORE)
+        sheet.put(row, 8, item["importance"], "0.000")
+        quadrant = sheet.put(row, 9, words.quadrant(item["quadrant"]))
+        quadrant.fill = colours.get(item["quadrant"] or "", PatternFill())
+    if analysis["mean_importance"] is not None:
+        row += 1
+        sheet.put(row, 5, words("overall")).font = TOTAL_FONT
+        sheet.put(row, 7, analysis["mean_satisfaction"], SCORE).font = TOTAL_FONT
+        sheet.put(row, 8, analysis["mean_importance"], "0.000").font = TOTAL_FONT
+    sheet.put(max(row, last) + 2, 5, words("quadrant_hint")).font = SUBTITLE_FONT
+    sheet.freeze(f"A{HEADER_ROW + 1}")
+
+
+def _notes(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    sheet = _Sheet(book, words("notes"), heading, subtitle)
+    thresholds = report["thresholds"]
+    zh = words.lang == "zh"
+    lines = [
+        (
+            "短时放弃阈值 S" if zh else "Short abandon threshold S",
+            f"{thresholds['short_abandon_seconds']} s",
+        ),
+        (
+            "服务水平阈值 T" if zh else "Service level threshold T",
+            f"{thresholds['service_level_seconds']} s",
+        ),
+        ("满意评分" if zh else "Satisfied score", f"≥ {thresholds['satisfied_score']} / 10"),
+        ("时区" if zh else "Time zone", report["timezone"]),
+        ("数据截至" if zh else "Data as of", report["as_of"] or "–"),
+        (words("rank"), words("bottom_hint", min=report["agent_ranking"]["min_surveys"])),
+        (words("quadrant"), words("quadrant_hint")),
+        (words("change"), words("mom_hint")),
+    ]
+    sheet.header([words("notes"), ""], (26, 90))
+    for index, (name, text) in enumerate(lines):
+        sheet.put(HEADER_ROW + 1 + index, 1, name).font = TOTAL_FONT
+        sheet.put(HEADER_ROW + 1 + index, 2, text).alignment = Alignment(wrap_text=True)

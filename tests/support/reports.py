@@ -1,0 +1,97 @@
+"""Helpers for the report tests: a small simulated store, and the figures an HTML report shows."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from hotline_kpi.cli import main
+
+
+def build_store(work: Path) -> Path:
+    """Simulate 24 Sep – 3 Nov 2026 and replay it into ``work/s.db`` (in process)."""
+    events = work / "events.jsonl"
+    store = work / "s.db"
+    assert (
+        main(
+            [
+                "simulate",
+                "--start",
+                "2026-09-24",
+                "--days",
+                "41",
+                "--calls-per-day",
+                "150",
+                "--seed",
+                "11",
+                "--output",
+                str(events),
+            ]
+        )
+        == 0
+    )
+    assert main(["replay", str(events), "--store", str(store)]) == 0
+    return store
+
+
+class HtmlFigures(HTMLParser):
+    """Collects (data-src, data-kind, text) of every element that carries a JSON path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figures: list[tuple[str, str, str]] = []
+        self.untraced = 0  # number cells without a JSON path
+        self._open: list[tuple[str, str] | None] = []
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        numeric = tag == "td" and "num" in (found.get("class") or "").split()
+        if numeric and "data-src" not in found:
+            self.untraced += 1
+        if "data-src" in found:
+            self._open.append((found["data-src"] or "", found.get("data-kind") or ""))
+            self._text = []
+        elif tag in ("td", "div"):
+            self._open.append(None)
+
+    def handle_data(self, data: str) -> None:
+        self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "div") and self._open:
+            item = self._open.pop()
+            if item is not None:
+                self.figures.append((item[0], item[1], "".join(self._text).strip()))
+
+
+def resolve(report: dict[str, Any], path: str) -> Any:
+    """The JSON value at a ``data-src`` path (agents by id; ``change/KEY`` = month − previous)."""
+    parts = path.split("/")
+    if parts[0] == "change":
+        now = report["overall"][parts[1]]["value"]
+        before = report["previous"]["overall"][parts[1]]["value"]
+        return None if None in (now, before) else now - before
+    node: Any = report
+    if parts[0] == "agents":
+        node = next(a for a in report["agents"] if a["agent_id"] == parts[1])
+        parts = parts[2:]
+    for part in parts:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def parse_shown(text: str, kind: str) -> tuple[float, float]:
+    """The number a cell shows, and half its last printed unit (the rounding tolerance)."""
+    clean = text.replace(",", "").replace(" pp", "").replace(" s", "").replace("%", "")
+    if kind in ("seconds",):
+        parts = [int(p) for p in clean.split(":")]
+        seconds = sum(p * 60**i for i, p in enumerate(reversed(parts)))
+        return float(seconds), 0.5
+    value = float(clean)
+    decimals = len(clean.split(".")[1]) if "." in clean else 0
+    half = 0.5 * 10**-decimals
+    if kind in ("ratio", "change-ratio"):
+        return value / 100, half / 100
+    return value, half
