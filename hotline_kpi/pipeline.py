@@ -16,17 +16,7 @@ from dataclasses import dataclass, field
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import StoreError
 from hotline_kpi.ingest.decode import Accepted, Reason, Record, Rejected, decode_batch
-from hotline_kpi.ingest.events import (
-    CallAbandoned,
-    CallAnswered,
-    CallEnded,
-    CallOffered,
-    CallQueued,
-    QaReviewed,
-    SurveyAnswered,
-    TicketClosed,
-    TicketOpened,
-)
+from hotline_kpi.ingest.events import TicketClosed, TicketOpened
 from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch
 from hotline_kpi.metrics.fold import US, Thresholds, fold_batch
 from hotline_kpi.metrics.store import BatchWrite, SqlStore
@@ -98,23 +88,15 @@ class _RejectionLog:
 
 
 def _keys(items: Sequence[Accepted]) -> tuple[set[str], set[str]]:
+    """The call ids and ticket ids a batch touches (reviews and surveys name their call)."""
     calls: set[str] = set()
     tickets: set[str] = set()
     for item in items:
         event = item.event
-        if isinstance(
-            event,
-            CallOffered
-            | CallQueued
-            | CallAnswered
-            | CallAbandoned
-            | CallEnded
-            | QaReviewed
-            | SurveyAnswered,
-        ):
-            calls.add(event.call_id)
-        elif isinstance(event, TicketOpened | TicketClosed):
+        if isinstance(event, TicketOpened | TicketClosed):
             tickets.add(event.ticket_id)
+        else:
+            calls.add(event.call_id)
     return calls, tickets
 
 
@@ -189,6 +171,7 @@ class Pipeline:
         write = BatchWrite(
             calls=list(result.calls.values()),
             tickets=list(result.tickets.values()),
+            overdue=result.overdue,
             reviews=result.reviews,
             surveys=result.surveys,
             seen=batch_ids,

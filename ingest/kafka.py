@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import logging
 import signal
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from types import FrameType
 from typing import Any
@@ -118,6 +119,7 @@ class KafkaRunner:
         metrics: HotlineMetrics,
         *,
         max_records: int = 10_000,
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.kafka = settings.kafka
@@ -128,7 +130,7 @@ class KafkaRunner:
         self.max_records = max_records
         self.owned: dict[int, int | None] = {}  # partition -> next offset, as in the store
         self.lag_labels: set[tuple[str, str]] = set()
-        self.stopping = False
+        self.stop = stop if stop is not None else threading.Event()
         self.tally = Tally()
         config = client_config(self.kafka)
         try:
@@ -164,9 +166,9 @@ class KafkaRunner:
 
     def run(self) -> None:
         """Poll, process and commit until stopped; each batch is committed or dropped whole."""
-        while not self.stopping:
+        while not self.stop.is_set():
             polled = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
-            if self.stopping:
+            if self.stop.is_set():
                 break  # a signal arrived during the poll: drop the batch in hand, unread
             if polled:
                 self._process(polled)
@@ -320,8 +322,16 @@ def run_consumer(settings: Settings, args: argparse.Namespace) -> int:
             f"cannot serve /metrics on {settings.metrics.address}:{port}: {exc.strerror}"
         ) from None
     runner: KafkaRunner | None = None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Installed before connecting, so that a SIGTERM during start-up is a clean stop too.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
-        runner = KafkaRunner(settings, store, metrics)
+        runner = KafkaRunner(settings, store, metrics, stop=stop)
         log.info(
             "consuming %s from %s as group %s into %s; metrics on %s:%d",
             kafka.topic,
@@ -331,13 +341,6 @@ def run_consumer(settings: Settings, args: argparse.Namespace) -> int:
             settings.metrics.address,
             server.port,
         )
-        active = runner
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            active.stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
         runner.run()
     finally:
         if runner is not None:
@@ -368,14 +371,17 @@ def _basic_auth(settings: Settings) -> tuple[str, str] | None:
 
 
 def message_key(line: bytes) -> bytes | None:
-    """The partitioning key of an event line: its ``call_id``, else its ``ticket_id``."""
+    """The partitioning key of an event line (SPEC §2): ``ticket_id`` for ticket events (a
+    ``ticket.opened`` may name a call too), ``call_id`` for all others."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(value, dict):
         return None
-    key = value.get("call_id") or value.get("ticket_id")
+    kind = value.get("type")
+    field = "ticket_id" if isinstance(kind, str) and kind.startswith("ticket.") else "call_id"
+    key = value.get(field)
     return key.encode() if isinstance(key, str) else None
 
 

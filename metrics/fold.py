@@ -13,7 +13,7 @@ second opening or closing of a ticket) depends on processing order: the first pr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from hotline_kpi.ingest.decode import Accepted
 from hotline_kpi.ingest.events import (
@@ -68,9 +68,13 @@ class Thresholds:
         return cls(round(short_abandon * US), round(service_level * US), satisfied)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallFact:
-    """Everything known about one call; ``counted`` says which facts already moved a counter."""
+    """Everything known about one call; ``counted`` says which facts already moved a counter.
+
+    Mutable for speed on the hot path: :func:`fold_batch` works on its own copies and never
+    changes the facts it was given.
+    """
 
     call_id: str
     offered_at: int | None = None
@@ -97,10 +101,27 @@ class CallFact:
         """Queued, no outcome yet, not ended: a caller on hold now."""
         return self.queued_at is not None and self.outcome == NO_OUTCOME and self.ended_at is None
 
+    def copy(self) -> CallFact:
+        """An independent copy (cheaper than ``dataclasses.replace``)."""
+        return CallFact(
+            self.call_id,
+            self.offered_at,
+            self.queued_at,
+            self.queue,
+            self.queue_event_at,
+            self.outcome,
+            self.outcome_at,
+            self.agent_id,
+            self.ended_at,
+            self.cause,
+            self.counted,
+            self.facts,
+        )
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class TicketFact:
-    """Everything known about one work order."""
+    """Everything known about one work order (mutable like :class:`CallFact`)."""
 
     ticket_id: str
     opened_at: int | None = None
@@ -110,6 +131,19 @@ class TicketFact:
     call_id: str | None = None
     closed_at: int | None = None
     counted: int = 0
+
+    def copy(self) -> TicketFact:
+        """An independent copy."""
+        return TicketFact(
+            self.ticket_id,
+            self.opened_at,
+            self.due,
+            self.kind,
+            self.queue,
+            self.call_id,
+            self.closed_at,
+            self.counted,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +196,8 @@ class FoldResult:
 
     calls: dict[str, CallFact]
     tickets: dict[str, TicketFact]
+    # Stored open tickets that only the watermark settled: (ticket, counted before).
+    overdue: list[tuple[TicketFact, int]]
     reviews: list[Review]
     surveys: list[Survey]
     conflicts: list[tuple[Accepted, str]]
@@ -204,11 +240,15 @@ _CALL_COUNTERS = (
 
 
 def count_call(call: CallFact, thresholds: Thresholds, deltas: Deltas) -> CallFact:
-    """Move the counters for the facts of ``call`` that became true; return it marked counted."""
+    """Move the counters for the facts of ``call`` that became true; mark them counted.
+
+    Updates ``call`` in place (the fold's own copy) and returns it.
+    """
     facts = call_facts(call, thresholds)
+    call.facts = facts
     new = facts & ~call.counted
     if not new:
-        return call if facts == call.facts else replace(call, facts=facts)
+        return call
     queue = call.queue or UNASSIGNED
     if new & OFFERED:
         deltas.add("hotline_calls_offered_total", "")
@@ -219,7 +259,8 @@ def count_call(call: CallFact, thresholds: Thresholds, deltas: Deltas) -> CallFa
         deltas.observe("hotline_answer_wait_seconds", queue, call.wait_us / US)
     if new & HANDLED and call.ended_at is not None and call.outcome_at is not None:
         deltas.observe("hotline_handle_seconds", queue, (call.ended_at - call.outcome_at) / US)
-    return replace(call, counted=call.counted | new, facts=facts)
+    call.counted |= new
+    return call
 
 
 def ticket_facts(ticket: TicketFact, watermark: int | None) -> int:
@@ -234,7 +275,7 @@ def ticket_facts(ticket: TicketFact, watermark: int | None) -> int:
 
 
 def count_ticket(ticket: TicketFact, watermark: int | None, deltas: Deltas) -> TicketFact:
-    """Move the ticket counters for newly settled facts; return the ticket marked counted."""
+    """Move the ticket counters for newly settled facts; mark them counted (in place)."""
     new = ticket_facts(ticket, watermark) & ~ticket.counted
     # A ticket first counted overdue never becomes on time later: a counter moves once.
     if ticket.counted & TICKET_DUE:
@@ -246,72 +287,72 @@ def count_ticket(ticket: TicketFact, watermark: int | None, deltas: Deltas) -> T
         deltas.add("hotline_tickets_due_total", kind)
     if new & TICKET_ON_TIME:
         deltas.add("hotline_tickets_on_time_total", kind)
-    return replace(ticket, counted=ticket.counted | new)
+    ticket.counted |= new
+    return ticket
 
 
-def _earliest(current: int | None, candidate: int) -> int:
-    return candidate if current is None or candidate < current else current
-
-
-def _queue_from_queued(call: CallFact, event: CallQueued, ts: int) -> CallFact:
-    earlier = call.queue_event_at is None or (ts, event.queue) < (
-        call.queue_event_at,
-        call.queue or "",
-    )
-    return replace(
-        call,
-        queued_at=_earliest(call.queued_at, ts),
-        queue=event.queue if earlier else call.queue,
-        queue_event_at=ts if earlier else call.queue_event_at,
-    )
-
-
-def apply_call_event(call: CallFact, item: Accepted) -> CallFact | str:
-    """Apply one call event to its fact; a string is the conflict that rejects the event."""
+def apply_call_event(call: CallFact, item: Accepted) -> str | None:
+    """Apply one call event to its fact (in place); a string is the conflict that rejects it."""
     event = item.event
     ts = item.ts_us
-    if isinstance(event, CallOffered):
-        return replace(call, offered_at=_earliest(call.offered_at, ts))
-    if isinstance(event, CallQueued):
-        return _queue_from_queued(call, event, ts)
-    if isinstance(event, CallAnswered | CallAbandoned):
-        if call.outcome != NO_OUTCOME:
-            return "the call already has an outcome"
-        outcome = ANSWERED if isinstance(event, CallAnswered) else ABANDONED
-        return replace(
-            call,
-            queued_at=_earliest(call.queued_at, ts),
-            queue=call.queue if call.queue_event_at is not None else event.queue,
-            outcome=outcome,
-            outcome_at=ts,
-            agent_id=event.agent_id if isinstance(event, CallAnswered) else None,
-        )
-    if isinstance(event, CallEnded):
+    kind = event.type
+    if kind == "call.offered":
+        if call.offered_at is None or ts < call.offered_at:
+            call.offered_at = ts
+        return None
+    if kind == "call.ended":
+        assert isinstance(event, CallEnded)
         if call.ended_at is not None:
             return "the call already ended"
-        return replace(call, ended_at=ts, cause=event.cause)
-    raise TypeError(f"not a call event: {type(event).__name__}")
+        call.ended_at = ts
+        call.cause = event.cause
+        return None
+    assert isinstance(event, CallQueued | CallAnswered | CallAbandoned)
+    if kind != "call.queued" and call.outcome != NO_OUTCOME:
+        return "the call already has an outcome"
+    if call.queued_at is None or ts < call.queued_at:
+        call.queued_at = ts
+    if kind == "call.queued":
+        # SPEC §3: the queue of the earliest call.queued; equal times break ties by name.
+        if call.queue_event_at is None or (ts, event.queue) < (
+            call.queue_event_at,
+            call.queue or "",
+        ):
+            call.queue = event.queue
+            call.queue_event_at = ts
+        return None
+    if call.queue_event_at is None:
+        call.queue = event.queue
+    call.outcome = ANSWERED if kind == "call.answered" else ABANDONED
+    call.outcome_at = ts
+    call.agent_id = event.agent_id if isinstance(event, CallAnswered) else None
+    return None
 
 
-def apply_ticket_event(ticket: TicketFact, item: Accepted) -> TicketFact | str:
-    """Apply one ticket event; a string is the conflict that rejects the event."""
+def apply_ticket_event(ticket: TicketFact, item: Accepted) -> str | None:
+    """Apply one ticket event (in place); a string is the conflict that rejects it."""
     event = item.event
     if isinstance(event, TicketOpened):
         if ticket.opened_at is not None:
             return "the ticket was already opened"
-        return replace(
-            ticket,
-            opened_at=item.ts_us,
-            due=epoch_us(event.due),
-            kind=event.kind,
-            queue=event.queue,
-            call_id=event.call_id,
-        )
+        ticket.opened_at = item.ts_us
+        ticket.due = epoch_us(event.due)
+        ticket.kind = event.kind
+        ticket.queue = event.queue
+        ticket.call_id = event.call_id
+        return None
     if isinstance(event, TicketClosed):
         if ticket.closed_at is not None:
             return "the ticket was already closed"
-        return replace(ticket, closed_at=item.ts_us)
+        ticket.closed_at = item.ts_us
+        return None
     raise TypeError(f"not a ticket event: {type(event).__name__}")
+
+
+_CALL_TYPES = frozenset(
+    {"call.offered", "call.queued", "call.answered", "call.abandoned", "call.ended"}
+)
+_TICKET_TYPES = frozenset({"ticket.opened", "ticket.closed"})
 
 
 def fold_batch(
@@ -334,35 +375,42 @@ def fold_batch(
     surveys: list[Survey] = []
     conflicts: list[tuple[Accepted, str]] = []
     deltas = Deltas()
-    touched_calls: set[str] = set()
-    touched_tickets: set[str] = set()
+    event_counts = deltas.events
 
     def call_of(call_id: str) -> CallFact:
-        found = out_calls.get(call_id) or calls.get(call_id)
-        return found if found is not None else CallFact(call_id)
+        """The batch's own copy of a call's facts, made on first touch."""
+        call = out_calls.get(call_id)
+        if call is None:
+            stored = calls.get(call_id)
+            call = stored.copy() if stored is not None else CallFact(call_id)
+            out_calls[call_id] = call
+        return call
 
     def ticket_of(ticket_id: str) -> TicketFact:
-        found = out_tickets.get(ticket_id) or tickets.get(ticket_id)
-        return found if found is not None else TicketFact(ticket_id)
+        ticket = out_tickets.get(ticket_id)
+        if ticket is None:
+            stored = tickets.get(ticket_id)
+            ticket = stored.copy() if stored is not None else TicketFact(ticket_id)
+            out_tickets[ticket_id] = ticket
+        return ticket
+
+    def queue_of(call_id: str) -> str | None:
+        call = out_calls.get(call_id) or calls.get(call_id)
+        return call.queue if call is not None else None
 
     for item in items:
         event = item.event
-        if isinstance(event, CallOffered | CallQueued | CallAnswered | CallAbandoned | CallEnded):
-            applied = apply_call_event(call_of(event.call_id), item)
-            if isinstance(applied, str):
-                conflicts.append((item, applied))
-                continue
-            out_calls[event.call_id] = applied
-            touched_calls.add(event.call_id)
-        elif isinstance(event, TicketOpened | TicketClosed):
-            applied_ticket = apply_ticket_event(ticket_of(event.ticket_id), item)
-            if isinstance(applied_ticket, str):
-                conflicts.append((item, applied_ticket))
-                continue
-            out_tickets[event.ticket_id] = applied_ticket
-            touched_tickets.add(event.ticket_id)
+        kind = event.type
+        if kind in _CALL_TYPES:
+            assert isinstance(
+                event, CallOffered | CallQueued | CallAnswered | CallAbandoned | CallEnded
+            )
+            conflict = apply_call_event(call_of(event.call_id), item)
+        elif kind in _TICKET_TYPES:
+            assert isinstance(event, TicketOpened | TicketClosed)
+            conflict = apply_ticket_event(ticket_of(event.ticket_id), item)
         elif isinstance(event, QaReviewed):
-            queue = event.queue or call_of(event.call_id).queue
+            conflict = None
             reviews.append(
                 Review(
                     event.event_id,
@@ -374,12 +422,13 @@ def fold_batch(
                     item.ts_us,
                 )
             )
-            label = queue or UNASSIGNED
+            label = event.queue or queue_of(event.call_id) or UNASSIGNED
             deltas.add("hotline_qa_reviews_total", label)
             if event.accurate:
                 deltas.add("hotline_qa_accurate_total", label)
-        elif isinstance(event, SurveyAnswered):
-            queue = event.queue or call_of(event.call_id).queue
+        else:
+            assert isinstance(event, SurveyAnswered)
+            conflict = None
             surveys.append(
                 Survey(
                     event.event_id,
@@ -391,21 +440,28 @@ def fold_batch(
                     item.ts_us,
                 )
             )
-            label = queue or UNASSIGNED
+            label = event.queue or queue_of(event.call_id) or UNASSIGNED
             deltas.add("hotline_survey_responses_total", label)
             if event.score >= thresholds.satisfied_score:
                 deltas.add("hotline_survey_satisfied_total", label)
-        deltas.events[event.type] = deltas.events.get(event.type, 0) + 1
+        if conflict is not None:
+            conflicts.append((item, conflict))
+            continue
+        event_counts[kind] = event_counts.get(kind, 0) + 1
         if watermark is None or item.ts_us > watermark:
             watermark = item.ts_us
 
-    for call_id in touched_calls:
-        out_calls[call_id] = count_call(out_calls[call_id], thresholds, deltas)
-    for ticket_id in touched_tickets:
-        out_tickets[ticket_id] = count_ticket(out_tickets[ticket_id], watermark, deltas)
-    for ticket in overdue:
-        if ticket.ticket_id not in out_tickets:
-            settled = count_ticket(ticket, watermark, deltas)
-            if settled is not ticket:
-                out_tickets[ticket.ticket_id] = settled
-    return FoldResult(out_calls, out_tickets, reviews, surveys, conflicts, deltas, watermark)
+    for call in out_calls.values():
+        count_call(call, thresholds, deltas)
+    for ticket in out_tickets.values():
+        count_ticket(ticket, watermark, deltas)
+    settled: list[tuple[TicketFact, int]] = []
+    for stored_ticket in overdue:
+        if stored_ticket.ticket_id not in out_tickets:
+            before = stored_ticket.counted
+            ticket = count_ticket(stored_ticket.copy(), watermark, deltas)
+            if ticket.counted != before:
+                settled.append((ticket, before))
+    return FoldResult(
+        out_calls, out_tickets, settled, reviews, surveys, conflicts, deltas, watermark
+    )

@@ -77,6 +77,10 @@ class BatchWrite:
 
     calls: Collection[CallFact] = ()
     tickets: Collection[TicketFact] = ()
+    # Open tickets the watermark settled: (ticket, counted before). Written only if the stored
+    # row is still open and unchanged, so a consumer that just lost the partition cannot
+    # overwrite its successor's newer facts.
+    overdue: Sequence[tuple[TicketFact, int]] = ()
     reviews: Sequence[Review] = ()
     surveys: Sequence[Survey] = ()
     seen: Collection[str] = ()
@@ -166,7 +170,25 @@ class SqlStore:
         self._db = connection
         p = self.placeholder
         self._sql_call_upsert = _upsert("calls", CALL_COLUMNS, "call_id", p)
-        self._sql_ticket_upsert = _upsert("tickets", TICKET_WRITE_COLUMNS, "ticket_id", p)
+        # Each field of a ticket is set once (opening, closing) and counters only add bits, so
+        # the upsert merges rather than overwrites: even a producer that keys ticket.opened by
+        # its call (another partition, maybe another consumer) cannot lose a close. A ticket's
+        # partition is that of its first event.
+        ticket_names = [name.strip() for name in TICKET_WRITE_COLUMNS.split(",")]
+        merges = ", ".join(
+            f"{name} = COALESCE(tickets.{name}, excluded.{name})"
+            for name in ticket_names
+            if name not in ("ticket_id", "counted", "partition")
+        )
+        self._sql_ticket_upsert = (
+            f"INSERT INTO tickets ({TICKET_WRITE_COLUMNS}) "
+            f"VALUES ({', '.join([p] * len(ticket_names))}) ON CONFLICT (ticket_id) DO UPDATE "
+            f"SET {merges}, counted = tickets.counted | excluded.counted"
+        )
+        self._sql_ticket_settle = (
+            f"UPDATE tickets SET counted = {p} WHERE ticket_id = {p} AND counted = {p} "
+            "AND closed_at IS NULL"
+        )
         self._sql_review = (
             "INSERT INTO reviews (event_id, call_id, agent_id, accurate, queue, category, ts) "
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT (event_id) DO NOTHING"
@@ -300,6 +322,11 @@ class SqlStore:
                     cursor.executemany(
                         self._sql_ticket_upsert,
                         [_ticket_row(t, where.get(t.ticket_id, 0)) for t in batch.tickets],
+                    )
+                if batch.overdue:
+                    cursor.executemany(
+                        self._sql_ticket_settle,
+                        [(t.counted, t.ticket_id, before) for t, before in batch.overdue],
                     )
                 if batch.reviews:
                     cursor.executemany(

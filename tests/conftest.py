@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
-from hotline_kpi.config import Settings, load_settings
+# Helpers that assert get pytest's detailed assertion messages too.
+pytest.register_assert_rewrite("tests.support.truth", "tests.support.reports")
+
+from hotline_kpi.config import Settings, load_settings  # noqa: E402
 
 _ids = itertools.count(1)
 

@@ -123,6 +123,19 @@ class Consumer:
             env={**os.environ, **(env or {})},
         )
 
+    def alive(self) -> bool:
+        """Whether the process runs; a dead one fails the test with its log's tail."""
+        if self.process.poll() is None:
+            return True
+        self.log.flush()
+        tail = Path(self.log.name).read_text().splitlines()[-5:]
+        raise AssertionError(f"hotline-kpi run exited {self.process.returncode}: {tail}")
+
+    def ready(self) -> bool:
+        """Whether it has joined the group and sought its partitions (so handles SIGTERM)."""
+        self.log.flush()
+        return self.alive() and "partitions assigned" in Path(self.log.name).read_text()
+
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=60)
@@ -144,10 +157,12 @@ def consumers() -> Iterator[list[Consumer]]:
             consumer.kill()
 
 
-def wait_consumed(store: str, bootstrap: str, topic: str, timeout: float = 240) -> None:
+def wait_consumed(
+    store: str, bootstrap: str, topic: str, running: list[Consumer], timeout: float = 240
+) -> None:
     ends = end_offsets(bootstrap, topic)
     wait_until(
-        lambda: stored_positions(store, topic) == ends,
+        lambda: all(c.ready() for c in running) and stored_positions(store, topic) == ends,
         timeout=timeout,
         interval=0.5,
         message=f"the store did not reach the end offsets {ends}",
@@ -202,7 +217,7 @@ def test_a_stream_with_duplicates_and_poison_is_consumed_exactly_and_dead_letter
     consumers.append(
         Consumer(tmp_path, kafka_broker.bootstrap, topic, store, "--dead-letter-topic", dead)
     )
-    wait_consumed(store, kafka_broker.bootstrap, topic)
+    wait_consumed(store, kafka_broker.bootstrap, topic, consumers)
     expected_dead = sum(truth["rejections"].values())
     reader = KafkaConsumer(
         dead,
@@ -258,16 +273,20 @@ def test_sigkill_mid_stream_and_restart_loses_nothing_and_counts_nothing_twice(
         consumer = Consumer(tmp_path, kafka_broker.bootstrap, topic, store)
         consumers.append(consumer)
         wait_until(
-            lambda f=fraction: sum(stored_positions(store, topic).values()) >= f * total,
+            lambda f=fraction, c=consumer: (
+                c.alive() and sum(stored_positions(store, topic).values()) >= f * total
+            ),
             timeout=240,
             interval=0.05,
         )
         if stored_positions(store, topic) != ends:
             consumer.kill()  # SIGKILL: no chance to finish anything
             kills += 1
+        else:
+            assert consumer.stop() == 0
     assert kills >= 2, "the stream was consumed too fast to be killed mid-way"
     consumers.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, store))
-    wait_consumed(store, kafka_broker.bootstrap, topic)
+    wait_consumed(store, kafka_broker.bootstrap, topic, consumers[-1:])
     assert consumers[-1].stop() == 0
     export_matches(tmp_path, store, truth)
     assert rejection_counts(store) == truth["rejections"]
@@ -299,7 +318,9 @@ def test_the_consumer_waits_out_a_broker_restart_and_stays_exact(
     total = sum(end_offsets(broker.bootstrap, "calls").values())
     consumers.append(Consumer(tmp_path, broker.bootstrap, "calls", store))
     wait_until(
-        lambda: sum(stored_positions(store, "calls").values()) > total * 0.2,
+        lambda: (
+            consumers[0].alive() and sum(stored_positions(store, "calls").values()) > total * 0.2
+        ),
         timeout=240,
         interval=0.05,
     )
@@ -307,7 +328,7 @@ def test_the_consumer_waits_out_a_broker_restart_and_stays_exact(
     time.sleep(2)
     assert consumers[0].process.poll() is None, "the consumer must wait for the broker"
     broker.restart()
-    wait_consumed(store, broker.bootstrap, "calls")
+    wait_consumed(store, broker.bootstrap, "calls", consumers)
     assert consumers[0].stop() == 0
     export_matches(tmp_path, store, truth)
 
@@ -339,7 +360,7 @@ def test_two_consumers_in_one_group_share_a_postgresql_store_exactly(
     )
     consumers.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, postgres_database))
     consumers.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, postgres_database))
-    wait_consumed(postgres_database, kafka_broker.bootstrap, topic)
+    wait_consumed(postgres_database, kafka_broker.bootstrap, topic, consumers)
     assert [c.stop() for c in consumers] == [0, 0]
     export_matches(tmp_path, postgres_database, truth)
     assert rejection_counts(postgres_database) == truth["rejections"]
@@ -378,7 +399,7 @@ def test_run_consumes_through_a_scram_listener_and_a_wrong_password_is_one_line(
             tmp_path, kafka_scram_broker.bootstrap, topic, store, "--config", str(config), env=good
         )
     )
-    wait_consumed(store, plain, topic, timeout=120)
+    wait_consumed(store, plain, topic, consumers, timeout=120)
     assert consumers[0].stop() == 0
     export_matches(tmp_path, store, truth)
 

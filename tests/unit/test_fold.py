@@ -221,7 +221,10 @@ def test_overdue_tickets_settle_when_the_watermark_passes_their_due() -> None:
         accepted(later), {}, {}, THRESHOLDS, first.watermark, overdue=[first.tickets["t"]]
     )
     assert second.deltas.counts[("hotline_tickets_due_total", "callback")] == 1
-    assert second.tickets["t"].counted == TICKET_DUE
+    assert [(t.ticket_id, t.counted, before) for t, before in second.overdue] == [
+        ("t", TICKET_DUE, 0)
+    ]
+    assert second.tickets == {}  # no event touched it: only the conditional settle is written
 
 
 def test_reviews_and_surveys_take_their_calls_queue_for_the_label() -> None:

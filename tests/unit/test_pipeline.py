@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 from hotline_kpi.errors import StoreError
 from hotline_kpi.ingest.events import epoch_us
 from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
-from hotline_kpi.metrics.fold import Thresholds
-from hotline_kpi.metrics.store import SqliteStore
+from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, Thresholds, TicketFact
+from hotline_kpi.metrics.store import BatchWrite, SqliteStore
 from hotline_kpi.pipeline import Pipeline, Tally
 from tests.conftest import line, make_event
 
@@ -182,3 +182,28 @@ def test_metrics_are_served_over_http_with_basic_auth(harness: Callable[..., Any
         assert b'hotline_events_rejected_total{reason="conflict"} 0.0' in body
     finally:
         server.close()
+
+
+def test_a_stale_overdue_settle_never_overwrites_a_newer_close(tmp_path: Path) -> None:
+    """A consumer that lost a partition may still settle one of its tickets as overdue."""
+    store = SqliteStore(tmp_path / "race.db")
+    due = epoch_us(at(60))
+    open_ticket = TicketFact("t1", epoch_us(at(0)), due, "fault", "vip", None, None, 0)
+    store.commit(BatchWrite(tickets=[open_ticket], ticket_partitions={"t1": 3}))
+    closed = TicketFact(
+        "t1",
+        epoch_us(at(0)),
+        due,
+        "fault",
+        "vip",
+        None,
+        epoch_us(at(50)),
+        TICKET_DUE | TICKET_ON_TIME,
+    )
+    store.commit(BatchWrite(tickets=[closed]))  # the successor closed it, on time
+    stale = TicketFact("t1", epoch_us(at(0)), due, "fault", "vip", None, None, TICKET_DUE)
+    store.commit(BatchWrite(overdue=[(stale, 0)]))
+    assert store.query("SELECT closed_at, counted, partition FROM tickets") == [
+        (epoch_us(at(50)), TICKET_DUE | TICKET_ON_TIME, 3)
+    ]
+    assert store.overdue_tickets(epoch_us(at(100)), partitions={3}) == []
