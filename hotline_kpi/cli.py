@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from hotline_kpi.config import ConfigError, Settings, load_settings
-from hotline_kpi.errors import HotlineError
+from hotline_kpi.errors import HotlineError, UsageError
 
 log = logging.getLogger("hotline_kpi")
 
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, settings)
     except (ConfigError, HotlineError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return 2 if isinstance(exc, ConfigError | UsageError) else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
