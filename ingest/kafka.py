@@ -89,7 +89,7 @@ def _unreachable(kafka: KafkaSettings, exc: Exception) -> SourceError:
     )
 
 
-class _Rebalance(ConsumerRebalanceListener):
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped library
     """Seeks newly assigned partitions to the offsets in the store."""
 
     def __init__(self, runner: KafkaRunner) -> None:

@@ -371,17 +371,14 @@ def _slot_row(
     need_mcr = need_sl = need_c = None
     if model.handle and model.patience_rate is not None:
         mu = 1.0 / model.handle
-        common = {
-            "short_abandon": settings.short_abandon_seconds,
-            "service_level_threshold": settings.service_level_seconds,
-        }
         need_mcr = agents_needed(
             lam,
             mu,
             model.patience_rate,
             kpi="manual_connection_rate",
             target=settings.target_manual_connection_rate,
-            **common,
+            short_abandon=settings.short_abandon_seconds,
+            service_level_threshold=settings.service_level_seconds,
         )
         need_sl = agents_needed(
             lam,
@@ -389,7 +386,8 @@ def _slot_row(
             model.patience_rate,
             kpi="service_level",
             target=settings.target_service_level,
-            **common,
+            short_abandon=settings.short_abandon_seconds,
+            service_level_threshold=settings.service_level_seconds,
         )
         need_c = erlang_c_agents_needed(
             lam,
