@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
@@ -298,6 +299,55 @@ def quadrant(report: Mapping[str, Any], words: Words) -> bytes:
         return _png(figure)
 
 
+def staffing_heatmap(report: Mapping[str, Any], words: Words, queue: str) -> bytes:
+    """One queue's staffing shortfall, weekday (rows) × local hour (columns), red when short.
+
+    The colours diverge at zero (white): red needs agents, blue has agents to spare; an hour
+    without calls stays blank. Each cell is labelled with its shortfall, one decimal.
+    """
+    grid = [[math.nan] * 24 for _ in range(7)]
+    for weekday, hour, shortfall in report["staffing"]["queues"][queue]:
+        if shortfall is not None:
+            grid[weekday - 1][hour] = shortfall
+    known = [v for row in grid for v in row if not math.isnan(v)]
+    reach = max([1.0, *(abs(v) for v in known)])
+    colours = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#f4f6f7")
+    with _figure(7.2, 2.1) as figure:
+        axes = figure.subplots()
+        axes.grid(False)
+        image = axes.imshow(
+            grid,
+            cmap=colours,
+            norm=TwoSlopeNorm(0.0, -reach, reach),
+            aspect="auto",
+            interpolation="nearest",
+        )
+        for row, values in enumerate(grid):
+            for hour, value in enumerate(values):
+                if not math.isnan(value):
+                    axes.text(
+                        hour,
+                        row,
+                        f"{value:.1f}",
+                        ha="center",
+                        va="center",
+                        fontsize=5.5,
+                        color="white" if abs(value) > reach * 0.6 else "#22313f",
+                        in_layout=False,  # inside the cells: the layout need not measure them
+                    )
+        axes.set_xticks(range(24), [f"{hour:02d}" for hour in range(24)], fontsize=7)
+        axes.set_yticks(range(7), [words.weekday(day) for day in range(1, 8)], fontsize=7.5)
+        axes.set_xlabel(words("hour"))
+        axes.set_title(words.queue(queue), loc="left")
+        for side in ("left", "bottom"):
+            axes.spines[side].set_visible(False)
+        axes.tick_params(length=0)
+        bar = figure.colorbar(image, ax=axes, shrink=0.9, pad=0.01)
+        bar.set_label(words("shortfall"), fontsize=7)
+        bar.ax.tick_params(labelsize=6.5)
+        return _png(figure)
+
+
 def all_charts(report: Mapping[str, Any], words: Words) -> dict[str, bytes]:
     """Every chart of the report by name; an empty month gets none."""
     if not report.get("has_data"):
@@ -310,4 +360,6 @@ def all_charts(report: Mapping[str, Any], words: Words) -> dict[str, bytes]:
     }
     if report["queues"]:
         charts["queues"] = queue_comparison(report, words)
+    for queue in report["staffing"]["queues"]:
+        charts[f"staffing/{queue}"] = staffing_heatmap(report, words, queue)
     return charts

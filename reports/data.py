@@ -11,7 +11,9 @@
   at the mean importance and the mean satisfaction of the factors;
 - ``overdue_tickets``: settled work orders not closed by ``due`` (SPEC §3 timeliness), without
   call ids or any personal data;
-- ``agent_ranking``: agents ranked by mean satisfaction, the bottom performers named.
+- ``agent_ranking``: agents ranked by mean satisfaction, the bottom performers named;
+- ``staffing``: per queue, the staffing shortfall by weekday and hour of day (issue 10, the
+  Erlang A analysis of ``metrics/staffing.py`` over the month's calls) and the model's backtest.
 
 The JSON export carries these keys, so that XLSX, HTML and PDF stay drawn from one source.
 """
@@ -37,7 +39,9 @@ from hotline_kpi.metrics.fold import (
     TicketFact,
     ticket_facts,
 )
+from hotline_kpi.metrics.staffing import CallFact, analyse_staffing
 from hotline_kpi.metrics.store import SqlStore, Store
+from hotline_kpi.staffing import call_facts, month_period, staffing_settings
 
 # Bucket edges of the wait-time distribution, in seconds; the last bucket is open.
 WAIT_EDGES: tuple[int, ...] = (0, 5, 10, 20, 30, 60, 120, 300)
@@ -71,7 +75,34 @@ def extend_report(
     report["factors"] = factor_analysis(_factor_rows(store, lo, hi))
     report["overdue_tickets"] = overdue_tickets(store, lo, hi, settings.zone)
     report["agent_ranking"] = agent_ranking(report["agents"])
+    report["staffing"] = staffing_shortfall(call_facts(store, lo, hi), settings, month)
     return report
+
+
+def staffing_shortfall(facts: Sequence[CallFact], settings: Settings, month: str) -> dict[str, Any]:
+    """The month's staffing shortfall per queue as heat-map cells, and the model's backtest.
+
+    ``queues`` maps each queue to ``[weekday, hour, shortfall]`` cells (ISO weekday 1–7, local
+    hour 0–23, agents needed for the stricter of the manual connection rate and service level
+    targets minus the distinct agents observed; None when the model cannot be fitted), only for
+    hours with calls. ``backtest`` is one summary per queue (mean absolute errors of the
+    predicted abandon rate and service level). ``message`` says why there is nothing to show.
+    """
+    analysis = analyse_staffing(facts, staffing_settings(settings), period=month_period(month))
+    queues: dict[str, list[list[Any]]] = {}
+    for row in analysis.hour_weekday:
+        queues.setdefault(row.queue, []).append([row.weekday, int(row.start[:2]), row.shortfall])
+    message = analysis.message
+    if message is None and not queues:
+        message = (
+            f"interval_minutes {settings.interval_minutes} does not divide an hour:"
+            " no hour-of-day view"
+        )
+    return {
+        "message": message,
+        "queues": queues,
+        "backtest": analysis.to_rows("backtest"),
+    }
 
 
 def wait_distribution(store: Store, lo: int, hi: int) -> list[dict[str, Any]]:

@@ -53,6 +53,8 @@ def _format(value: float | int | None, kind: str, words: Words) -> str:
         return f"{value:,.1f}"
     if kind == "corr":
         return f"{value:.3f}"
+    if kind == "pp":
+        return f"{value * 100:.2f} pp"
     if kind.startswith("change-"):
         return format_change(value, kind.removeprefix("change-"))
     if kind == "seconds":
@@ -208,6 +210,51 @@ def _trend(words: Words, charts: Mapping[str, bytes]) -> str:
         + f"<h3>{escape(words('charts_queues'))}</h3>"
         + _img(charts, "queues", "")
         + "</section>"
+    )
+
+
+BACKTEST_FIGURES = (
+    # (JSON key, how it is shown, label key)
+    ("intervals", "int", "intervals"),
+    ("calls", "int", "queued"),
+    ("mae_abandon_rate", "pp", "mae_abandon_rate"),
+    ("bias_abandon_rate", "change-ratio", "bias_abandon_rate"),
+    ("mae_service_level", "pp", "mae_service_level"),
+    ("bias_service_level", "change-ratio", "bias_service_level"),
+)
+
+
+def _staffing(report: Mapping[str, Any], words: Words, charts: Mapping[str, bytes]) -> str:
+    staffing = report["staffing"]
+    figures = "".join(
+        _img(charts, f"staffing/{queue}", "", "heatmap") for queue in staffing["queues"]
+    )
+    if not staffing["queues"]:
+        figures = f'<p class="hint">{escape(words("no_staffing"))}</p>'
+    rows = []
+    for index, summary in enumerate(staffing["backtest"]):
+        rows.append(
+            "<tr>"
+            + _text(words.queue(summary["queue"]))
+            + "".join(
+                _num(summary[key], kind, f"staffing/backtest/{index}/{key}", words)
+                for key, kind, _ in BACKTEST_FIGURES
+            )
+            + "</tr>"
+        )
+    backtest = (
+        f"<h3>{escape(words('backtest'))}</h3><table>"
+        + _head(words("queue"), *(words(label) for _, _, label in BACKTEST_FIGURES))
+        + "<tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        + f'<p class="hint">{escape(words("backtest_hint"))}</p>'
+        if rows
+        else ""
+    )
+    return (
+        f'<section class="page"><h2>{escape(words("staffing"))}</h2>'
+        f'<p class="hint">{escape(words("staffing_hint"))}</p>{figures}{backtest}</section>'
     )
 
 
@@ -409,6 +456,7 @@ def render_html(
         parts.append(_queues(report, words))
         parts.append(_trend(words, charts))
         parts.append(_satisfaction(report, words, charts))
+        parts.append(_staffing(report, words, charts))
         parts.append(_agents(report, words))
         parts.append(_tickets(report, words))
     footer = f"{title} · {words('generated')}".replace('"', "'")

@@ -57,6 +57,16 @@ QUADRANT_NAMES: dict[str, tuple[str, str]] = {
     "low_priority": ("不占优先地位", "Low priority"),
     "irrelevant": ("无关紧要", "Of little concern"),
 }
+# ISO weekdays 1..7.
+WEEKDAY_NAMES: tuple[tuple[str, str], ...] = (
+    ("周一", "Mon"),
+    ("周二", "Tue"),
+    ("周三", "Wed"),
+    ("周四", "Thu"),
+    ("周五", "Fri"),
+    ("周六", "Sat"),
+    ("周日", "Sun"),
+)
 
 TEXT: dict[str, tuple[str, str]] = {
     "title": ("{year}年{month}月 客服热线 KPI 月报", "Hotline KPI report, {month_name} {year}"),
@@ -151,6 +161,37 @@ TEXT: dict[str, tuple[str, str]] = {
         "环比：比率为百分点差，时长为秒差。",
         "Change: percentage points for rates, seconds for durations.",
     ),
+    "staffing": ("人力缺口", "Staffing shortfall"),
+    "weekday": ("星期", "Weekday"),
+    "hour": ("时段(时)", "Hour of day"),
+    "shortfall": ("缺口(坐席数)", "Shortfall (agents)"),
+    "staffing_hint": (
+        "缺口 = 达到人工接通率和服务水平目标所需的坐席数（Erlang A 模型，考虑客户放弃）"
+        "− 该时段实际接听的坐席数（本月同一星期几的平均）；红色为不足，蓝色为富余，空白为无来电。"
+        "实际接听坐席数是在岗坐席的下限（空闲坐席不留记录），缺口因此可能偏高。",
+        "Shortfall = agents needed to meet the manual connection rate and service level targets "
+        "(Erlang A, callers hang up) − agents who answered calls in that hour (mean over the "
+        "month's days of that weekday); red is short, blue is spare, blank had no calls. Agents "
+        "answering are a lower bound of the agents on duty (idle agents leave no trace), so the "
+        "shortfall may be overstated.",
+    ),
+    "backtest": ("模型回测", "Model backtest"),
+    "backtest_hint": (
+        "以每个时段实际接听的坐席数，模型预测的放弃率与服务水平对比实际："
+        "平均绝对误差（MAE）与平均偏差（预测 − 实际），单位为百分点。",
+        "With the agents who answered in each interval, the model's predicted abandon rate and "
+        "service level against what happened: mean absolute error (MAE) and mean bias "
+        "(predicted − actual), in percentage points.",
+    ),
+    "intervals": ("时段数", "Intervals"),
+    "mae_abandon_rate": ("放弃率 MAE", "MAE abandon rate"),
+    "mae_service_level": ("服务水平 MAE", "MAE service level"),
+    "bias_abandon_rate": ("放弃率偏差", "Bias abandon rate"),
+    "bias_service_level": ("服务水平偏差", "Bias service level"),
+    "no_staffing": (
+        "本月没有可用于人力分析的排队来电。",
+        "No queued calls this month to analyse staffing from.",
+    ),
     "answered_calls": ("接通", "answered"),
     "abandoned_calls": ("放弃", "abandoned"),
     "page": ("第 {page} 页", "Page {page}"),
@@ -211,6 +252,10 @@ class Words:
     def quadrant(self, name: str | None) -> str:
         """A quadrant's display name."""
         return self._pick(QUADRANT_NAMES, name)
+
+    def weekday(self, iso: int) -> str:
+        """An ISO weekday's (1 = Monday) short name."""
+        return WEEKDAY_NAMES[iso - 1][self._index]
 
     def title(self, month: str) -> str:
         """The report title for ``YYYY-MM``."""

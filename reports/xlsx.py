@@ -2,7 +2,8 @@
 
 Sheets: summary (every KPI against its target, met/missed, last month and the change), queues,
 agents (ranked, bottom performers highlighted), daily trend, work-order timeliness by kind,
-overdue work orders, satisfaction (score distribution and factor quadrants), notes. Every sheet
+overdue work orders, satisfaction (score distribution and factor quadrants), staffing shortfall
+(weekday × hour per queue, and the model's backtest), notes. Every sheet
 has its title in row 1, a subtitle in row 2 and its header in :data:`HEADER_ROW`, frozen.
 Values are the JSON numbers themselves: ratios with a percent format, durations as Excel times
 (seconds / 86400) shown as mm:ss, scores with two decimals. Derived shares are formulas.
@@ -142,6 +143,7 @@ def write_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     _tickets(book, report, words, heading, subtitle)
     _overdue(book, report, words, heading, subtitle)
     _satisfaction(book, report, words, heading, subtitle)
+    _staffing(book, report, words, heading, subtitle)
     _notes(book, report, words, heading, subtitle)
     out = io.BytesIO()
     book.save(out)
@@ -456,6 +458,71 @@ def _satisfaction(
     sheet.freeze(f"A{HEADER_ROW + 1}")
 
 
+HOUR_WIDTH = 7.5
+BACKTEST_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # (JSON key, label key, number format); errors in percentage points, as the hint says, so
+    # that they fit the narrow hour columns above them
+    ("intervals", "intervals", INTEGER),
+    ("calls", "queued", INTEGER),
+    ("mae_abandon_rate", "mae_abandon_rate", SCORE),
+    ("bias_abandon_rate", "bias_abandon_rate", CHANGE["score"]),
+    ("mae_service_level", "mae_service_level", SCORE),
+    ("bias_service_level", "bias_service_level", CHANGE["score"]),
+)
+
+
+def _staffing(
+    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
+) -> None:
+    """Shortfall per queue and weekday (rows) by local hour (columns); the backtest below."""
+    sheet = _Sheet(book, words("staffing"), heading, subtitle)
+    staffing = report["staffing"]
+    sheet.header(
+        [words("queue"), words("weekday"), *(f"{hour:02d}:00" for hour in range(24))],
+        (14, 8, *([HOUR_WIDTH] * 24)),
+    )
+    row = HEADER_ROW
+    for queue, cells in staffing["queues"].items():
+        shortfall = {(weekday, hour): value for weekday, hour, value in cells}
+        for weekday in range(1, 8):
+            row += 1
+            sheet.put(row, 1, words.queue(queue))
+            sheet.put(row, 2, words.weekday(weekday))
+            for hour in range(24):
+                sheet.put(row, 3 + hour, shortfall.get((weekday, hour)), "0.00")
+    if row == HEADER_ROW:
+        sheet.put(row + 1, 1, words("no_staffing"))
+        row += 1
+    else:
+        sheet.ws.conditional_formatting.add(
+            f"C{HEADER_ROW + 1}:{get_column_letter(26)}{row}",
+            ColorScaleRule(
+                start_type="min",
+                start_color="5B9BD5",
+                mid_type="num",
+                mid_value=0,
+                mid_color="FFFFFF",
+                end_type="max",
+                end_color="F8696B",
+            ),
+        )
+    sheet.put(row + 1, 1, words("staffing_hint")).font = SUBTITLE_FONT
+    sheet.row = row + 3
+    sheet.header(
+        [words("queue"), *(words(label) for _, label, _ in BACKTEST_COLUMNS)],
+        (14, 8, *([HOUR_WIDTH] * (len(BACKTEST_COLUMNS) - 1))),
+    )
+    sheet.ws.row_dimensions[sheet.row].height = 45
+    for summary in staffing["backtest"]:
+        sheet.row += 1
+        sheet.put(sheet.row, 1, words.queue(summary["queue"]))
+        for offset, (key, _, fmt) in enumerate(BACKTEST_COLUMNS):
+            value = summary[key]
+            sheet.put(sheet.row, 2 + offset, value * 100 if fmt != INTEGER else value, fmt)
+    sheet.put(sheet.row + 1, 1, words("backtest_hint")).font = SUBTITLE_FONT
+    sheet.freeze(f"C{HEADER_ROW + 1}")
+
+
 def _notes(
     book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
 ) -> None:
@@ -477,6 +544,8 @@ def _notes(
         (words("rank"), words("bottom_hint", min=report["agent_ranking"]["min_surveys"])),
         (words("quadrant"), words("quadrant_hint")),
         (words("change"), words("mom_hint")),
+        (words("staffing"), words("staffing_hint")),
+        (words("backtest"), words("backtest_hint")),
     ]
     sheet.header([words("notes"), ""], (26, 90))
     for index, (name, text) in enumerate(lines):

@@ -111,6 +111,24 @@ def test_pdf_prints_the_json_numbers(exported: dict[str, Any]) -> None:
     assert "Hotline KPI report, October 2026" in english and "Improve urgently" in english
 
 
+def test_pdf_has_the_staffing_heat_maps_and_backtest_of_the_json(exported: dict[str, Any]) -> None:
+    report = exported["report"]
+    staffing = report["staffing"]
+    assert staffing["queues"] and staffing["backtest"]
+    html = (exported["work"] / "october.html").read_text(encoding="utf-8")
+    # One heat map per queue, drawn only from the JSON's cells.
+    assert html.count('<figure class="heatmap">') == len(staffing["queues"])
+    words = Words("zh")
+    text = pdf_text(exported["work"] / "october.pdf")
+    assert words("staffing") in text and words("backtest") in text
+    for summary in staffing["backtest"]:
+        assert words.queue(summary["queue"]) in text
+        for key in ("mae_abandon_rate", "mae_service_level"):
+            assert f"{summary[key] * 100:.2f} pp" in text, key
+    english = pdf_text(exported["work"] / "october-en.pdf")
+    assert "Staffing shortfall" in english and "Model backtest" in english
+
+
 def test_html_and_xlsx_from_the_command_equal_its_json(exported: dict[str, Any]) -> None:
     report = exported["report"]
     parser = HtmlFigures()

@@ -92,6 +92,6 @@ def parse_shown(text: str, kind: str) -> tuple[float, float]:
     value = float(clean)
     decimals = len(clean.split(".")[1]) if "." in clean else 0
     half = 0.5 * 10**-decimals
-    if kind in ("ratio", "change-ratio"):
+    if kind in ("ratio", "change-ratio", "pp"):
         return value / 100, half / 100
     return value, half

@@ -19,14 +19,17 @@ import pytest
 from openpyxl import load_workbook
 
 from hotline_kpi.cli import main
-from hotline_kpi.config import load_settings
+from hotline_kpi.config import Settings, load_settings
 from hotline_kpi.metrics.export import KPI_KEYS, Report
+from hotline_kpi.metrics.staffing import analyse_staffing
 from hotline_kpi.metrics.store import open_store
 from hotline_kpi.reports import build_report
+from hotline_kpi.reports.charts import staffing_heatmap
 from hotline_kpi.reports.data import MIN_SURVEYS, agent_ranking, factor_analysis
 from hotline_kpi.reports.html import render_html
 from hotline_kpi.reports.labels import Words, kpi_kind
 from hotline_kpi.reports.xlsx import HEADER_ROW, SECONDS_PER_DAY, write_xlsx
+from hotline_kpi.staffing import month_facts, month_period, staffing_settings
 from tests.support.reports import HtmlFigures, build_store, parse_shown, resolve
 
 MONTH = "2026-10"
@@ -35,6 +38,11 @@ MONTH = "2026-10"
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_store(tmp_path_factory.mktemp("reports"))
+
+
+@pytest.fixture(scope="module")
+def settings(store_path: Path) -> Settings:
+    return load_settings(None, store=str(store_path))
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +191,40 @@ def test_ranking_names_a_tenth_of_the_agents_at_least_one() -> None:
     assert agent_ranking([])["bottom"] == []
 
 
+def test_staffing_cells_are_the_hour_by_weekday_shortfalls_of_the_staffing_analysis(
+    reports: dict, settings: Settings
+) -> None:
+    staffing = reports["october"]["staffing"]
+    assert staffing["message"] is None
+    # The same analysis as `hotline-kpi staffing --month 2026-10`, from the same facts.
+    analysis = analyse_staffing(
+        month_facts(settings.store, settings, MONTH, None),
+        staffing_settings(settings),
+        period=month_period(MONTH),
+    )
+    expected: dict[str, list[list[Any]]] = {}
+    for row in analysis.hour_weekday:
+        expected.setdefault(row.queue, []).append([row.weekday, int(row.start[:2]), row.shortfall])
+    assert staffing["queues"] == expected
+    assert set(staffing["queues"]) == set(reports["october"]["queues"])
+    for cells in staffing["queues"].values():
+        places = [(weekday, hour) for weekday, hour, _ in cells]
+        assert len(set(places)) == len(places)
+        assert all(1 <= weekday <= 7 and 0 <= hour <= 23 for weekday, hour in places)
+    assert staffing["backtest"] == analysis.to_rows("backtest")
+    queued = reports["october"]["volumes"]["queues"]
+    for summary in staffing["backtest"]:
+        assert 0 < summary["calls"] <= queued[summary["queue"]]["queued"]
+        assert 0 <= summary["mae_abandon_rate"] <= 1 and 0 <= summary["mae_service_level"] <= 1
+
+
+def test_staffing_heat_map_draws_short_spare_and_unknown_hours() -> None:
+    report = {"staffing": {"queues": {"vip": [[1, 9, 2.5], [1, 10, -1.0], [7, 23, None]]}}}
+    for lang in ("zh", "en"):
+        png = staffing_heatmap(report, Words(lang), "vip")
+        assert png.startswith(b"\x89PNG")
+
+
 # --- every number in the XLSX equals the JSON -------------------------------------------------
 
 
@@ -223,6 +265,7 @@ def test_every_number_in_the_xlsx_equals_the_json(reports: dict) -> None:
         "Work-order timeliness",
         "Overdue work orders",
         "Satisfaction",
+        "Staffing shortfall",
         "Notes",
     ]
     for sheet in book.worksheets[:-1]:  # the notes are prose
@@ -300,6 +343,25 @@ def test_every_number_in_the_xlsx_equals_the_json(reports: dict) -> None:
         assert satisfaction.cell(row, 8).value == pytest.approx(item["importance"])
         assert satisfaction.cell(row, 9).value == words.quadrant(item["quadrant"])
 
+    sheet = book["Staffing shortfall"]
+    staffing = october["staffing"]
+    grid = _rows(sheet, 7 * len(staffing["queues"]))
+    for index, (queue, cells) in enumerate(staffing["queues"].items()):
+        shortfall = {(weekday, hour): value for weekday, hour, value in cells}
+        for weekday in range(1, 8):
+            row = grid[index * 7 + weekday - 1]
+            assert (row["Queue"], row["Weekday"]) == (words.queue(queue), words.weekday(weekday))
+            for hour in range(24):
+                assert row[f"{hour:02d}:00"] == shortfall.get((weekday, hour)), (queue, weekday)
+    header = HEADER_ROW + 7 * len(staffing["queues"]) + 3
+    assert sheet.cell(header, 1).value == "Queue"
+    for offset, summary in enumerate(staffing["backtest"]):
+        values = [sheet.cell(header + 1 + offset, column).value for column in range(1, 8)]
+        assert values[:3] == [words.queue(summary["queue"]), summary["intervals"], summary["calls"]]
+        errors = [summary[key] * 100 for key in ("mae_abandon_rate", "bias_abandon_rate")]
+        errors += [summary[key] * 100 for key in ("mae_service_level", "bias_service_level")]
+        assert values[3:] == pytest.approx(errors, abs=1e-9)
+
 
 # --- every number in the HTML equals the JSON --------------------------------------------------
 
@@ -314,6 +376,8 @@ def test_every_number_in_the_html_equals_the_json(reports: dict) -> None:
         assert len(figures) > 200
         # Every number cell says where its number comes from, the agents' ranks aside.
         assert parser.untraced == len(october["agents"])
+        backtest = [path for path, _, _ in figures if path.startswith("staffing/backtest/")]
+        assert len(backtest) == 6 * len(october["staffing"]["backtest"]) > 0
         none = Words(lang)("none")
         for path, kind, text in figures:
             expected = resolve(october, path)
@@ -346,6 +410,9 @@ def test_a_month_without_data_gives_an_empty_valid_report_that_says_so(reports: 
         assert summary["A3"].value == words("no_data")
         assert summary.cell(HEADER_ROW + 1, 2).value is None  # no data, not 0%
         assert summary.cell(HEADER_ROW + 1, 4).value == words("none")
+        assert book[words("staffing")].cell(HEADER_ROW + 1, 1).value == words("no_staffing")
+    assert june["staffing"]["queues"] == {} and june["staffing"]["backtest"] == []
+    assert "2026-06-01" in june["staffing"]["message"]
 
 
 def test_export_with_a_bad_month_is_a_one_line_usage_error(
@@ -367,6 +434,11 @@ def test_the_export_command_writes_xlsx_and_html(
         assert main([*args, "--output", str(out), "--lang", "en"]) == 0
         assert out.read_bytes().startswith(magic)
     exported = json.loads((tmp_path / "october.json").read_text(encoding="utf-8"))
-    assert {"wait_distribution", "factors", "overdue_tickets", "agent_ranking", "daily"} <= set(
-        exported
-    )
+    assert {
+        "wait_distribution",
+        "factors",
+        "overdue_tickets",
+        "agent_ranking",
+        "daily",
+        "staffing",
+    } <= set(exported)
