@@ -66,6 +66,10 @@ BUSINESS_HOURS_RULE = "hotline:business_hours:active"
 CONSUMER_LAG_RULE = "topic:hotline_consumer_lag_messages:sum"
 # Share of events rejected (SPEC §2) over the last 15 minutes, for the whole service.
 REJECTED_RATIO_RULE = "job:hotline_events_rejected:ratio_rate15m"
+# Offered load per queue in Erlangs (issue 10): arrival rate × mean handle time over 15 minutes,
+# the busy agents the traffic needs on average (docs/staffing.md).
+OFFERED_LOAD_RULE = "queue:hotline_offered_load:erlangs15m"
+OFFERED_LOAD_WINDOW = "15m"
 
 # Label values the alerts carry, for Alertmanager routing and inhibition.
 SEVERITIES: tuple[str, ...] = ("page", "ticket")

@@ -2,7 +2,8 @@
 
 Sloth's pipeline (STYLE.md): the targets are validated into the model of
 :mod:`hotline_kpi.alerts.slo`, one builder per concern turns it into rules (SLI recording rules,
-KPI burn-rate alerts, the timeliness alert, health rules from :mod:`hotline_kpi.alerts.health`),
+KPI burn-rate alerts, the timeliness alert, the offered load in Erlangs, health rules from
+:mod:`hotline_kpi.alerts.health`),
 and serialisation comes last, with fixed float precision and a deterministic order. Every rule
 name comes from :mod:`hotline_kpi.alerts.conventions`. The committed output is
 ``alerts/rules/hotline-kpi.rules.yml``; a unit test fails when it is out of date.
@@ -21,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from hotline_kpi.alerts import health
 from hotline_kpi.alerts.conventions import (
     COMPONENT_KPI,
+    OFFERED_LOAD_RULE,
+    OFFERED_LOAD_WINDOW,
     OVERDUE_TICKETS_RULE,
     OVERVIEW_DASHBOARD_UID,
     WINDOWS,
@@ -28,7 +31,14 @@ from hotline_kpi.alerts.conventions import (
     denominator_rule,
     ratio_rule,
 )
-from hotline_kpi.alerts.promql import minus, number, percent, selector, summed_increase
+from hotline_kpi.alerts.promql import (
+    minus,
+    number,
+    percent,
+    selector,
+    summed_increase,
+    summed_rate,
+)
 from hotline_kpi.alerts.slo import (
     AVERAGE_KPIS,
     BURN_WINDOWS,
@@ -119,6 +129,7 @@ def build_rules(
             name="hotline-kpi-timeliness", rules=_timeliness_rules(settings, job, link, duration)
         )
     )
+    groups.append(RuleGroup(name="hotline-kpi-staffing", rules=[_offered_load_rule(job, duration)]))
     no_events = round(settings.no_events_alert_seconds * time_scale)
     health_rules: list[RecordingRule | AlertingRule] = [
         RecordingRule.model_validate(rule)
@@ -318,6 +329,28 @@ def _timeliness_rules(
         },
     )
     return [record, alert]
+
+
+# --- Offered load ------------------------------------------------------------------------------
+
+
+def _offered_load_rule(job: str, duration: Any) -> RecordingRule:
+    """Offered load per queue in Erlangs: arrival rate × mean handle time (issue 10).
+
+    Arrivals are the agent requests (calls queued, SPEC §4) per second; the mean handle time is
+    the handle-time histogram's sum ÷ count, both over the same window. When no call of a queue
+    ended in the window its handle time is unknown: the count is filtered with ``> 0`` so that
+    the queue has no sample ("no data"), never a division by zero (NaN or +Inf) nor 0 Erlangs.
+    A queue with a known handle time and no arrivals has 0 Erlangs.
+    """
+    span = duration(OFFERED_LOAD_WINDOW)
+    arrivals = summed_rate("hotline_agent_requests_total", job, span, "queue")
+    handled = summed_rate("hotline_handle_seconds_sum", job, span, "queue")
+    count = summed_rate("hotline_handle_seconds_count", job, span, "queue")
+    return RecordingRule(
+        record=OFFERED_LOAD_RULE,
+        expr=f"{arrivals}\n* (\n  {handled}\n  / ({count} > 0)\n)",
+    )
 
 
 # --- Serialisation -----------------------------------------------------------------------------

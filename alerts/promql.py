@@ -28,6 +28,12 @@ def summed_increase(metric: str, job: str, window: str, by: str | None) -> str:
     return f"sum{grouping} (increase({metric}{selector(job)}[{window}]))"
 
 
+def summed_rate(metric: str, job: str, window: str, by: str | None) -> str:
+    """``sum by (<by>) (rate(<metric>{job=…}[<window>]))``; ``by=None`` sums everything."""
+    grouping = f" by ({by})" if by else ""
+    return f"sum{grouping} (rate({metric}{selector(job)}[{window}]))"
+
+
 def minus(left: str, right: str) -> str:
     """``left - right``, where a missing ``right`` series counts as 0 (a counter not yet born)."""
     return f"{left}\n- ({right} or {left} * 0)"

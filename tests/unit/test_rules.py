@@ -203,6 +203,16 @@ def test_time_scale_shrinks_ranges_for_tests_but_keeps_the_rule_names() -> None:
     assert format_duration(86400) == "1d" and format_duration(5) == "5s"
 
 
+def test_offered_load_is_recorded_per_queue_without_dividing_by_zero() -> None:
+    (rule,) = rules_by_name(build_rules(Settings()))[conventions.OFFERED_LOAD_RULE]
+    expr = rule["expr"]
+    assert isinstance(expr, str)
+    assert "rate(hotline_agent_requests_total" in expr and "[15m]" in expr
+    assert "rate(hotline_handle_seconds_count" in expr and "> 0)" in expr  # no 0/0
+    scaled = rules_by_name(build_rules(Settings(), time_scale=1 / 60))
+    assert "[15s]" in str(scaled[conventions.OFFERED_LOAD_RULE][0]["expr"])
+
+
 def test_committed_file_parses_as_yaml_with_groups() -> None:
     data = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
     assert [g["name"] for g in data["groups"]][:2] == ["hotline-kpi-sli-5m", "hotline-kpi-sli-30m"]

@@ -3,7 +3,8 @@
 Fast (a few seconds): each case loads only the rules its alert needs (see
 :func:`hotline_kpi.alerts.testing.only_for_alerts`). Promtool's clock starts at the Unix epoch,
 which is 08:00 in Asia/Shanghai: inside the default business hours (08–22 local).
-The KPI burn-rate cases are in ``tests/integration/test_alerting_burn_rate.py``.
+The KPI burn-rate cases are in ``tests/integration/test_alerting_burn_rate.py``; the offered
+load recording rule is checked here with ``promql_expr_test``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hotline_kpi.alerts.conventions import OFFERED_LOAD_RULE
 from hotline_kpi.alerts.generate import RULES_FILE
 from hotline_kpi.alerts.testing import (
     only_for_alerts,
@@ -311,3 +313,52 @@ def test_annotations_render_value_target_and_links(tmp_path: Path) -> None:
         }
     ]
     check(a, [test], tmp_path, annotations=True)
+
+
+def test_offered_load_is_arrival_rate_times_mean_handle_time_and_absent_without_handle_time(
+    tmp_path: Path,
+) -> None:
+    # Values chosen to be exact in binary floating point over a 15-minute window.
+    rules = {
+        "groups": [
+            {**g, "rules": [r for r in g["rules"] if r.get("record") == OFFERED_LOAD_RULE]}
+            for g in committed()["groups"]
+            if any(r.get("record") == OFFERED_LOAD_RULE for r in g["rules"])
+        ]
+    }
+    assert len(rules["groups"]) == 1
+
+    def queue(name: str, requests: str, handled: str, seconds: str) -> dict[str, str]:
+        labels = f'{{{JOB}, queue="{name}"}}'
+        return {
+            f"hotline_agent_requests_total{labels}": requests,
+            f"hotline_handle_seconds_count{labels}": handled,
+            f"hotline_handle_seconds_sum{labels}": seconds,
+        }
+
+    series = {
+        # 7.5 calls a minute (0.125/s), 15 ended a minute at 160 s each: 0.125 × 160 = 20 E.
+        **queue("billing", "0+7.5x30", "0+15x30", "0+2400x30"),
+        # No arrivals, a known handle time of 120 s: 0 E.
+        **queue("mobile", "0x30", "0+15x30", "0+1800x30"),
+        # Arrivals but no call ended in the window: handle time unknown, no sample (not 0/0).
+        **queue("vip", "0+7.5x30", "0x30", "0x30"),
+    }
+    test = {
+        "name": "offered load",
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series.items()],
+        "promql_expr_test": [
+            {
+                "expr": OFFERED_LOAD_RULE,
+                "eval_time": "20m",
+                "exp_samples": [
+                    {"labels": f'{OFFERED_LOAD_RULE}{{queue="billing"}}', "value": 20},
+                    {"labels": f'{OFFERED_LOAD_RULE}{{queue="mobile"}}', "value": 0},
+                ],
+            },
+            {"expr": f'{OFFERED_LOAD_RULE}{{queue="vip"}}', "eval_time": "20m", "exp_samples": []},
+        ],
+    }
+    result = run_rule_tests(rules, [test], tmp_path)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
