@@ -11,7 +11,12 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import dashboard as models
 
-from hotline_kpi.alerts.conventions import HEALTH_DASHBOARD_UID, OVERVIEW_DASHBOARD_UID
+from hotline_kpi.alerts.conventions import (
+    HEALTH_DASHBOARD_UID,
+    OFFERED_LOAD_RULE,
+    OFFERED_LOAD_WINDOW,
+    OVERVIEW_DASHBOARD_UID,
+)
 from hotline_kpi.config import Settings
 from hotline_kpi.dashboards.model import (
     DATASOURCE_UID,
@@ -119,6 +124,24 @@ def overview(settings: Settings) -> dash.Dashboard:
             Query("sum by (queue) (hotline_calls_waiting)", "{{queue}}"),
             "none",
             [(None, NEUTRAL)],
+            width=8,
+        )
+    )
+    board = board.with_panel(
+        bars(
+            "话务负荷 Offered load (Erlang)",
+            f"每个队列最近 {OFFERED_LOAD_WINDOW} 的话务量 = 来电率 × 平均处理时长,即平均需要同时"
+            "忙碌的坐席数;在岗坐席须多于此数,否则排队只会越来越长;"
+            f"最近 {OFFERED_LOAD_WINDOW} 内没有通话结束时无数据。"
+            f" Offered load over {OFFERED_LOAD_WINDOW} per queue = arrival rate × mean handle"
+            " time: the agents the traffic keeps busy on average. Staff more than this or the"
+            " queue only grows; no data while no call ended in the window.",
+            Query(OFFERED_LOAD_RULE, "{{queue}}"),
+            "none",
+            [(None, NEUTRAL)],
+            width=8,
+            decimals=1,
+            no_value="无数据 No data",
         )
     )
     board = board.with_panel(
@@ -130,6 +153,7 @@ def overview(settings: Settings) -> dash.Dashboard:
             Query("max by (queue) (hotline_oldest_wait_seconds)", "{{queue}}"),
             SECONDS,
             [(None, MET), (wait_threshold, WARNING)],
+            width=8,
         )
     )
 

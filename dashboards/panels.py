@@ -156,9 +156,14 @@ def bars(
     *,
     width: int = 12,
     height: int = 8,
+    decimals: int | None = None,
+    no_value: str = "0",
 ) -> bargauge.Panel:
-    """One horizontal bar per series (per queue, per kind), coloured by fixed thresholds."""
-    return (
+    """One horizontal bar per series (per queue, per kind), coloured by fixed thresholds.
+
+    ``no_value`` is shown when there is no series: 0 for counts, "no data" for estimates.
+    """
+    panel = (
         bargauge.Panel()
         .title(title)
         .description(description)
@@ -170,10 +175,11 @@ def bars(
         .orientation(common_models.VizOrientation.HORIZONTAL)
         .display_mode(common_models.BarGaugeDisplayMode.BASIC)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
-        .no_value("0")
+        .no_value(no_value)
         .span(width)
         .height(height)
     )
+    return panel if decimals is None else panel.decimals(decimals)
 
 
 def series(

@@ -107,7 +107,7 @@ def test_every_recording_rule_queried_is_named_by_the_conventions(
         for kpi in RATIO_KPIS + AVERAGE_KPIS
         for window in WINDOWS
         for per_queue in (True, False)
-    }
+    } | {conventions.OFFERED_LOAD_RULE}
     used = {
         name
         for board in dashboards.values()
@@ -115,6 +115,22 @@ def test_every_recording_rule_queried_is_named_by_the_conventions(
         for name in RULE_NAME.findall(e)
     }
     assert used and used <= known, used - known
+
+
+def test_overview_shows_the_offered_load_per_queue_beside_the_calls_waiting(
+    dashboards: dict[str, dict[str, Any]],
+) -> None:
+    panels = _panels(dashboards[OVERVIEW_UID])
+    titles = [panel["title"] for panel in panels]
+    waiting = titles.index("排队中 Calls waiting")
+    load = panels[waiting + 1]
+    assert load["title"].startswith("话务负荷 Offered load")
+    assert [t["expr"] for t in load["targets"]] == [conventions.OFFERED_LOAD_RULE]
+    assert load["targets"][0]["legendFormat"] == "{{queue}}" and load["targets"][0]["instant"]
+    # Same row, side by side; no data is not shown as 0 Erlangs.
+    assert load["gridPos"]["y"] == panels[waiting]["gridPos"]["y"]
+    assert load["gridPos"]["x"] == panels[waiting]["gridPos"]["x"] + panels[waiting]["gridPos"]["w"]
+    assert load["fieldConfig"]["defaults"]["noValue"] != "0"
 
 
 def _stat(board: dict[str, Any], title_start: str) -> dict[str, Any]:
