@@ -13,10 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+import orjson
+
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import StoreError
 from hotline_kpi.ingest.decode import Accepted, Reason, Record, Rejected, decode_batch
-from hotline_kpi.ingest.events import TicketClosed, TicketOpened
+from hotline_kpi.ingest.wire import TicketClosed, TicketOpened
 from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch
 from hotline_kpi.metrics.fold import US, Thresholds, fold_batch
 from hotline_kpi.metrics.store import BatchWrite, SqlStore
@@ -210,8 +213,10 @@ class Pipeline:
 
 
 def _rejection(item: Accepted, reason: Reason, detail: str) -> Rejected:
+    fields = msgspec.to_builtins(item.event)
+    fields.pop("caller", None)
+    payload = orjson.dumps(fields).decode()
     event = item.event
-    payload = event.model_dump_json(exclude={"caller"})
     return Rejected(
         reason, item.partition, item.position, event.event_id, event.type, payload, detail
     )

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hotline_kpi.ingest.decode import Accepted
-from hotline_kpi.ingest.events import (
-    DROP_CAUSES,
+from hotline_kpi.ingest.events import DROP_CAUSES, epoch_us
+from hotline_kpi.ingest.wire import (
     CallAbandoned,
     CallAnswered,
     CallEnded,
@@ -27,7 +27,6 @@ from hotline_kpi.ingest.events import (
     SurveyAnswered,
     TicketClosed,
     TicketOpened,
-    epoch_us,
 )
 
 US = 1_000_000
