@@ -255,7 +255,9 @@ class GroundTruth:
             kind_scope.settled += 1
             kind_scope.on_time += on_time
         self.tickets = []
-        months: dict[str, Any] = defaultdict(lambda: {"queues": {}, "ticket_kinds": {}})
+        months: dict[str, Any] = defaultdict(
+            lambda: {"queues": {}, "ticket_kinds": {}, "agents": {}}
+        )
         for (month, name), scope in sorted(
             self.scopes.items(), key=lambda item: (item[0][0], item[0][1] or "")
         ):
@@ -270,7 +272,7 @@ class GroundTruth:
             else:
                 months[month]["queues"][name] = _truth_kpis(scope)
         for (month, agent), figures in sorted(self.agents.items()):
-            months[month].setdefault("agents", {})[agent] = {
+            months[month]["agents"][agent] = {
                 "answered": int(figures["answered"]),
                 "handled": int(figures["handled"]),
                 "handle_seconds": figures["handle_ms"] / 1000,
