@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -35,15 +36,16 @@ from hotline_kpi.simulate import Scenario, Simulator, local_midnight_ms
 log = logging.getLogger(__name__)
 
 MS = 1000
+# Two-line headers keep the table inside an 80-column terminal.
 COLUMNS = (
-    ("manual_connection_rate", "人工接通率 connection", "pct"),
-    ("service_level", "服务水平 SL", "pct"),
-    ("abandon_rate", "放弃率 abandon", "pct"),
-    ("drop_rate", "中断率 drop", "pct2"),
-    ("average_speed_of_answer", "平均应答 ASA", "sec"),
-    ("answer_accuracy", "准确率 accuracy", "pct"),
-    ("satisfaction_rate", "满意率 satisfied", "pct"),
-    ("timeliness", "及时率 timeliness", "pct"),
+    ("manual_connection_rate", "接通率\nconn%", "pct"),
+    ("service_level", "服务\nSL%", "pct"),
+    ("abandon_rate", "放弃\nabnd%", "pct"),
+    ("drop_rate", "中断\ndrop%", "pct2"),
+    ("average_speed_of_answer", "应答\nASA s", "sec"),
+    ("answer_accuracy", "准确\nacc%", "pct"),
+    ("satisfaction_rate", "满意\nsat%", "pct"),
+    ("timeliness", "及时\nontm%", "pct"),
 )
 
 
@@ -51,7 +53,7 @@ def _cell(entry: dict[str, Any], style: str) -> Text:
     value = entry["value"]
     if value is None:
         return Text("—", style="dim")
-    text = {"pct": f"{value:.1%}", "pct2": f"{value:.2%}", "sec": f"{value:.0f}s"}[style]
+    text = {"pct": f"{value * 100:.1f}", "pct2": f"{value * 100:.2f}", "sec": f"{value:.0f}"}[style]
     met = entry.get("met")
     colour = "" if met is None else ("green" if met else "bold red")
     return Text(text, style=colour)
@@ -61,13 +63,19 @@ def kpi_table(
     overall: Tallies, queues: dict[str, Tallies], settings: Settings, title: str
 ) -> Table:
     """Today's KPIs per queue and overall, coloured green/red against their targets."""
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("队列 queue")
-    table.add_column("排队 queued", justify="right")
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("队列\nqueue", max_width=12, no_wrap=True, overflow="ellipsis")
+    table.add_column("排队\ncalls", justify="right", no_wrap=True)
     for _, header, _ in COLUMNS:
-        table.add_column(header, justify="right")
+        table.add_column(header, justify="right", no_wrap=True, min_width=5)
     targets = settings.targets
-    for name, tally in [*queues.items(), ("全部 overall", overall)]:
+    for name, tally in [*queues.items(), ("全部 all", overall)]:
         kpis = tally.kpis(targets)
         table.add_row(
             Text(name, style="bold" if tally is overall else ""),
@@ -183,7 +191,7 @@ def _show(
         hi = lo + 24 * 3600 * US
     overall, queues = report.scopes(lo, hi)
     title = (
-        f"10000 热线 KPI — today {day} — simulated clock {clock} — "
+        f"10000 热线 KPI — {day} — clock {clock}\n"
         f"accepted {tally.accepted}, rejected {tally.total_rejected} — {url}"
     )
     if live is None:
