@@ -142,6 +142,9 @@ class KafkaRunner:
                 fetch_max_bytes=64 * 1024 * 1024,
                 max_partition_fetch_bytes=8 * 1024 * 1024,
                 session_timeout_ms=self.kafka.session_timeout_ms,
+                # Joining before a new topic's metadata arrived assigns nothing until the next
+                # refresh (5 min by default); a rebalance follows the refresh.
+                metadata_max_age_ms=10_000,
                 **config,
             )
             self.consumer.subscribe([self.kafka.topic], listener=_Rebalance(self))

@@ -48,6 +48,9 @@ def _consumer(bootstrap: str, topic: str, **config: object) -> KafkaConsumer:
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         reconnect_backoff_max_ms=1000,
+        # A group that joins before it has the new topic's metadata is assigned nothing until
+        # the next refresh (5 min by default): refresh often so that the rejoin comes quickly.
+        metadata_max_age_ms=1000,
         **config,
     )
 
