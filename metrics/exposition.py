@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from hotline_kpi.ingest.decode import REASONS
 from hotline_kpi.ingest.events import EVENT_TYPES, TICKET_KINDS
 from hotline_kpi.metrics.fold import US, CallFact, Deltas
+
+log = logging.getLogger(__name__)
 
 OTHER = "other"
 UNASSIGNED = "unassigned"
@@ -215,6 +218,10 @@ class HotlineMetrics:
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that fails the TLS handshake or hangs up is not worth a traceback."""
+        log.debug("metrics request from %s failed", client_address, exc_info=True)
+
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
@@ -254,7 +261,11 @@ class MetricsServer:
         if certfile is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(certfile, keyfile)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            # The handshake runs in the request's thread, not in accept(): a client that never
+            # speaks TLS cannot stall the server.
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics", daemon=True

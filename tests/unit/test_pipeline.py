@@ -207,3 +207,49 @@ def test_a_stale_overdue_settle_never_overwrites_a_newer_close(tmp_path: Path) -
         (epoch_us(at(50)), TICKET_DUE | TICKET_ON_TIME, 3)
     ]
     assert store.overdue_tickets(epoch_us(at(100)), partitions={3}) == []
+
+
+def test_metrics_can_be_served_over_tls(harness: Callable[..., Any], tmp_path: Path) -> None:
+    import shutil
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    assert openssl is not None, "openssl is needed to make a test certificate"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    pipeline, _, registry = harness()
+    feed(pipeline, a_call("tls1"))
+    server = MetricsServer(registry, "127.0.0.1", 0, certfile=cert, keyfile=key)
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        url = f"https://127.0.0.1:{server.port}/metrics"
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(url.replace("https", "http"), timeout=5)
+        # A client that failed the handshake does not stop the server.
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
+            assert b'hotline_agent_answered_total{queue="billing"} 1.0' in response.read()
+    finally:
+        server.close()
