@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the whole file even if the store has a position in it",
     )
-    replay.add_argument("--batch-size", type=int, default=5000)
+    replay.add_argument("--batch-size", type=int, default=10_000)
     replay.set_defaults(handler=_cmd_replay)
 
     export = sub.add_parser("export", help="the monthly KPI report from a store")

@@ -90,14 +90,15 @@ class _RejectionLog:
         )
 
 
-def _keys(items: Sequence[Accepted]) -> tuple[set[str], set[str]]:
-    """The call ids and ticket ids a batch touches (reviews and surveys name their call)."""
+def _keys(items: Sequence[Accepted]) -> tuple[set[str], dict[str, int]]:
+    """The call ids a batch touches (reviews and surveys name their call), and its tickets
+    with the partition they come from."""
     calls: set[str] = set()
-    tickets: set[str] = set()
+    tickets: dict[str, int] = {}
     for item in items:
         event = item.event
         if isinstance(event, TicketOpened | TicketClosed):
-            tickets.add(event.ticket_id)
+            tickets[event.ticket_id] = item.partition
         else:
             calls.add(event.call_id)
     return calls, tickets
@@ -161,8 +162,8 @@ class Pipeline:
             batch_ids.add(event_id)
             fresh.append(item)
 
-        call_ids, ticket_ids = _keys(fresh)
-        calls, tickets = self.store.load(call_ids, ticket_ids)
+        call_ids, ticket_partitions = _keys(fresh)
+        calls, tickets = self.store.load(call_ids, ticket_partitions)
         horizon = max((item.ts_us for item in fresh), default=self._watermark)
         if self._watermark is not None and horizon is not None:
             horizon = max(horizon, self._watermark)
@@ -183,11 +184,7 @@ class Pipeline:
             positions=positions,
             expected=expected,
             watermark=result.watermark,
-            ticket_partitions={
-                item.event.ticket_id: item.partition
-                for item in fresh
-                if isinstance(item.event, TicketOpened | TicketClosed)
-            },
+            ticket_partitions=ticket_partitions,
         )
         started = time.perf_counter()
         try:

@@ -361,7 +361,7 @@ class SqlStore:
                         ],
                     )
                 if batch.seen:
-                    cursor.executemany(self._sql_seen, [(event_id,) for event_id in batch.seen])
+                    cursor.executemany(self._sql_seen, zip(batch.seen))
                 if batch.rejected:
                     cursor.executemany(
                         self._sql_rejected,
