@@ -19,10 +19,10 @@ from rich.table import Table
 
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import UsageError
-from hotline_kpi.metrics.export import _open_existing, month_bounds, parse_month
+from hotline_kpi.metrics.export import month_bounds, parse_month
 from hotline_kpi.metrics.fold import ABANDONED, ANSWERED
 from hotline_kpi.metrics.staffing import CallFact, StaffingSettings, View, analyse_staffing
-from hotline_kpi.metrics.store import Store
+from hotline_kpi.metrics.store import Store, open_existing_store
 
 _OUTCOMES = {ANSWERED: "answered", ABANDONED: "abandoned"}
 
@@ -46,7 +46,7 @@ def call_facts(store: Store, lo: int, hi: int, queue: str | None = None) -> list
 def month_facts(location: str, settings: Settings, month: str, queue: str | None) -> list[CallFact]:
     """The queued calls of ``month`` (local time) in the store at ``location``."""
     lo, hi = month_bounds(month, settings.zone)
-    store = _open_existing(location)
+    store = open_existing_store(location)
     try:
         return call_facts(store, lo, hi, queue)
     finally:

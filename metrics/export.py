@@ -37,7 +37,7 @@ from hotline_kpi.metrics.fold import (
     TicketFact,
     ticket_facts,
 )
-from hotline_kpi.metrics.store import SqlStore, open_store
+from hotline_kpi.metrics.store import SqlStore, open_existing_store
 
 KPI_KEYS: tuple[str, ...] = (
     "manual_connection_rate",
@@ -456,7 +456,7 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
     parse_month(args.month)
     if args.format in ("xlsx", "pdf") and args.output == "-" and sys.stdout.isatty():
         raise UsageError(f"--format {args.format} is binary: give --output FILE")
-    store = _open_existing(settings.store)
+    store = open_existing_store(settings.store)
     try:
         report = Report(store, settings)
         if args.format == "csv":
@@ -474,9 +474,3 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
         store.close()
     write_output(data, args.output)
     return 0
-
-
-def _open_existing(location: str) -> SqlStore:
-    if "://" not in location and not Path(location).exists():
-        raise UsageError(f"store {location} does not exist (give --store PATH)")
-    return open_store(location)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from hotline_kpi.errors import StoreError
+from hotline_kpi.errors import StoreError, UsageError
 from hotline_kpi.ingest.decode import Rejected
 from hotline_kpi.metrics.fold import (
     CallFact,
@@ -538,3 +538,10 @@ def open_store(location: str) -> SqlStore:
     if path.parent and not path.parent.exists():
         raise StoreError(f"cannot open SQLite store {location}: directory does not exist")
     return SqliteStore(path)
+
+
+def open_existing_store(location: str) -> SqlStore:
+    """Open a store that must already exist (exports, staffing): a missing file is a usage error."""
+    if "://" not in location and not Path(location).exists():
+        raise UsageError(f"store {location} does not exist (give --store PATH)")
+    return open_store(location)
