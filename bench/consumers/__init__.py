@@ -1,0 +1,1 @@
+"""Stand-alone consumer loops run as child processes, each printing one JSON line of figures."""
