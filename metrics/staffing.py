@@ -263,24 +263,38 @@ Key = tuple[str, date, int]  # queue, local date, slot index within the day
 
 
 class _Clock:
-    """Local wall-clock slots of epoch microseconds in one time zone."""
+    """Local wall-clock slots of epoch microseconds in one time zone.
+
+    :meth:`slot` runs once per call, so the zone's offset is looked up once per quarter hour of
+    UTC (offsets change only on such boundaries) and the rest is integer arithmetic.
+    """
+
+    _QUARTER_US = 900 * _US
 
     def __init__(self, tz: ZoneInfo, slot_us: int) -> None:
         self.tz = tz
         self.slot_us = slot_us
+        self._offsets: dict[int, int] = {}
+        self._days: dict[int, date] = {}
 
     def local(self, us: int) -> datetime:
         return (_EPOCH + timedelta(microseconds=us)).astimezone(self.tz)
 
     def slot(self, us: int) -> tuple[date, int, int]:
         """(local date, slot index, epoch µs at which this slot ends)."""
-        moment = self.local(us)
-        offset = moment.utcoffset() or timedelta(0)
-        local_us = us + offset // timedelta(microseconds=1)
-        into_day = local_us % (86_400 * _US)
+        quarter = us // self._QUARTER_US
+        offset = self._offsets.get(quarter)
+        if offset is None:
+            moment = self.local(quarter * self._QUARTER_US)
+            offset = (moment.utcoffset() or timedelta(0)) // timedelta(microseconds=1)
+            self._offsets[quarter] = offset
+        day_number, into_day = divmod(us + offset, 86_400 * _US)
+        day = self._days.get(day_number)
+        if day is None:
+            day = self._days[day_number] = _EPOCH.date() + timedelta(days=day_number)
         index = into_day // self.slot_us
         end = us + (index + 1) * self.slot_us - into_day
-        return moment.date(), index, end
+        return day, index, end
 
 
 def _accumulate(

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotline_kpi.metrics.erlang import agents_needed
 from hotline_kpi.metrics.staffing import (
@@ -161,3 +163,33 @@ def test_bad_settings_and_facts_are_rejected_with_the_offending_value() -> None:
         analyse_staffing([("q", 0, "transferred", 1, None, None)])
     with pytest.raises(ValueError, match="unknown view"):
         analyse_staffing([]).to_rows("heatmap")  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(
+        [
+            "Asia/Shanghai",
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "Asia/Kathmandu",
+            "Europe/London",
+        ]
+    ),
+    us=st.integers(1_759_000_000 * 10**6, 1_800_000_000 * 10**6),
+    minutes=st.sampled_from([15, 30, 60]),
+)
+def test_the_cached_clock_agrees_with_the_time_zone_database(
+    zone: str, us: int, minutes: int
+) -> None:
+    from datetime import timedelta
+
+    from hotline_kpi.metrics.staffing import _Clock
+
+    tz = ZoneInfo(zone)
+    slot_us = minutes * 60 * 10**6
+    day, index, end = _Clock(tz, slot_us).slot(us)
+    local = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).astimezone(tz)
+    into_day = (local.hour * 3600 + local.minute * 60 + local.second) * 10**6 + local.microsecond
+    assert (day, index) == (local.date(), into_day // slot_us)
+    assert end - us == (index + 1) * slot_us - into_day
