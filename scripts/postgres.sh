@@ -4,6 +4,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=watchdog.sh
+source "$HERE/watchdog.sh"
 PYTHON=${HOTLINE_KPI_PYTHON:-python3}
 
 usage() {
@@ -69,25 +71,6 @@ print_endpoints() {
     echo "url=postgresql://postgres@127.0.0.1:$port/postgres"
 }
 
-watch_owner() {
-    local dir=$1 owner=$2
-    [[ -n $owner ]] || return 0
-    setsid bash -c '
-        while kill -0 "$1" 2>/dev/null; do sleep 1; done
-        exec "$2" stop --dir "$3" --from-watchdog
-    ' postgres-watchdog "$owner" "$HERE/postgres.sh" "$dir" </dev/null >/dev/null 2>&1 &
-    echo $! >"$dir/watchdog.pid"
-}
-
-stop_watchdog() {
-    local dir=$1 pid
-    [[ -f $dir/watchdog.pid ]] || return 0
-    pid=$(cat "$dir/watchdog.pid")
-    if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q postgres-watchdog; then
-        kill "$pid" 2>/dev/null || true
-    fi
-    rm -f "$dir/watchdog.pid"
-}
 
 cmd_start() {
     local dir="" port="" timeout=30 owner=""
@@ -147,7 +130,7 @@ cmd_start() {
             start >/dev/null 2>&1; then
             pid=$(server_pid "$dir") || die "the server started but left no postmaster.pid"
             echo "$p" >"$dir/port"
-            watch_owner "$dir" "$owner"
+            watch_owner postgres-watchdog "$HERE/postgres.sh" "$dir" "$owner" /dev/null
             print_endpoints "$dir" "$pid"
             return 0
         fi
@@ -172,7 +155,7 @@ cmd_stop() {
     done
     [[ -n $dir ]] || die "stop needs --dir DIR"
     dir=$(cd "$dir" 2>/dev/null && pwd) || die "stop: no such directory: $dir"
-    [[ $from_watchdog -eq 1 ]] || stop_watchdog "$dir"
+    [[ $from_watchdog -eq 1 ]] || stop_watchdog postgres-watchdog "$dir"
     server_pid "$dir" >/dev/null || return 0
     as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
         as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 ||

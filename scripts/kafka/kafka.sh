@@ -4,6 +4,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../watchdog.sh
+source "$HERE/../watchdog.sh"
 # pom.xml is the one place that names the version.
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")
 REPO=$(cd "$HERE/../.." && pwd)
@@ -266,25 +268,11 @@ log_tail() { tail -n 30 "$1/kafka.log" >&2 2>/dev/null || true; }
 bind_failed() { tail -n 60 "$1/kafka.log" 2>/dev/null | grep -qiE 'address already in use|BindException'; }
 
 # Start the watchdog that stops DIR's broker once OWNER exits.
-watch_owner() {
+watch_broker_owner() {
     local dir=$1 owner=$2
     [[ -n $owner ]] || return 0
     kill -0 "$owner" 2>/dev/null || die "--owner-pid $owner: no such process"
-    setsid bash -c '
-        while kill -0 "$1" 2>/dev/null; do sleep 1; done
-        exec "$2" stop --dir "$3" --from-watchdog
-    ' kafka-watchdog "$owner" "$HERE/kafka.sh" "$dir" </dev/null >>"$dir/kafka.log" 2>&1 &
-    echo $! >"$dir/watchdog.pid"
-}
-
-stop_watchdog() {
-    local dir=$1 pid
-    [[ -f $dir/watchdog.pid ]] || return 0
-    pid=$(cat "$dir/watchdog.pid")
-    if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q kafka-watchdog; then
-        kill "$pid" 2>/dev/null || true
-    fi
-    rm -f "$dir/watchdog.pid"
+    watch_owner kafka-watchdog "$HERE/kafka.sh" "$dir" "$owner" "$dir/kafka.log"
 }
 
 # ---------------------------------------------------------------------------------- start
@@ -353,7 +341,7 @@ cmd_start() {
         wait_ready "$dir" "$timeout" || rc=$?
         case $rc in
             0)
-                watch_owner "$dir" "$owner"
+                watch_broker_owner "$dir" "$owner"
                 print_endpoints "$dir" "$(cat "$dir/kafka.pid")"
                 return 0
                 ;;
@@ -392,7 +380,7 @@ cmd_stop() {
     [[ -n $dir ]] || die "stop needs --dir DIR"
     [[ -d $dir ]] || die "stop: no such directory: $dir"
     dir=$(cd "$dir" && pwd)
-    [[ $from_watchdog -eq 1 ]] || stop_watchdog "$dir"
+    [[ $from_watchdog -eq 1 ]] || stop_watchdog kafka-watchdog "$dir"
     stop_broker "$dir"
 }
 
