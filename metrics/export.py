@@ -191,8 +191,14 @@ class Report:
         self.settings = settings
         self.zone = settings.zone
 
-    def scopes(self, lo: int, hi: int) -> tuple[Tallies, dict[str, Tallies]]:
-        """Overall and per-queue tallies for events attributed to [lo, hi)."""
+    def scopes(
+        self, lo: int, hi: int, kinds: dict[str, Tallies] | None = None
+    ) -> tuple[Tallies, dict[str, Tallies]]:
+        """Overall and per-queue tallies for events attributed to [lo, hi).
+
+        With ``kinds``, settled work orders are also tallied per ticket kind there, in the same
+        pass over the tickets.
+        """
         queues: dict[str, Tallies] = defaultdict(Tallies)
         overall = Tallies()
         for row in self.store.query(_CALLS_SQL.format(group="queue", where=""), (lo, hi)):
@@ -216,11 +222,9 @@ class Report:
             (lo, hi),
         )
         for queue, count, accurate in reviews:
-            target = queues[queue] if queue is not None else Tallies()
-            target.qa_reviews += int(count)
-            target.qa_accurate += int(accurate or 0)
-            overall.qa_reviews += int(count)
-            overall.qa_accurate += int(accurate or 0)
+            for target in (overall, queues[queue]) if queue is not None else (overall,):
+                target.qa_reviews += int(count)
+                target.qa_accurate += int(accurate or 0)
         satisfied = self.settings.thresholds.satisfied_score
         surveys = self.store.query(
             "SELECT COALESCE(s.queue, c.queue), COUNT(*), "
@@ -238,7 +242,10 @@ class Report:
             if not facts & TICKET_DUE:
                 continue
             on_time = 1 if facts & TICKET_ON_TIME else 0
-            for target in (overall, queues[ticket.queue]) if ticket.queue else (overall,):
+            targets = [overall, queues[ticket.queue]] if ticket.queue else [overall]
+            if kinds is not None:
+                targets.append(kinds.setdefault(ticket.kind or "unknown", Tallies()))
+            for target in targets:
                 target.tickets_settled += 1
                 target.tickets_on_time += on_time
         return overall, dict(sorted(queues.items()))
@@ -253,19 +260,6 @@ class Report:
         for row in rows:
             ticket = TicketFact(*row)
             yield ticket, ticket_facts(ticket, watermark)
-
-    def ticket_kinds(self, lo: int, hi: int) -> dict[str, dict[str, Any]]:
-        """Timeliness per work-order kind (settled tickets with ``due`` in [lo, hi))."""
-        settled: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for ticket, facts in self._tickets(lo, hi):
-            if facts & TICKET_DUE:
-                pair = settled[ticket.kind or "unknown"]
-                pair[0] += 1 if facts & TICKET_ON_TIME else 0
-                pair[1] += 1
-        target = self.settings.targets.timeliness
-        return {
-            kind: kpi(on_time, total, target) for kind, (on_time, total) in sorted(settled.items())
-        }
 
     def agents(self, lo: int, hi: int) -> list[dict[str, Any]]:
         """Every agent with any figure in [lo, hi), by agent id (SPEC §5 attribution)."""
@@ -325,7 +319,8 @@ class Report:
         """The whole monthly report of SPEC §5 for ``month`` (YYYY-MM)."""
         lo, hi = month_bounds(month, self.zone)
         targets = self.settings.targets
-        overall, queues = self.scopes(lo, hi)
+        kinds: dict[str, Tallies] = {}
+        overall, queues = self.scopes(lo, hi, kinds)
         overall_volumes = overall.volumes()
         overall_volumes["offered"] = self.offered(lo, hi)
         report: dict[str, Any] = {
@@ -336,7 +331,10 @@ class Report:
             "overall": overall.kpis(targets),
             "queues": {name: tally.kpis(targets) for name, tally in queues.items()},
             "agents": self.agents(lo, hi),
-            "ticket_kinds": self.ticket_kinds(lo, hi),
+            "ticket_kinds": {
+                kind: kpi(tally.tickets_on_time, tally.tickets_settled, targets.timeliness)
+                for kind, tally in sorted(kinds.items())
+            },
             "volumes": {
                 "overall": overall_volumes,
                 "queues": {name: tally.volumes() for name, tally in queues.items()},

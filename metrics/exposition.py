@@ -22,12 +22,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 
 from hotline_kpi.ingest.decode import REASONS
 from hotline_kpi.ingest.events import EVENT_TYPES, TICKET_KINDS
-from hotline_kpi.metrics.fold import US, CallFact, Deltas
+from hotline_kpi.metrics.fold import UNASSIGNED, US, CallFact, Deltas
 
 log = logging.getLogger(__name__)
 
 OTHER = "other"
-UNASSIGNED = "unassigned"
 
 WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200)
 HANDLE_BUCKETS = (30, 60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
