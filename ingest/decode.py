@@ -114,43 +114,45 @@ _DIGITS = re.compile(rb"\d{7,}")
 _MAX_PAYLOAD = 4096
 
 
-def redact(raw: bytes) -> str:
-    """What may be kept of a rejected input: ``caller`` removed, long digit runs masked.
-
-    A parseable object loses its ``caller`` key. Bytes that are not a JSON object cannot be
-    parsed into fields, so every run of 7 or more digits (a phone number, possibly) is masked.
-    """
+def _object(raw: bytes) -> dict[str, Any] | None:
+    """``raw`` parsed, when it is a JSON object; None otherwise."""
     try:
         value: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        value = None
-    if isinstance(value, dict):
-        value.pop("caller", None)
-        text = orjson.dumps(value).decode()
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def redact(raw: bytes, parsed: dict[str, Any] | None = None) -> str:
+    """What may be kept of a rejected input: ``caller`` removed, long digit runs masked.
+
+    A parseable object (``parsed``, or ``raw`` parsed here) loses its ``caller`` key. Bytes that
+    are not a JSON object cannot be parsed into fields, so every run of 7 or more digits (a phone
+    number, possibly) is masked.
+    """
+    value = parsed if parsed is not None else _object(raw)
+    if value is not None:
+        kept = {key: item for key, item in value.items() if key != "caller"}
+        text = orjson.dumps(kept).decode()
     else:
         text = _DIGITS.sub(b"*******", raw).decode("utf-8", errors="replace")
     return text[:_MAX_PAYLOAD]
 
 
-def _peek(raw: bytes) -> tuple[str | None, str | None]:
-    try:
-        value: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(value, dict):
-        return None, None
-    event_id = value.get("event_id")
-    kind = value.get("type")
-    return (
+def reject(raw: bytes, partition: int, position: int, reason: Reason, detail: str) -> Rejected:
+    """Build a rejection of ``raw`` that keeps no caller number (parsing it once)."""
+    value = _object(raw)
+    event_id = value.get("event_id") if value is not None else None
+    kind = value.get("type") if value is not None else None
+    return Rejected(
+        reason,
+        partition,
+        position,
         event_id[:128] if isinstance(event_id, str) else None,
         kind[:64] if isinstance(kind, str) else None,
+        redact(raw, value),
+        detail,
     )
-
-
-def reject(raw: bytes, partition: int, position: int, reason: Reason, detail: str) -> Rejected:
-    """Build a rejection of ``raw`` that keeps no caller number."""
-    event_id, kind = _peek(raw)
-    return Rejected(reason, partition, position, event_id, kind, redact(raw), detail)
 
 
 Record = tuple[bytes, int, int]

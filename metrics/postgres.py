@@ -36,7 +36,10 @@ class PostgresStore(SqlStore):
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 exists = db.execute("SELECT to_regclass('meta')").fetchone()
                 if exists is not None and exists[0] is not None:
-                    _check_version(db.execute, "(PostgreSQL)")
+                    row = db.execute(
+                        "SELECT value FROM meta WHERE key = 'schema_version'"
+                    ).fetchone()
+                    _check_version(row[0] if row else None, "(PostgreSQL)")
                 for statement in SCHEMA:
                     db.execute(statement.format(serial="BIGSERIAL"))
                 db.execute(

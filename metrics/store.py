@@ -471,15 +471,11 @@ class SqlStore:
         self._db.close()
 
 
-def _check_version(execute: Any, where: object) -> None:
+def _check_version(stored: str | None, where: object) -> None:
     """Refuse a store written with another schema rather than misread it."""
-    try:
-        rows = execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-    except Exception:
-        return
-    if rows and rows[0][0] != SCHEMA_VERSION:
+    if stored is not None and stored != SCHEMA_VERSION:
         raise StoreError(
-            f"store {where} has schema version {rows[0][0]}, this version needs "
+            f"store {where} has schema version {stored}, this version needs "
             f"{SCHEMA_VERSION}: replay the events into a new store"
         )
 
@@ -508,7 +504,9 @@ class SqliteStore(SqlStore):
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA busy_timeout = 10000")
-            _check_version(db.execute, path)
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                _check_version(row[0] if row else None, path)
             for statement in SCHEMA:
                 db.execute(statement.format(serial="INTEGER"))
             db.execute(
