@@ -138,10 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Command-line options that override a nested setting: option dest -> (section, key).
+_NESTED_OPTIONS = {
+    "metrics_port": ("metrics", "port"),
+    "bootstrap_servers": ("kafka", "bootstrap_servers"),
+    "topic": ("kafka", "topic"),
+    "group": ("kafka", "group"),
+    "dead_letter_topic": ("kafka", "dead_letter_topic"),
+}
+
+
 def _settings_for(args: argparse.Namespace) -> Settings:
+    """Settings from the file and environment, with the options given on the command line on
+    top (pydantic-settings merges nested sections, so a lone ``--topic`` keeps the rest)."""
     overrides: dict[str, object] = {}
     if getattr(args, "store", None):
         overrides["store"] = args.store
+    for dest, (section, key) in _NESTED_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            nested = overrides.setdefault(section, {})
+            assert isinstance(nested, dict)
+            nested[key] = value
     return load_settings(args.config, **overrides)
 
 

@@ -116,7 +116,7 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings.store)
     registry = CollectorRegistry()
     metrics = HotlineMetrics(registry, QueueLabels(settings.queues, settings.max_queues))
-    port = settings.metrics.port if args.metrics_port is None else args.metrics_port
+    port = settings.metrics.port
     try:
         server = MetricsServer(registry, settings.metrics.address, port)
     except OSError as exc:

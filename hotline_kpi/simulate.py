@@ -744,7 +744,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if args.to == "kafka":
         from hotline_kpi.ingest.kafka import produce_lines
 
-        count = produce_lines(settings, args, stream)
+        count = produce_lines(settings, stream)
     elif args.output == "-":
         count = write_events(stream, sys.stdout.buffer)
         sys.stdout.flush()

@@ -293,20 +293,8 @@ class DeadLetters:
 
 def run_consumer(settings: Settings, args: argparse.Namespace) -> int:
     """``hotline-kpi run``: consume until SIGTERM or Ctrl-C, then stop cleanly."""
-    kafka = settings.kafka.model_copy(
-        update={
-            key: value
-            for key, value in {
-                "bootstrap_servers": args.bootstrap_servers,
-                "topic": args.topic,
-                "group": args.group,
-                "dead_letter_topic": args.dead_letter_topic,
-            }.items()
-            if value is not None
-        }
-    )
-    settings = settings.model_copy(update={"kafka": kafka})
-    port = settings.metrics.port if args.metrics_port is None else args.metrics_port
+    kafka = settings.kafka
+    port = settings.metrics.port
     registry = CollectorRegistry()
     metrics = HotlineMetrics(registry, QueueLabels(settings.queues, settings.max_queues))
     store = open_store(settings.store)
@@ -388,20 +376,9 @@ def message_key(line: bytes) -> bytes | None:
     return key.encode() if isinstance(key, str) else None
 
 
-def produce_lines(
-    settings: Settings, args: argparse.Namespace, lines: Iterator[tuple[int, bytes]]
-) -> int:
+def produce_lines(settings: Settings, lines: Iterator[tuple[int, bytes]]) -> int:
     """``simulate --to kafka``: produce each line keyed by its call (or ticket) id."""
-    kafka = settings.kafka.model_copy(
-        update={
-            key: value
-            for key, value in {
-                "bootstrap_servers": args.bootstrap_servers,
-                "topic": args.topic,
-            }.items()
-            if value is not None
-        }
-    )
+    kafka = settings.kafka
     try:
         producer = KafkaProducer(
             acks="all", linger_ms=20, batch_size=256 * 1024, **client_config(kafka)

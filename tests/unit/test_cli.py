@@ -108,3 +108,20 @@ def test_the_committed_event_schema_is_up_to_date() -> None:
     assert SCHEMA_PATH.read_text(encoding="utf-8") == render_schema(), (
         "regenerate with `make generate`"
     )
+
+
+def test_command_line_options_override_one_nested_key_and_keep_the_rest(tmp_path: Path) -> None:
+    from hotline_kpi.cli import _settings_for, build_parser
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "kafka: {sasl_username: kpi, topic: from-file}\nmetrics: {address: 127.0.0.2}\n"
+    )
+    args = build_parser().parse_args(
+        ["run", "--config", str(config), "--topic", "t1", "--metrics-port", "0"]
+    )
+    settings = _settings_for(args)
+    assert (settings.kafka.topic, settings.kafka.sasl_username) == ("t1", "kpi")
+    assert (settings.metrics.port, settings.metrics.address) == (0, "127.0.0.2")
+    plain = _settings_for(build_parser().parse_args(["run", "--config", str(config)]))
+    assert (plain.kafka.topic, plain.metrics.port) == ("from-file", 9769)
