@@ -696,12 +696,10 @@ def _score(rng: random.Random, value: float) -> int:
 def window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[int, int]:
     """The [start, end) epoch ms to simulate from ``--month`` or ``--start``/``--days``."""
     if args.month:
-        from hotline_kpi.metrics.export import parse_month
+        from hotline_kpi.metrics.export import month_bounds
 
-        year, month = parse_month(args.month)
-        first = date(year, month, 1)
-        following = date(year + month // 12, month % 12 + 1, 1)
-        return local_midnight_ms(first, zone), local_midnight_ms(following, zone)
+        lo_us, hi_us = month_bounds(args.month, zone)
+        return lo_us // MS, hi_us // MS
     if not args.start:
         raise UsageError("give --month YYYY-MM or --start YYYY-MM-DD")
     try:

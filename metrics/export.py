@@ -378,6 +378,14 @@ def _agent_entry(agent: str, f: Mapping[str, float]) -> dict[str, Any]:
     }
 
 
+# Per-agent KPIs in the CSV: key -> (numerator field, denominator field) of the JSON entry.
+_AGENT_CSV = {
+    "answer_accuracy": ("qa_accurate", "qa_reviews"),
+    "average_handle_time": ("handle_seconds", "handled"),
+    "satisfaction_mean": ("score_sum", "surveys"),
+    "drop_rate": ("dropped", "answered"),
+}
+
 CSV_COLUMNS = ("scope", "name", "kpi", "numerator", "denominator", "value", "target", "met")
 
 
@@ -408,13 +416,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
     for kind, entry in report["ticket_kinds"].items():
         rows("ticket_kind", kind, {"timeliness": entry})
     for agent in report["agents"]:
-        for key in ("answer_accuracy", "average_handle_time", "satisfaction_mean", "drop_rate"):
-            numerator, denominator = {
-                "answer_accuracy": ("qa_accurate", "qa_reviews"),
-                "average_handle_time": ("handle_seconds", "handled"),
-                "satisfaction_mean": ("score_sum", "surveys"),
-                "drop_rate": ("dropped", "answered"),
-            }[key]
+        for key, (numerator, denominator) in _AGENT_CSV.items():
             value = agent[key]
             writer.writerow(
                 [
