@@ -170,7 +170,16 @@ class KafkaRunner:
     def run(self) -> None:
         """Poll, process and commit until stopped; each batch is committed or dropped whole."""
         while not self.stop.is_set():
-            polled = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
+            try:
+                polled = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
+            except KafkaError as exc:
+                if not exc.retriable:  # connection errors and timeouts are retriable
+                    raise
+                # The broker is away (a restart, a network blip): nothing was read, so wait
+                # and poll again; the store still holds where each partition stands.
+                log.warning("Kafka unavailable (%s); retrying", type(exc).__name__)
+                self.stop.wait(1.0)
+                continue
             if self.stop.is_set():
                 break  # a signal arrived during the poll: drop the batch in hand, unread
             if polled:
