@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     store: str = "hotline-kpi.db"
     metrics: MetricsEndpoint = MetricsEndpoint()
     kafka: KafkaSettings = KafkaSettings()
+    # Events further ahead of the wall clock than this are rejected as future_timestamp. The
+    # upper bound (a year) keeps "now + skew" representable as a datetime.
+    max_clock_skew_seconds: int = Field(300, ge=0, le=366 * 86_400)
     # Seconds without events during business hours before the health alert fires.
     no_events_alert_seconds: int = Field(600, ge=60)
     business_hours: tuple[int, int] = (8, 22)
