@@ -1,9 +1,16 @@
 """Raw bytes → validated events or rejections with a reason (SPEC §2), in batches.
 
-Validation is pydantic-core parsing the bytes directly (``validate_json``), which is faster than
-``json.loads`` followed by validation. Each validation error maps to one reason of SPEC §2; when an
-event has several faults the first reason in the spec's table order wins. ``duplicate`` and
-``conflict`` are decided later, against the store and by the fold.
+Two paths give one verdict. msgspec decodes the common case into the structs of ``wire.py``;
+whatever it refuses, or might read differently, goes to the reference path: the strict pydantic
+models of ``events.py``, behind three checks on the raw bytes that no JSON library makes the way
+SPEC §2 wants them (the bytes are UTF-8 everywhere, unknown keys included; no ``NaN`` or
+``Infinity``; at most 64 levels of nesting). Each pydantic error maps to one reason; when an event
+has several faults the first reason in the spec's table order wins. Timestamps are read by the
+one RFC 3339 parser of ``rfc3339.py`` on both paths. ``duplicate`` and ``conflict`` are decided
+later, against the store and by the fold.
+
+Nothing in here raises on bad input: every line becomes an accepted event or a rejection, so one
+bad byte can never stop a stream.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from typing import Any
 import msgspec
 import orjson
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, from_json
 
-from hotline_kpi.ingest.events import EVENT_ADAPTER, epoch_us
-from hotline_kpi.ingest.wire import DECODER, Event, from_json_object
+from hotline_kpi.ingest import rfc3339
+from hotline_kpi.ingest.events import EVENT_ADAPTER, EVENT_FIELDS
+from hotline_kpi.ingest.wire import DECODER, Event, TicketOpened, from_json_object
 
 
 class Reason(IntEnum):
@@ -43,9 +51,8 @@ REASONS: tuple[str, ...] = tuple(reason.name for reason in Reason)
 _TYPE_ERRORS = {
     "json_invalid": Reason.invalid_json,
     "json_type": Reason.invalid_json,
-    "union_tag_invalid": Reason.unknown_type,
-    "union_tag_not_found": Reason.unknown_type,
     "missing": Reason.missing_field,
+    "rfc3339": Reason.naive_timestamp,
     "timezone_aware": Reason.naive_timestamp,
     "datetime_parsing": Reason.naive_timestamp,
     "datetime_from_date_parsing": Reason.naive_timestamp,
@@ -54,11 +61,14 @@ _TYPE_ERRORS = {
     "less_than_equal": Reason.out_of_range,
     "string_too_short": Reason.out_of_range,
     "string_too_long": Reason.out_of_range,
-    # A value outside a closed set (an unknown `cause` or `kind`) is out of range, not a type error.
-    "literal_error": Reason.out_of_range,
+    "string_pattern_mismatch": Reason.out_of_range,  # a control character in an id
 }
 
-FUTURE_TOLERANCE_US = 24 * 3600 * 1_000_000
+MAX_DEPTH = 64
+"""SPEC §2: an object nested deeper than this is ``invalid_json``."""
+
+DEFAULT_MAX_CLOCK_SKEW_US = 300 * 1_000_000
+"""SPEC §6 ``max_clock_skew_seconds``: how far ahead of the wall clock an event may be stamped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +99,17 @@ def _reason_of(error: ErrorDetails) -> Reason:
     loc = error["loc"]
     if not loc and kind in ("dict_type", "model_type", "model_attributes_type"):
         return Reason.not_an_object
-    mapped = _TYPE_ERRORS.get(kind)
-    if mapped is not None:
-        return mapped
-    # SPEC §2: a required field that is null counts as missing, not as the wrong type.
-    if error.get("input", ...) is None:
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return Reason.unknown_type
+    value = error.get("input", ...)
+    # SPEC §2: a required field that is null counts as missing, whatever type it should have.
+    if value is None:
         return Reason.missing_field
-    return Reason.wrong_type
+    if kind == "literal_error":
+        # A string outside a closed set (an unknown `cause` or `kind`) is out of range; a number
+        # or a list where such a string belongs is the wrong type.
+        return Reason.out_of_range if isinstance(value, str) else Reason.wrong_type
+    return _TYPE_ERRORS.get(kind, Reason.wrong_type)
 
 
 def classify(error: ValidationError) -> tuple[Reason, str]:
@@ -110,8 +124,38 @@ def classify(error: ValidationError) -> tuple[Reason, str]:
     return best
 
 
-_DIGITS = re.compile(rb"\d{7,}")
+# Personal data (SPEC §7) must not reach the store, the logs or the dead-letter topic through a
+# rejected payload, wherever a producer put it. Kept: the fields the event types define (not
+# `caller`), with anything that may be a phone number masked: in text, 7 or more digits with at
+# most one separator between them ("+86 139-1234-5678"); anywhere, a run of 7 or more digits.
+_PHONE_LIKE = re.compile(r"\d(?:[ \t\-.()/]?\d){6,}")
+_DIGIT_RUN = re.compile(r"\d{7,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MASK = "*******"
+_KEPT_FIELDS = frozenset(EVENT_FIELDS) - {"caller"}
+_TIMESTAMP_FIELDS = frozenset({"ts", "due"})
 _MAX_PAYLOAD = 4096
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with phone-like text masked, at any depth (strings, keys, lists)."""
+    if isinstance(value, str):
+        return _PHONE_LIKE.sub(_MASK, value)
+    if isinstance(value, dict):
+        return {_PHONE_LIKE.sub(_MASK, str(key)): _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters written as ``\\uXXXX`` (PostgreSQL text holds no NUL)."""
+    return _CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def safe_text(value: str, limit: int = 128) -> str:
+    """A short piece of a rejected input fit for logs and the store: masked and printable."""
+    return _printable(_DIGIT_RUN.sub(_MASK, _PHONE_LIKE.sub(_MASK, value[:limit])))[:limit]
 
 
 def _object(raw: bytes) -> dict[str, Any] | None:
@@ -124,23 +168,28 @@ def _object(raw: bytes) -> dict[str, Any] | None:
 
 
 def redact(raw: bytes, parsed: dict[str, Any] | None = None) -> str:
-    """What may be kept of a rejected input: ``caller`` removed, long digit runs masked.
+    """What may be kept of a rejected input (SPEC §7): no caller, no unknown field, no number.
 
-    A parseable object (``parsed``, or ``raw`` parsed here) loses its ``caller`` key. Bytes that
-    are not a JSON object cannot be parsed into fields, so every run of 7 or more digits (a phone
-    number, possibly) is masked.
+    A parseable object (``parsed``, or ``raw`` parsed here) keeps only the fields the event types
+    define, ``caller`` excepted, with phone-like text masked. Bytes that are not a JSON object
+    cannot be parsed into fields: they are kept as text with every run of 7 or more digits
+    masked and control characters escaped.
     """
     value = parsed if parsed is not None else _object(raw)
     if value is not None:
-        kept = {key: item for key, item in value.items() if key != "caller"}
+        kept = {
+            key: item if key in _TIMESTAMP_FIELDS else _masked(item)
+            for key, item in value.items()
+            if key in _KEPT_FIELDS
+        }
         text = orjson.dumps(kept).decode()
     else:
-        text = _DIGITS.sub(b"*******", raw).decode("utf-8", errors="replace")
-    return text[:_MAX_PAYLOAD]
+        text = _printable(raw.decode("utf-8", errors="replace"))
+    return _DIGIT_RUN.sub(_MASK, text)[:_MAX_PAYLOAD]
 
 
 def reject(raw: bytes, partition: int, position: int, reason: Reason, detail: str) -> Rejected:
-    """Build a rejection of ``raw`` that keeps no caller number (parsing it once)."""
+    """Build a rejection of ``raw`` that keeps no personal data (parsing it once)."""
     value = _object(raw)
     event_id = value.get("event_id") if value is not None else None
     kind = value.get("type") if value is not None else None
@@ -148,10 +197,25 @@ def reject(raw: bytes, partition: int, position: int, reason: Reason, detail: st
         reason,
         partition,
         position,
-        event_id[:128] if isinstance(event_id, str) else None,
-        kind[:64] if isinstance(kind, str) else None,
+        safe_text(event_id) if isinstance(event_id, str) else None,
+        safe_text(kind, 64) if isinstance(kind, str) else None,
         redact(raw, value),
-        detail,
+        safe_text(detail, 256),
+    )
+
+
+def reject_event(item: Accepted, reason: Reason, detail: str) -> Rejected:
+    """Reject a valid event later on (a ``duplicate``, a ``conflict``), keeping no caller."""
+    event = item.event
+    fields = msgspec.to_builtins(event)
+    return Rejected(
+        reason,
+        item.partition,
+        item.position,
+        safe_text(event.event_id),
+        event.type,
+        redact(b"", fields),
+        safe_text(detail, 256),
     )
 
 
@@ -159,23 +223,77 @@ Record = tuple[bytes, int, int]
 """A raw event: its bytes, its partition (0 for a file) and its position (next offset)."""
 
 
-# msgspec rounds sub-microsecond digits where pydantic truncates them: such lines take the
-# pydantic path so that both paths give the same instant.
-_SUB_MICROSECOND = re.compile(rb"\.\d{7}")
+def _is_utf8(raw: bytes) -> bool:
+    if raw.isascii():
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
-def decode_fast(raw: bytes) -> Event | None:
-    """msgspec's reading of ``raw``, or None when pydantic must decide."""
-    if _SUB_MICROSECOND.search(raw) is not None:
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether ``raw`` nests arrays or objects deeper than :data:`MAX_DEPTH` (strings skipped)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for bracket in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in b"[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+def _has_control_character(event: Event) -> bool:
+    """Whether an id or name of ``event`` holds a control character (SPEC §3 "Numbers")."""
+    for name in event.__struct_fields__:
+        value = getattr(event, name)
+        if isinstance(value, str) and name != "caller" and _CONTROL.search(value):
+            return True
+        if isinstance(value, dict) and any(_CONTROL.search(key) for key in value):
+            return True
+    return False
+
+
+def decode_fast(raw: bytes) -> tuple[Event, int] | None:
+    """msgspec's reading of ``raw`` and its event time, or None when the reference must decide.
+
+    The checks after decoding are cheap on the common line: a control character in a decoded
+    string can only come from an escape (a backslash) or a raw DEL byte, and nesting deeper than
+    64 needs more than 64 brackets.
+    """
+    try:
+        event = DECODER.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    if not _is_utf8(raw) or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        return None
+    if (b"\\" in raw or b"\x7f" in raw) and _has_control_character(event):
         return None
     try:
-        return DECODER.decode(raw)
-    except msgspec.DecodeError:
+        ts_us = rfc3339.epoch_us(event.ts)
+        if isinstance(event, TicketOpened):
+            rfc3339.fields(event.due)
+    except ValueError:
         return None
+    return event, ts_us
 
 
 def validate_slow(raw: bytes) -> Event | tuple[Reason, str]:
-    """The reference path: pydantic decides, and gives the reason of SPEC §2 when it refuses."""
+    """The reference path: the event, or the reason of SPEC §2 and a short detail."""
+    if not _is_utf8(raw):
+        return Reason.invalid_json, "not UTF-8"
+    if _too_deep(raw):
+        return Reason.invalid_json, f"nested deeper than {MAX_DEPTH} levels"
+    try:
+        from_json(raw, allow_inf_nan=False)
+    except ValueError:
+        return Reason.invalid_json, "not JSON"
     try:
         model = EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
@@ -183,25 +301,29 @@ def validate_slow(raw: bytes) -> Event | tuple[Reason, str]:
     return from_json_object(model.model_dump(mode="json"))
 
 
-def decode_batch(records: Sequence[Record], now_us: int) -> tuple[list[Accepted], list[Rejected]]:
+def decode_batch(
+    records: Sequence[Record],
+    now_us: int,
+    max_clock_skew_us: int = DEFAULT_MAX_CLOCK_SKEW_US,
+) -> tuple[list[Accepted], list[Rejected]]:
     """Validate raw events; ``now_us`` is the wall clock, as data.
 
-    msgspec decodes the common case; anything it refuses (or might read differently) is decided
-    by pydantic, so what is accepted and every rejection reason are pydantic's. Events stamped
-    more than 24 h after ``now_us`` are rejected as ``future_timestamp``.
+    Events stamped more than ``max_clock_skew_us`` after ``now_us`` are ``future_timestamp``: a
+    clock that runs ahead must not become "now" (SPEC §3).
     """
     accepted: list[Accepted] = []
     rejected: list[Rejected] = []
-    limit = now_us + FUTURE_TOLERANCE_US
+    limit = now_us + max_clock_skew_us
     for raw, partition, position in records:
-        event = decode_fast(raw)
-        if event is None:
+        fast = decode_fast(raw)
+        if fast is None:
             slow = validate_slow(raw)
             if isinstance(slow, tuple):
                 rejected.append(reject(raw, partition, position, *slow))
                 continue
-            event = slow
-        ts_us = epoch_us(event.ts)
+            event, ts_us = slow, rfc3339.epoch_us(slow.ts)
+        else:
+            event, ts_us = fast
         if ts_us > limit:
             rejected.append(reject(raw, partition, position, Reason.future_timestamp, "ts: future"))
             continue

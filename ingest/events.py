@@ -13,11 +13,40 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+)
+from pydantic_core import PydanticCustomError
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+from hotline_kpi.ingest import rfc3339
+
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+"""Ids and names hold no control character (U+0000–U+001F, U+007F): SPEC §3 "Numbers"."""
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NO_CONTROL_CHARACTERS)]
 Score = Annotated[int, Field(ge=1, le=10)]
-Timestamp = AwareDatetime
+
+
+def _rfc3339(value: object) -> object:
+    """Read a timestamp text with the project's one RFC 3339 parser (see ``rfc3339.py``).
+
+    Anything but a string goes on unchanged, so that pydantic reports its type as it would.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return rfc3339.to_datetime(value)
+    except ValueError as exc:
+        raise PydanticCustomError("rfc3339", "{why}", {"why": str(exc)}) from None
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 END_CAUSES = ("customer_hangup", "agent_hangup", "transfer", "network_failure", "system_failure")
 DROP_CAUSES = frozenset({"network_failure", "system_failure"})
@@ -146,6 +175,23 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_FIELDS: frozenset[str] = frozenset(
+    name
+    for model in (
+        CallOffered,
+        CallQueued,
+        CallAnswered,
+        CallAbandoned,
+        CallEnded,
+        QaReviewed,
+        TicketOpened,
+        TicketClosed,
+        SurveyAnswered,
+    )
+    for name in model.model_fields
+)
+"""Every field an event type defines (``type`` included); anything else is an unknown field."""
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
 

@@ -6,18 +6,23 @@ Schema, and every rejection reason, come from them): a line msgspec refuses, or 
 decode differently, goes to pydantic, which accepts it or says why not. A differential test
 (``tests/unit/test_wire.py``) proves that whatever msgspec accepts, pydantic accepts with the
 same values.
+
+Two rules of SPEC §2 are checked by ``decode`` around this decoder rather than in the types,
+because they are cheap to rule out on the raw bytes and costly per field: control characters
+in ids (they can only come from an escape or a raw DEL byte), and nesting deeper than 64 levels.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, ClassVar, Literal, TypeAlias
 
 import msgspec
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Score = Annotated[int, msgspec.Meta(ge=1, le=10)]
-Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+# Timestamps stay text here: ``decode`` reads them with the one RFC 3339 parser that pydantic's
+# models use too (``rfc3339.py``), straight to epoch microseconds, so both paths agree.
+Timestamp: TypeAlias = str
 EndCause = Literal[
     "customer_hangup", "agent_hangup", "transfer", "network_failure", "system_failure"
 ]

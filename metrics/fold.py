@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hotline_kpi.ingest import rfc3339
 from hotline_kpi.ingest.decode import Accepted
-from hotline_kpi.ingest.events import DROP_CAUSES, epoch_us
+from hotline_kpi.ingest.events import DROP_CAUSES
 from hotline_kpi.ingest.wire import (
     CallAbandoned,
     CallAnswered,
@@ -335,7 +336,7 @@ def apply_ticket_event(ticket: TicketFact, item: Accepted) -> str | None:
         if ticket.opened_at is not None:
             return "the ticket was already opened"
         ticket.opened_at = item.ts_us
-        ticket.due = epoch_us(event.due)
+        ticket.due = rfc3339.epoch_us(event.due)
         ticket.kind = event.kind
         ticket.queue = event.queue
         ticket.call_id = event.call_id

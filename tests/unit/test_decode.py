@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hotline_kpi.ingest.decode import Reason, decode_batch, redact
+from hotline_kpi.ingest.decode import Reason, decode_batch, redact, validate_slow
 from hotline_kpi.ingest.events import epoch_us
 from tests.conftest import line, make_event
 
@@ -15,9 +15,14 @@ TS = "2026-10-15T10:00:00.250+08:00"
 
 
 def decode_one(raw: bytes) -> Reason | None:
+    """The reason ``raw`` is rejected for (None: accepted); both paths must say the same."""
+    reference = validate_slow(raw)
+    expected = reference[0] if isinstance(reference, tuple) else None
     accepted, rejected = decode_batch([(raw, 0, 1)], NOW)
     if accepted:
+        assert expected is None, (raw, expected)
         return None
+    assert expected in (None, rejected[0].reason)
     return rejected[0].reason
 
 
@@ -57,10 +62,54 @@ def survey(**fields: object) -> bytes:
         (survey(factors={"attitude": 12}), Reason.out_of_range),
         (survey(call_id=""), Reason.out_of_range),
         (survey(call_id="x" * 129), Reason.out_of_range),
-        (survey(ts="2026-10-16T12:00:01+08:00"), Reason.future_timestamp),
+        (survey(ts="2026-10-15T12:05:01+08:00"), Reason.future_timestamp),
+        # Issue 18, defect 9: the reasons SPEC §2 gives, and RFC 3339 as it is written.
+        (survey(cause=None), None),  # an unknown field, null: ignored
+        (line(make_event("call.ended", TS, call_id="c", cause=None)), Reason.missing_field),
+        (
+            line(make_event("ticket.opened", TS, ticket_id="t", due=TS, kind=None)),
+            Reason.missing_field,
+        ),
+        (line(make_event("call.ended", TS, call_id="c", cause=5)), Reason.wrong_type),
+        (line(make_event("call.ended", TS, call_id="c", cause=["transfer"])), Reason.wrong_type),
+        (
+            line(make_event("call.ended", "2026-10-15T10:00:00", call_id="c", cause=5)),
+            Reason.wrong_type,
+        ),
+        (line(make_event("call.ended", TS, call_id="c", cause="Transfer")), Reason.out_of_range),
+        (survey()[:-1] + b', "x": NaN}', Reason.invalid_json),
+        (survey()[:-1] + b', "x": [Infinity]}', Reason.invalid_json),
+        (survey()[:-1] + b', "x": -Infinity}', Reason.invalid_json),
+        (survey()[:-1] + b', "x": 1e400}', None),  # JSON's grammar allows it; ignored
+        (survey(ts="2026-10-15T10:00Z"), Reason.naive_timestamp),  # seconds are required
+        (survey(ts="2026-10-15 10:00:00Z"), Reason.naive_timestamp),
+        (survey(ts="2026-10-15T10:00:00+0800"), Reason.naive_timestamp),
+        (survey(ts="2026-10-15T10:00:00,5Z"), Reason.naive_timestamp),
+        (survey(ts="2026-02-29T10:00:00Z"), Reason.naive_timestamp),
+        (survey(ts="2026-10-15t01:00:00z"), None),
+        (survey(ts="2026-06-30T23:59:60Z"), None),  # a leap second
+        # Defect 1: invalid UTF-8 anywhere, in a value or an unknown key.
+        (
+            b'{"event_id":"e\xff","type":"call.offered","ts":"' + TS.encode() + b'","call_id":"c"}',
+            Reason.invalid_json,
+        ),
+        (survey()[:-1] + b', "\xc3x": 1}', Reason.invalid_json),
+        (survey()[:-1] + b', "x": "\xed\xa0\x80"}', Reason.invalid_json),
+        # Defect 2: nesting deeper than 64 levels, in an ignored field too.
+        (survey()[:-1] + b', "x": ' + b"[" * 63 + b"]" * 63 + b"}", None),
+        (survey()[:-1] + b', "x": ' + b"[" * 64 + b"]" * 64 + b"}", Reason.invalid_json),
+        (survey()[:-1] + b', "x": "' + b"[" * 200 + b'"}', None),  # brackets in a string
+        (survey()[:-1] + b', "x": ' + b"[" * 1000 + b"]" * 1000 + b"}", Reason.invalid_json),
+        (b"[" * 100_000, Reason.invalid_json),
+        # SPEC §3 "Numbers": no control character in an id (PostgreSQL text holds no U+0000).
+        (survey(call_id="c\u0000"), Reason.out_of_range),
+        (survey(call_id="c\n"), Reason.out_of_range),
+        (survey(queue="q\u007f"), Reason.out_of_range),
+        (survey(agent_id="\u001f"), Reason.out_of_range),
+        (survey(call_id="c\u00a0"), None),  # a no-break space is not a control character
     ],
 )
-def test_each_reason_is_recognised(raw: bytes, reason: Reason) -> None:
+def test_each_reason_is_recognised(raw: bytes, reason: Reason | None) -> None:
     assert decode_one(raw) is reason
 
 
@@ -119,3 +168,46 @@ def test_rejections_keep_no_caller_number() -> None:
     assert json.loads(rejected[0].payload)["call_id"] == "c1"
     truncated = b'{"type": "call.offered", "caller": "+86 13912345678", "call_id": "c'
     assert "13912345678" not in redact(truncated)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        make_event("call.offered", "2026-10-15T10:00", event_id="13912345678", call_id="c"),
+        make_event("call.answered", "x", call_id="c1", queue="q", agent_id="139-1234-5678"),
+        make_event("call.queued", "x", call_id="c1", queue="+86 139 1234 5678"),
+        make_event(
+            "qa.reviewed", "x", call_id="c", agent_id="a", accurate=1, category="13912345678"
+        ),
+        make_event("survey.answered", TS, call_id="c", score=11, factors={"13912345678": 3}),
+        make_event("ticket.opened", TS, ticket_id="(139)12345678", due="x", kind="fault"),
+        make_event("call.ended", TS, call_id="c", cause="x", Caller="13912345678"),
+        make_event("call.ended", TS, call_id="c", cause="x", meta={"caller": "13912345678"}),
+        make_event("call.ended", TS, call_id=13912345678, cause="x"),
+    ],
+)
+def test_no_phone_number_survives_in_a_rejection(event: dict[str, object]) -> None:
+    # Issue 18, defect 12: a number placed in any field, or in a field we do not know, is masked
+    # or dropped before the rejection is stored, logged or dead-lettered.
+    _, rejected = decode_batch([(line(event), 0, 1)], NOW)
+    [rejection] = rejected
+    kept = f"{rejection.payload} {rejection.event_id} {rejection.type} {rejection.detail}"
+    digits = "".join(ch if ch.isdigit() else " " for ch in kept)
+    assert not any(len(run) >= 7 for run in digits.split()), kept
+    assert "1234" not in kept.replace("2026", "")
+    assert "Caller" not in rejection.payload and "meta" not in rejection.payload
+
+
+def test_a_rejection_keeps_the_fields_that_explain_it() -> None:
+    event = make_event("call.ended", "2026-10-15T10:00:00", call_id="c7", cause="transfer")
+    _, [rejection] = decode_batch([(line(event), 0, 1)], NOW)
+    assert json.loads(rejection.payload) == dict(event.items())
+    assert rejection.event_id == event["event_id"]
+
+
+def test_control_characters_never_reach_the_stored_rejection() -> None:
+    # PostgreSQL text cannot hold U+0000: the rejection of bad bytes must still be storable.
+    for raw in (b"\x00\x01garbage\x7f", b'{"event_id": "e\\u0000", "type": "x\\u0000"}'):
+        _, [rejection] = decode_batch([(raw, 0, 1)], NOW)
+        for text in (rejection.payload, rejection.event_id or "", rejection.type or ""):
+            assert not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text), text
