@@ -9,7 +9,8 @@ Kafka's own committed offsets are written too, after the store, only for lag too
 Rejected events go to the store's ``rejected`` table in the batch's transaction; with a
 dead-letter topic configured, an outbox step publishes them from there afterwards (reason and
 origin in headers), so a slow or absent dead-letter topic can neither lose a rejection nor stop
-the stream.
+the stream: a topic that does not exist is reported once at start, looked up again now and then,
+and sent to only once it exists; every wait on the dead-letter producer is bounded.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import FrameType
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, UnknownTopicOrPartitionError, for_code
 from kafka.structs import OffsetAndMetadata
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from hotline_kpi.config import ConfigError, KafkaSettings, Settings, secret_from_env_or_file
 from hotline_kpi.errors import SourceError
@@ -41,6 +43,18 @@ log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "HOTLINE_KPI_KAFKA_PASSWORD"
 SSL_PASSWORD_ENV = "HOTLINE_KPI_KAFKA_SSL_PASSWORD"
+
+# The dead-letter producer must never hold up the stream. kafka-python's send() waits up to
+# max_block_ms for a topic's metadata (60 s by default, all of it for a missing topic, deaf to
+# SIGTERM): with the topic looked up first, this bound only matters if it vanishes later.
+DEAD_LETTER_MAX_BLOCK_MS = 500
+DEAD_LETTER_LOOKUP_TIMEOUT_MS = 2000  # one metadata request answers in milliseconds
+DEAD_LETTER_RECHECK_S = 10.0  # how often a missing topic is looked up again
+DEAD_LETTER_ACK_WAIT_S = 2.0  # how long one flush waits for acknowledgements
+DEAD_LETTER_CLOSE_S = 2.0
+DEAD_LETTER_COUNT_INTERVAL_S = 5.0  # how often the outbox gauge is refreshed
+DEAD_LETTER_SLICE = 1000  # outbox rows sent per flush
+OUTBOX_COUNT_SQL = "SELECT COUNT(*) FROM rejected WHERE dead_lettered = 0"
 
 
 def client_config(kafka: KafkaSettings) -> dict[str, Any]:
@@ -150,7 +164,14 @@ class KafkaRunner:
             self.consumer.subscribe([self.kafka.topic], listener=_Rebalance(self))
         except (KafkaTimeoutError, KafkaError, OSError) as exc:
             raise _unreachable(self.kafka, exc) from None
-        self.dead_letters = DeadLetters(self, config) if self.kafka.dead_letter_topic else None
+        self.dead_letters: DeadLetters | None = None
+        if self.kafka.dead_letter_topic:
+            try:
+                self.dead_letters = DeadLetters(self, config)
+            except (KafkaTimeoutError, KafkaError, OSError) as exc:
+                with contextlib.suppress(KafkaError):
+                    self.consumer.close(autocommit=False)
+                raise _unreachable(self.kafka, exc) from None
 
     def seek_to_stored(self, assigned: list[TopicPartition]) -> None:
         """Seek each assigned partition to the next offset the store holds for it."""
@@ -254,25 +275,128 @@ def _offset_meta(offset: int) -> OffsetAndMetadata:
 
 
 class DeadLetters:
-    """Publishes the store's undelivered rejections to the dead-letter topic (an outbox)."""
+    """Publishes the store's undelivered rejections to the dead-letter topic (an outbox).
 
-    def __init__(self, runner: KafkaRunner, config: dict[str, Any]) -> None:
+    Nothing here may hold up the stream (README): the topic is looked up at start with one
+    metadata request, and while it is missing (or cannot be looked up) nothing is sent — the
+    rejections wait in the outbox, counted by ``hotline_dead_letter_outbox`` — and it is looked
+    up again every ``DEAD_LETTER_RECHECK_S``. Each ``flush`` waits at most
+    ``DEAD_LETTER_ACK_WAIT_S`` for acknowledgements; a row is sent again only once its send has
+    failed, so the topic gets each row once per process.
+    """
+
+    def __init__(
+        self,
+        runner: KafkaRunner,
+        config: dict[str, Any],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.runner = runner
-        self.topic = runner.kafka.dead_letter_topic
-        self.producer = KafkaProducer(acks="all", linger_ms=5, **config)
+        self.topic: str = runner.kafka.dead_letter_topic or ""
+        self.clock = clock
+        # kafka-python's send() waits up to max_block_ms for a topic's metadata, and a topic that
+        # does not exist makes it wait all of it (60 s by default).
+        self.producer = KafkaProducer(
+            acks="all", linger_ms=5, max_block_ms=DEAD_LETTER_MAX_BLOCK_MS, **config
+        )
+        self.admin_config = {
+            **config,
+            "bootstrap_timeout_ms": DEAD_LETTER_LOOKUP_TIMEOUT_MS,
+            "request_timeout_ms": DEAD_LETTER_LOOKUP_TIMEOUT_MS,
+        }
+        self.admin: KafkaAdminClient | None = None
+        self.in_flight: dict[int, Any] = {}  # outbox row id -> its send's future
+        self.available = False
+        self.announced: str | None = None  # the last state logged, so each is logged once
+        self.next_check = 0.0
+        self.next_count = 0.0
+        registry = runner.metrics.registry
         self.failures = Counter(
             "hotline_dead_letter_failures",
-            "Rejected events not yet published to the dead-letter topic (retried).",
-            registry=runner.metrics.registry,
+            "Sends to the dead-letter topic that failed (the rows stay in the outbox and are "
+            "sent again).",
+            registry=registry,
         )
+        self.outbox = Gauge(
+            "hotline_dead_letter_outbox",
+            "Rejected events in the store's outbox, not yet on the dead-letter topic.",
+            registry=registry,
+        )
+        self.check()
 
-    def flush(self, timeout_s: float = 2.0) -> None:
-        """Send a slice of the outbox, wait a bounded time, mark what was acknowledged."""
-        rows = self.runner.store.undelivered_rejections(1000)
-        if not rows:
+    def check(self) -> None:
+        """Look the topic up (one metadata request, bounded); log a change of state once."""
+        self.next_check = self.clock() + DEAD_LETTER_RECHECK_S
+        state = self._lookup()
+        self.available = state == "exists"
+        if state == self.announced:
             return
-        futures = []
+        if self.available:
+            if self.announced is not None:
+                log.info(
+                    "dead-letter topic '%s' is available now; publishing the store's outbox",
+                    self.topic,
+                )
+        elif state == "missing":
+            log.warning(
+                "dead-letter topic '%s' does not exist on the broker; rejected events stay in "
+                "the store's outbox until it does (checked every %g s)",
+                self.topic,
+                DEAD_LETTER_RECHECK_S,
+            )
+        else:
+            log.warning(
+                "cannot look up dead-letter topic '%s' (%s); rejected events stay in the "
+                "store's outbox until it can be used (checked every %g s)",
+                self.topic,
+                state,
+                DEAD_LETTER_RECHECK_S,
+            )
+        self.announced = state
+        self.next_count = 0.0  # show the outbox at once on a change
+
+    def _lookup(self) -> str:
+        """``"exists"``, ``"missing"``, or why the topic could not be looked up."""
+        try:
+            if self.admin is None:
+                self.admin = KafkaAdminClient(**self.admin_config)
+            described = self.admin.describe_topics([self.topic])
+        except (KafkaError, OSError) as exc:
+            return type(exc).__name__
+        for topic in described:
+            if topic.get("name") != self.topic:
+                continue
+            code = topic.get("error_code", 0)
+            if code == UnknownTopicOrPartitionError.errno:
+                return "missing"
+            if code:
+                return str(for_code(code).__name__)
+            return "exists" if topic.get("partitions") else "no partitions"
+        return "missing"
+
+    def flush(self, *, recheck: bool = True) -> None:
+        """Send a slice of the outbox if the topic exists; wait a bounded time for the acks."""
+        now = self.clock()
+        if recheck and not self.available and now >= self.next_check:
+            self.check()
+        if self.available:
+            self._send()
+            deadline = self.clock() + DEAD_LETTER_ACK_WAIT_S
+            while self._pending() and self.clock() < deadline:
+                pending = next(f for f in self.in_flight.values() if not f.is_done)
+                with contextlib.suppress(KafkaError):  # a failure is counted by _settle
+                    pending.get(timeout=max(0.0, deadline - self.clock()))
+            self._settle()
+        if now >= self.next_count:
+            self.next_count = now + DEAD_LETTER_COUNT_INTERVAL_S
+            self.outbox.set(self.runner.store.query(OUTBOX_COUNT_SQL)[0][0])
+
+    def _send(self) -> None:
+        rows = self.runner.store.undelivered_rejections(DEAD_LETTER_SLICE)
         for row_id, source, partition, position, reason, event_id, kind, detail, payload in rows:
+            if row_id in self.in_flight:
+                continue
             headers = [
                 ("reason", reason.encode()),
                 ("origin_topic", source.removeprefix("kafka:").encode()),
@@ -284,20 +408,57 @@ class DeadLetters:
                 headers.append(("event_id", event_id.encode()))
             if kind:
                 headers.append(("type", kind.encode()))
-            future = self.producer.send(self.topic, value=(payload or "").encode(), headers=headers)
-            futures.append((row_id, future))
-        with contextlib.suppress(KafkaTimeoutError):  # what is not acknowledged is retried
-            self.producer.flush(timeout=timeout_s)
-        delivered = [row_id for row_id, future in futures if future.succeeded()]
-        if len(delivered) < len(futures):
-            self.failures.inc(len(futures) - len(delivered))
+            try:
+                future = self.producer.send(
+                    self.topic, value=(payload or "").encode(), headers=headers
+                )
+            except KafkaError as exc:
+                # Metadata gone (the topic was deleted) or the send buffer is full: stop sending
+                # and look the topic up again later; the rows stay in the outbox.
+                self.failures.inc()
+                self.available = False
+                self.next_check = self.clock() + DEAD_LETTER_RECHECK_S
+                log.warning(
+                    "sending to dead-letter topic '%s' failed (%s); rejected events stay in the "
+                    "store's outbox, retried in %g s",
+                    self.topic,
+                    type(exc).__name__,
+                    DEAD_LETTER_RECHECK_S,
+                )
+                self.announced = type(exc).__name__
+                return
+            self.in_flight[row_id] = future
+
+    def _pending(self) -> bool:
+        return any(not future.is_done for future in self.in_flight.values())
+
+    def _settle(self) -> None:
+        """Mark what was acknowledged; a failed row leaves ``in_flight`` to be sent again."""
+        delivered: list[int] = []
+        for row_id, future in list(self.in_flight.items()):
+            if not future.is_done:
+                continue
+            del self.in_flight[row_id]
+            if future.succeeded():
+                delivered.append(row_id)
+            else:
+                self.failures.inc()
         if delivered:
             self.runner.store.mark_dead_lettered(delivered)
 
     def close(self) -> None:
-        """Flush what is pending and close the producer."""
-        self.flush()
-        self.producer.close(timeout=5)
+        """Publish what the last batch rejected (bounded) and close the clients."""
+        self.flush(recheck=False)  # a missing topic is not looked up again on the way out
+        try:
+            self.producer.close(timeout=DEAD_LETTER_CLOSE_S)
+        except KafkaTimeoutError:
+            # close() gives up before its force-close when a batch is still unacknowledged,
+            # which leaves a non-daemon sender thread holding the process open: force it.
+            self.producer._sender.force_close()
+            self.producer._sender.join(DEAD_LETTER_CLOSE_S)
+        if self.admin is not None:
+            with contextlib.suppress(KafkaError):
+                self.admin.close()
 
 
 def run_consumer(settings: Settings, args: argparse.Namespace) -> int:

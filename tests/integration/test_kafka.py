@@ -3,25 +3,30 @@
 Every test produces simulated traffic (with its ground truth) to a real topic, consumes it with
 the real consumer process, and compares the export with the ground truth number by number —
 after SIGKILLs, a broker restart, duplicates, poison messages, two consumers sharing PostgreSQL,
-and a SCRAM-authenticated listener.
+and a SCRAM-authenticated listener — and keeps going, and stops promptly, while its dead-letter
+topic does not exist.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.services import KafkaBroker, ScramBroker, wait_until
 from tests.support.truth import assert_matches_truth
@@ -136,11 +141,44 @@ class Consumer:
         self.log.flush()
         return self.alive() and "partitions assigned" in Path(self.log.name).read_text()
 
+    def output(self) -> str:
+        """Everything the process has logged so far."""
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+    def metrics(self) -> dict[str, float]:
+        """Its /metrics, each family's samples summed over their labels."""
+        found = re.search(r"metrics on [0-9.]+:(\d+)", self.output())
+        assert found, "the consumer has not said where /metrics is"
+        url = f"http://127.0.0.1:{found.group(1)}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        totals: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+        return totals
+
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=60)
         self.log.close()
         return code
+
+    def stop_timed(self, timeout: float = 150) -> tuple[int | None, float]:
+        """SIGTERM; the exit status (None: still running after ``timeout``, then killed) and
+        the seconds it took."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            code = None
+        elapsed = time.monotonic() - started
+        self.log.close()
+        return code, elapsed
 
     def kill(self) -> None:
         self.process.kill()
@@ -430,3 +468,188 @@ def test_run_consumes_through_a_scram_listener_and_a_wrong_password_is_one_line(
     assert len(errors) == 1 and "could not connect or authenticate" in errors[0], wrong.stderr
     assert "Traceback" not in wrong.stderr
     assert "not-the-password" not in wrong.stderr
+
+
+def offered(call_id: str) -> bytes:
+    """A valid ``call.offered`` event (in the past, so never ``future_timestamp``)."""
+    return json.dumps(
+        {
+            "event_id": f"e-{call_id}",
+            "type": "call.offered",
+            "call_id": call_id,
+            "ts": "2026-11-01T08:00:00+08:00",
+        }
+    ).encode()
+
+
+POISON = (
+    b"not json",
+    b"[1, 2]",
+    b'{"event_id": "p", "type": "call.nope", "ts": "2026-11-01T08:00:00+08:00"}',
+    b'{"event_id": "q", "type": "call.queued", "ts": "2026-11-01T08:00:00+08:00"}',
+)
+
+
+def produce_wave(bootstrap: str, topic: str, wave: int, calls: int) -> tuple[int, int]:
+    """Produce ``calls`` valid events with a poison message before each; (good, bad) sent."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for i in range(calls):
+            call_id = f"w{wave}-c{i}"
+            producer.send(topic, key=call_id.encode(), value=POISON[i % len(POISON)])
+            producer.send(topic, key=call_id.encode(), value=offered(call_id))
+        producer.flush(timeout=60)
+    finally:
+        producer.close(timeout=10)
+    return calls, calls
+
+
+def outbox(store: str) -> int:
+    """Rejected events not yet published to the dead-letter topic."""
+    con = sqlite3.connect(store, timeout=10)
+    try:
+        return int(
+            con.execute("SELECT COUNT(*) FROM rejected WHERE dead_lettered = 0").fetchone()[0]
+        )
+    finally:
+        con.close()
+
+
+def rejected_origins(store: str) -> set[tuple[str, str]]:
+    """(partition, offset) of every rejected event, as the dead-letter headers name them."""
+    con = sqlite3.connect(store, timeout=10)
+    try:
+        rows = con.execute("SELECT partition, position FROM rejected").fetchall()
+    finally:
+        con.close()
+    return {(str(partition), str(position - 1)) for partition, position in rows}
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every message now on ``topic``."""
+    ends = end_offsets(bootstrap, topic)
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=2000)
+    try:
+        partitions = [TopicPartition(topic, p) for p in ends]
+        reader.assign(partitions)
+        reader.seek_to_beginning(*partitions)
+        messages: list[Any] = []
+        deadline = time.monotonic() + 60
+        while len(messages) < sum(ends.values()) and time.monotonic() < deadline:
+            messages.extend(reader)
+        return messages
+    finally:
+        reader.close()
+
+
+def topic_exists(broker: KafkaBroker, topic: str) -> bool:
+    return topic in broker.admin().list_topics()
+
+
+def assert_published_once(letters: Sequence[Any], origins: set[tuple[str, str]]) -> None:
+    """Each rejected event is on the dead-letter topic exactly once."""
+    seen = [
+        (
+            dict(letter.headers)["origin_partition"].decode(),
+            dict(letter.headers)["origin_offset"].decode(),
+        )
+        for letter in letters
+    ]
+    assert len(seen) == len(set(seen)), "a rejected event was dead-lettered twice"
+    assert set(seen) == origins
+
+
+def test_a_missing_dead_letter_topic_neither_blocks_nor_kills_run_and_is_filled_once_later(
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    kafka_topic: Callable[..., str],
+    consumers: list[Consumer],
+) -> None:
+    # kafka.sh starts brokers with auto.create.topics.enable=false, as production brokers are.
+    topic = kafka_topic(partitions=2)
+    dead = f"dead-{uuid.uuid4().hex[:12]}"
+    bootstrap = kafka_broker.bootstrap
+    store = str(tmp_path / "k.db")
+    good, bad = produce_wave(bootstrap, topic, 1, 20)
+    consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
+    consumers.append(consumer)
+    wait_consumed(store, bootstrap, topic, [consumer], timeout=60)
+    # A second wave after the first batch: the stream goes on (it used to hang 60 s in send
+    # and then die).
+    more_good, more_bad = produce_wave(bootstrap, topic, 2, 20)
+    good, bad = good + more_good, bad + more_bad
+    wait_consumed(store, bootstrap, topic, [consumer], timeout=30)
+    wait_until(
+        lambda: consumer.metrics().get("hotline_dead_letter_outbox") == bad,
+        timeout=30,
+        message="the outbox gauge did not count the waiting rejections",
+    )
+    figures = consumer.metrics()
+    assert figures["hotline_events_total"] == good
+    assert figures["hotline_events_rejected_total"] == bad
+
+    code, elapsed = consumer.stop_timed()
+    output = Path(consumer.log.name).read_text()
+    print(f"SIGTERM to exit with the dead-letter topic missing: {elapsed:.1f} s")
+    assert code == 0, output[-3000:]
+    assert elapsed < 5, f"run took {elapsed:.1f} s to stop"
+    assert "Traceback" not in output
+    missing = [line for line in output.splitlines() if f"'{dead}' does not exist" in line]
+    assert len(missing) == 1, missing
+    assert outbox(store) == bad
+    assert not topic_exists(kafka_broker, dead), "the broker must not have created the topic"
+
+    kafka_broker.create_topic(dead, 2)
+    try:
+        consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
+        consumers.append(consumer)
+        wait_until(
+            lambda: consumer.alive() and sum(end_offsets(bootstrap, dead).values()) >= bad,
+            timeout=60,
+            message="the outbox did not reach the dead-letter topic",
+        )
+        time.sleep(2)  # a few more flushes: nothing may be sent twice
+        code, elapsed = consumer.stop_timed()
+        assert code == 0 and elapsed < 5, (code, elapsed)
+        assert outbox(store) == 0
+        assert_published_once(read_topic(bootstrap, dead), rejected_origins(store))
+    finally:
+        kafka_broker.delete_topic(dead)
+
+
+def test_a_dead_letter_topic_created_while_run_runs_gets_the_outbox_without_a_restart(
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    kafka_topic: Callable[..., str],
+    consumers: list[Consumer],
+) -> None:
+    topic = kafka_topic(partitions=1)
+    dead = f"dead-{uuid.uuid4().hex[:12]}"
+    bootstrap = kafka_broker.bootstrap
+    store = str(tmp_path / "k.db")
+    _, bad = produce_wave(bootstrap, topic, 1, 10)
+    consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
+    consumers.append(consumer)
+    wait_consumed(store, bootstrap, topic, [consumer], timeout=60)
+    # Not waiting for the topic either: a batch after the first is consumed while it is missing.
+    _, more_bad = produce_wave(bootstrap, topic, 2, 10)
+    bad += more_bad
+    wait_consumed(store, bootstrap, topic, [consumer], timeout=20)
+    assert outbox(store) == bad
+    kafka_broker.create_topic(dead, 1)
+    try:
+        # Looked up again every 10 s (DEAD_LETTER_RECHECK_S).
+        wait_until(
+            lambda: consumer.alive() and outbox(store) == 0,
+            timeout=40,
+            message="the outbox was not published after the topic appeared",
+        )
+        _, more_bad = produce_wave(bootstrap, topic, 3, 5)
+        wait_consumed(store, bootstrap, topic, [consumer], timeout=30)
+        wait_until(lambda: outbox(store) == 0, timeout=20, message="new rejections not sent")
+        assert consumer.stop() == 0
+        assert_published_once(read_topic(bootstrap, dead), rejected_origins(store))
+        assert len(rejected_origins(store)) == bad + more_bad
+        assert "available now" in Path(consumer.log.name).read_text()
+    finally:
+        kafka_broker.delete_topic(dead)
