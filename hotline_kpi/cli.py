@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import NoReturn
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO, cast
 
 from hotline_kpi.config import ConfigError, Settings, load_settings
-from hotline_kpi.errors import HotlineError, UsageError
+from hotline_kpi.errors import HotlineError, OutputError, UsageError
 
 log = logging.getLogger("hotline_kpi")
 
@@ -211,6 +213,116 @@ def _cmd_staffing(args: argparse.Namespace, settings: Settings) -> int:
     return run_staffing(settings, args)
 
 
+# --month is a month whose neighbours a date can also hold: a month ends where the next one begins
+# and the report compares it with the one before. No hotline event is older than the Unix epoch.
+FIRST_MONTH, LAST_MONTH = "1970-01", "9999-11"
+
+
+def _check_month(month: str) -> None:
+    """A one-line :class:`UsageError` naming ``month`` unless it is ``YYYY-MM`` within range."""
+    from hotline_kpi.metrics.export import parse_month
+
+    parse_month(month)
+    if not FIRST_MONTH <= month <= LAST_MONTH:
+        raise UsageError(
+            f"--month {month} is out of range: give a month from {FIRST_MONTH} to {LAST_MONTH}"
+        )
+
+
+# Options naming a file that a subcommand writes, checked before any work is done.
+_FILE_OUTPUTS = {"export": ("output",), "rules": ("output",), "simulate": ("output", "truth")}
+
+
+def _file_outputs(args: argparse.Namespace) -> list[str]:
+    """The output files named on the command line; a usage error for an empty path or for a
+    directory, which the operating system would only refuse after all the work was done."""
+    if args.command == "dashboards" and args.output is not None and not args.output.strip():
+        raise UsageError("--output is empty: give a directory for the dashboards")
+    paths = []
+    for dest in _FILE_OUTPUTS.get(args.command, ()):
+        value = getattr(args, dest)
+        if (
+            value is None
+            or value == "-"
+            or (dest == "output" and getattr(args, "to", "") == "kafka")
+        ):
+            continue
+        if not value.strip():
+            stdout = ", or - for standard output" if dest == "output" else ""
+            raise UsageError(f"--{dest} is empty: give a file path{stdout}")
+        if Path(value).is_dir():
+            raise UsageError(f"--{dest} {value} is a directory: give a file path")
+        paths.append(value)
+    return paths
+
+
+def _output_error(exc: OSError, outputs: Iterable[str]) -> OutputError | None:
+    """The one-line error for ``exc`` if it happened writing one of ``outputs``, else None."""
+    reason = exc.strerror or str(exc)
+    for output in outputs:
+        # A write error carries no file name; a file written beside the output (a temporary
+        # file renamed over it) carries its own.
+        if exc.filename is None or Path(os.fsdecode(exc.filename)).parent == Path(output).parent:
+            return OutputError(f"cannot write {output}: {reason}")
+    return None
+
+
+class _StdoutError(OutputError):
+    """Standard output refused a write; what is left in its buffer can never be written."""
+
+
+class _GuardedStream:
+    """Standard output (or its byte buffer) whose write errors become one :class:`OutputError`,
+    so that a full disk or a closed terminal is a one-line runtime error wherever it is hit."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _guard(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._stream, method)(*args)
+        except BrokenPipeError:
+            raise  # the reader went away (``| head``): not an error, see main
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise _StdoutError(f"cannot write to standard output: {reason}") from None
+
+    def write(self, data: Any) -> Any:
+        """Write through, turning an OS error into :class:`OutputError`."""
+        return self._guard("write", data)
+
+    def writelines(self, lines: Any) -> None:
+        """Write through, turning an OS error into :class:`OutputError`."""
+        self._guard("writelines", lines)
+
+    def flush(self) -> None:
+        """Flush through, turning an OS error into :class:`OutputError`."""
+        self._guard("flush")
+
+    @property
+    def buffer(self) -> _GuardedStream:
+        """The byte stream underneath, guarded the same way."""
+        return _GuardedStream(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so that the interpreter's last flush of output it
+    could not write does not print a second error at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # no file descriptor (a test's captured stream): nothing will be flushed at exit
+
+
+# Subcommands that own the terminal (the live view) or run for days keep the plain stream.
+_UNGUARDED = frozenset({"demo", "run"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hotline-kpi`` console script."""
     parser = build_parser()
@@ -221,17 +333,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     prog = f"hotline-kpi {args.command}"
+    stdout = sys.stdout
+    if args.command not in _UNGUARDED:
+        sys.stdout = cast(TextIO, _GuardedStream(stdout))
     try:
+        if getattr(args, "month", None) is not None:
+            _check_month(args.month)
+        outputs = _file_outputs(args)
         settings = _settings_for(args)
         handler: Handler = args.handler
-        return handler(args, settings)
+        try:
+            status = handler(args, settings)
+            sys.stdout.flush()
+        except OSError as exc:
+            error = None if isinstance(exc, BrokenPipeError) else _output_error(exc, outputs)
+            if error is None:
+                raise
+            raise error from None
+        return status
     except (ConfigError, HotlineError) as exc:
+        if isinstance(exc, _StdoutError):
+            _silence_stdout()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError | UsageError) else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 0
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ class _Strict(BaseModel):
 class Thresholds(_Strict):
     """Thresholds of SPEC §3."""
 
-    short_abandon_seconds: float = Field(5, ge=0, description="S: abandons with wait < S are short")
-    service_level_seconds: float = Field(20, ge=0, description="T: answered with wait <= T")
+    # Finite and at most a day: the fold turns them into integer microseconds.
+    short_abandon_seconds: float = Field(
+        5, ge=0, le=86_400, allow_inf_nan=False, description="S: abandons with wait < S are short"
+    )
+    service_level_seconds: float = Field(
+        20, ge=0, le=86_400, allow_inf_nan=False, description="T: answered with wait <= T"
+    )
     satisfied_score: int = Field(8, ge=1, le=10, description="survey scores >= this are satisfied")
 
 

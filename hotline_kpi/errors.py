@@ -17,3 +17,7 @@ class StoreError(HotlineError):
 
 class SourceError(HotlineError):
     """An event source (file, Kafka) cannot be read or reached."""
+
+
+class OutputError(HotlineError):
+    """An output file or standard output cannot be written (full disk, no permission, …)."""

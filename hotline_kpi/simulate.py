@@ -28,12 +28,16 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
-from hotline_kpi.errors import UsageError
+from hotline_kpi.errors import OutputError, UsageError
 
 MS = 1000  # microseconds per millisecond
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The last instant a simulated event may have, and how long after its call the last one comes
+# (a review up to 3 days, a work order closing late after a 48-hour deadline; with margin).
+LAST_MS = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+FOLLOW_UP_MS = 30 * DAY_MS
 
 # Share of the day's calls arriving in each local hour: night lull, morning and afternoon peaks.
 HOURLY_CURVE = (
@@ -699,17 +703,28 @@ def window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[int, int]:
         from hotline_kpi.metrics.export import month_bounds
 
         lo_us, hi_us = month_bounds(args.month, zone)
-        return lo_us // MS, hi_us // MS
-    if not args.start:
-        raise UsageError("give --month YYYY-MM or --start YYYY-MM-DD")
-    try:
-        first = date.fromisoformat(args.start)
-    except ValueError:
-        raise UsageError(f"--start must look like 2026-10-30, got {args.start!r}") from None
-    if args.days <= 0:
-        raise UsageError("--days must be positive")
-    start = local_midnight_ms(first, zone)
-    return start, start + round(args.days * DAY_MS)
+        start, end = lo_us // MS, hi_us // MS
+        asked = f"--month {args.month}"
+    else:
+        if not args.start:
+            raise UsageError("give --month YYYY-MM or --start YYYY-MM-DD")
+        try:
+            first = date.fromisoformat(args.start)
+        except ValueError:
+            raise UsageError(f"--start must look like 2026-10-30, got {args.start!r}") from None
+        if first < _EPOCH.date():
+            raise UsageError(f"--start {args.start} is before 1970-01-01: no hotline is that old")
+        if not (math.isfinite(args.days) and args.days > 0):
+            raise UsageError(f"--days must be a positive number, got {args.days}")
+        start = local_midnight_ms(first, zone)
+        end = start + round(args.days * DAY_MS)
+        asked = f"--start {args.start} with --days {args.days:g}"
+    # Reviews, surveys and work orders follow their call by days; their times must fit a date.
+    if end + FOLLOW_UP_MS > LAST_MS:
+        raise UsageError(
+            f"{asked} runs past what a date can hold: end the simulation before December 9999"
+        )
+    return start, end
 
 
 def write_events(lines: Iterator[tuple[int, bytes]], out: IO[bytes]) -> int:
@@ -751,12 +766,12 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             with open(args.output, "wb") as out:
                 count = write_events(stream, out)
         except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+            raise OutputError(f"cannot write {args.output}: {exc.strerror}") from None
     if args.truth:
         try:
             with open(args.truth, "w", encoding="utf-8") as out:
                 json.dump(simulator.truth.to_json(), out, indent=1, sort_keys=True)
         except OSError as exc:
-            raise UsageError(f"cannot write {args.truth}: {exc.strerror}") from None
+            raise OutputError(f"cannot write {args.truth}: {exc.strerror}") from None
     print(f"simulated {count} lines", file=sys.stderr)
     return 0

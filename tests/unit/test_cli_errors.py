@@ -1,0 +1,205 @@
+"""Mistakes about where output goes, which month, which threshold: one line and an exit code.
+
+Exit status 2 for a mistake on the command line or in the configuration, 1 for an output the
+operating system refuses to take (SPEC §5); never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+
+def run(
+    *args: str, cwd: Path, stdout: object = subprocess.PIPE
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hotline_kpi.cli", *args],
+        cwd=cwd,
+        stdout=stdout,  # type: ignore[arg-type]
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+        env=ENV,
+    )
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], status: int, *words: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert result.returncode == status, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small store with one simulated day of October 2026."""
+    where = tmp_path_factory.mktemp("store")
+    for args in (
+        ("simulate", "--start", "2026-10-01", "--days", "1", "--calls-per-day", "200"),
+        ("replay", "events.jsonl", "--store", "kpi.db"),
+    ):
+        extra = ("--output", "events.jsonl") if args[0] == "simulate" else ()
+        result = run(*args, *extra, cwd=where)
+        assert result.returncode == 0, result.stderr
+    return where / "kpi.db"
+
+
+def export(store: Path, *args: str) -> tuple[str, ...]:
+    return ("export", "--month", "2026-10", "--store", str(store), *args)
+
+
+SIMULATE = ("simulate", "--start", "2026-10-01", "--days", "0.05", "--calls-per-day", "200")
+
+
+@pytest.mark.parametrize("command", ["export", "rules", "simulate", "simulate-truth"], ids=str)
+def test_output_to_an_existing_directory_is_a_usage_error(
+    command: str, store: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "reports").mkdir()
+    args = {
+        "export": export(store, "--output", "reports"),
+        "rules": ("rules", "--output", "reports"),
+        "simulate": (*SIMULATE, "--output", "reports"),
+        "simulate-truth": (*SIMULATE, "--output", "x.jsonl", "--truth", "reports"),
+    }[command]
+    assert_one_line(run(*args, cwd=tmp_path), 2, "reports", "directory")
+
+
+@pytest.mark.parametrize("command", ["export", "rules", "simulate", "dashboards"], ids=str)
+def test_an_empty_output_path_is_a_usage_error(command: str, store: Path, tmp_path: Path) -> None:
+    args = {
+        "export": export(store, "--output", ""),
+        "rules": ("rules", "--output", ""),
+        "simulate": (*SIMULATE, "--output", ""),
+        "dashboards": ("dashboards", "build", "--output", ""),
+    }[command]
+    assert_one_line(run(*args, cwd=tmp_path), 2, "--output", "empty")
+
+
+@pytest.mark.parametrize("command", ["export", "simulate"], ids=str)
+def test_a_full_device_is_a_runtime_error_naming_the_path_and_the_reason(
+    command: str, store: Path, tmp_path: Path
+) -> None:
+    args = {
+        "export": export(store, "--output", "/dev/full"),
+        "simulate": (*SIMULATE, "--output", "/dev/full"),
+    }[command]
+    assert_one_line(run(*args, cwd=tmp_path), 1, "/dev/full", "No space left on device")
+
+
+def test_a_path_the_system_refuses_is_a_runtime_error(store: Path, tmp_path: Path) -> None:
+    # /sys refuses new files even to root, like a read-only directory to anyone else.
+    assert_one_line(
+        run(*export(store, "--output", "/sys/kpi.json"), cwd=tmp_path),
+        1,
+        "/sys/kpi.json",
+        "Permission denied",
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
+def test_a_read_only_directory_is_a_runtime_error(store: Path, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = run(*export(store, "--output", "locked/kpi.json"), cwd=tmp_path)
+    assert_one_line(result, 1, "locked/kpi.json", "Permission denied")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("export", "--month", "2026-10", "--format", "csv"),
+        ("rules",),
+        SIMULATE,
+        ("staffing", "--month", "2026-10"),
+        ("replay", "events.jsonl"),
+    ],
+    ids=lambda args: args[0],
+)
+def test_a_full_standard_output_is_a_runtime_error(
+    args: tuple[str, ...], store: Path, tmp_path: Path
+) -> None:
+    if args[0] in ("export", "staffing"):
+        args = (*args, "--store", str(store))
+    if args[0] == "replay":
+        (tmp_path / "events.jsonl").write_bytes((store.parent / "events.jsonl").read_bytes())
+        args = (*args, "--store", "fresh.db")
+    with open("/dev/full", "w") as full:
+        result = run(*args, cwd=tmp_path, stdout=full)
+    assert_one_line(result, 1, "standard output", "No space left on device")
+
+
+@pytest.mark.parametrize("command", ["export", "staffing", "simulate"], ids=str)
+@pytest.mark.parametrize("month", ["9999-12", "0001-01", "0000-05", "1969-12"])
+def test_a_month_whose_neighbours_a_date_cannot_hold_names_what_was_typed(
+    command: str, month: str, store: Path, tmp_path: Path
+) -> None:
+    args = {
+        "export": export(store, "--output", "x.json"),
+        "staffing": ("staffing", "--month", "2026-10", "--store", str(store)),
+        "simulate": ("simulate", "--month", "2026-10", "--output", "x.jsonl"),
+    }[command]
+    args = tuple(month if arg == "2026-10" else arg for arg in args)
+    assert_one_line(run(*args, cwd=tmp_path), 2, month, "--month")
+
+
+@pytest.mark.parametrize("month", ["1970-01", "9999-11"])
+@pytest.mark.parametrize("fmt", ["json", "csv", "html"])
+def test_the_first_and_last_months_a_date_can_hold_export(
+    month: str, fmt: str, store: Path, tmp_path: Path
+) -> None:
+    result = run(
+        "export",
+        "--month",
+        month,
+        "--store",
+        str(store),
+        "--format",
+        fmt,
+        "--output",
+        "x",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("days", ["inf", "nan", "-1", "1e300"])
+def test_simulated_days_must_be_a_finite_positive_number_a_date_can_hold(
+    days: str, tmp_path: Path
+) -> None:
+    result = run("simulate", "--start", "2026-10-01", "--days", days, "--output", "x", cwd=tmp_path)
+    assert_one_line(result, 2, "--days")
+
+
+@pytest.mark.parametrize("start", ["9999-12-31", "0001-01-01"])
+def test_a_simulated_window_a_date_cannot_hold_is_a_usage_error(start: str, tmp_path: Path) -> None:
+    result = run("simulate", "--start", start, "--days", "1", "--output", "x", cwd=tmp_path)
+    assert_one_line(result, 2, start)
+
+
+@pytest.mark.parametrize("key", ["short_abandon_seconds", "service_level_seconds"])
+@pytest.mark.parametrize("value", [".inf", ".nan", "1e300", "-1"])
+def test_a_threshold_must_be_finite_and_sane(
+    key: str, value: str, store: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "c.yaml").write_text(f"thresholds: {{{key}: {value}}}\n")
+    result = run(
+        "replay",
+        str(store.parent / "events.jsonl"),
+        "--store",
+        "t.db",
+        "--config",
+        "c.yaml",
+        cwd=tmp_path,
+    )
+    assert_one_line(result, 2, "c.yaml", f"thresholds.{key}")
