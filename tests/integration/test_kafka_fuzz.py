@@ -54,7 +54,7 @@ class Message:
 def _renamed(line: bytes, serial: int) -> dict[str, object]:
     """The event of ``line`` with ids of its own, so that a mutant that stays valid can neither
     duplicate nor conflict with a valid event."""
-    event = json.loads(line)
+    event: dict[str, object] = json.loads(line)
     for field in ID_FIELDS:
         if isinstance(event.get(field), str):
             event[field] = f"m{serial}-{event[field]}"
