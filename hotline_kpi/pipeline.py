@@ -3,6 +3,11 @@
 Sources (a file, Kafka, the demo's simulator) hand raw records with their positions to
 :meth:`Pipeline.process`; the batch's facts, dedup keys, rejections, positions and watermark are
 committed in one store transaction, and only then do the Prometheus counters move.
+
+Dedup, the stored facts and the watermark are read inside that same transaction, which the store
+serialises between writers: several processes writing to one store (two replays, several
+``run`` consumers, a mis-keyed producer that splits a call between them) end with what one
+process replaying their batches one after the other would have stored.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from hotline_kpi.errors import StoreError
 from hotline_kpi.ingest.decode import Accepted, Reason, Record, Rejected, decode_batch
 from hotline_kpi.ingest.wire import TicketClosed, TicketOpened
 from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch
-from hotline_kpi.metrics.fold import US, Thresholds, fold_batch
+from hotline_kpi.metrics.fold import US, FoldResult, Thresholds, fold_batch
 from hotline_kpi.metrics.store import BatchWrite, SqlStore
 
 log = logging.getLogger(__name__)
@@ -150,45 +155,32 @@ class Pipeline:
         Raises :class:`StoreError` when the commit fails; nothing of the batch is then counted
         and the source must re-deliver it from the stored positions.
         """
-        accepted, rejected = decode_batch(records, self.clock())
-        stored = self.store.seen({item.event.event_id for item in accepted})
-        fresh: list[Accepted] = []
-        batch_ids: set[str] = set()
-        for item in accepted:
-            event_id = item.event.event_id
-            if event_id in stored or event_id in batch_ids:
-                rejected.append(_rejection(item, Reason.duplicate, "event_id already seen"))
-                continue
-            batch_ids.add(event_id)
-            fresh.append(item)
-
-        call_ids, ticket_partitions = _keys(fresh)
-        calls, tickets = self.store.load(call_ids, ticket_partitions)
-        horizon = max((item.ts_us for item in fresh), default=self._watermark)
-        if self._watermark is not None and horizon is not None:
-            horizon = max(horizon, self._watermark)
-        overdue = self.store.overdue_tickets(horizon, owned) if horizon is not None else []
-        result = fold_batch(fresh, calls, tickets, self.thresholds, self._watermark, overdue)
-        for item, why in result.conflicts:
-            rejected.append(_rejection(item, Reason.conflict, why))
-
-        write = BatchWrite(
-            calls=list(result.calls.values()),
-            tickets=list(result.tickets.values()),
-            overdue=result.overdue,
-            reviews=result.reviews,
-            surveys=result.surveys,
-            seen=batch_ids,
-            rejected=rejected,
-            source=source,
-            positions=positions,
-            expected=expected,
-            watermark=result.watermark,
-            ticket_partitions=ticket_partitions,
-        )
+        decoded, decode_rejected = decode_batch(records, self.clock())
         started = time.perf_counter()
         try:
-            self.store.commit(write)
+            with self.store.batch():
+                # Another writer may have moved the watermark or seen these events since our
+                # last batch: everything the fold depends on is read inside the transaction.
+                self._watermark = self.store.watermark()
+                fresh, rejected, result, ticket_partitions = self._fold(
+                    decoded, decode_rejected, owned
+                )
+                self.store.write(
+                    BatchWrite(
+                        calls=list(result.calls.values()),
+                        tickets=list(result.tickets.values()),
+                        overdue=result.overdue,
+                        reviews=result.reviews,
+                        surveys=result.surveys,
+                        seen={item.event.event_id for item in fresh},
+                        rejected=rejected,
+                        source=source,
+                        positions=positions,
+                        expected=expected,
+                        watermark=result.watermark,
+                        ticket_partitions=ticket_partitions,
+                    )
+                )
         except StoreError:
             if self.metrics is not None:
                 self.metrics.commit_failures.inc()
@@ -207,6 +199,36 @@ class Pipeline:
             self.metrics.apply(
                 ProcessedBatch(result.deltas, reasons, result.calls.values(), result.watermark)
             )
+
+    def _fold(
+        self,
+        decoded: Sequence[Accepted],
+        decode_rejected: Sequence[Rejected],
+        owned: Collection[int] | None,
+    ) -> tuple[list[Accepted], list[Rejected], FoldResult, dict[str, int]]:
+        """Dedup and fold a decoded batch on the store's current state (inside its batch)."""
+        rejected = list(decode_rejected)
+        stored = self.store.seen({item.event.event_id for item in decoded})
+        fresh: list[Accepted] = []
+        batch_ids: set[str] = set()
+        for item in decoded:
+            event_id = item.event.event_id
+            if event_id in stored or event_id in batch_ids:
+                rejected.append(_rejection(item, Reason.duplicate, "event_id already seen"))
+                continue
+            batch_ids.add(event_id)
+            fresh.append(item)
+
+        call_ids, ticket_partitions = _keys(fresh)
+        calls, tickets = self.store.load(call_ids, ticket_partitions)
+        horizon = max((item.ts_us for item in fresh), default=self._watermark)
+        if self._watermark is not None and horizon is not None:
+            horizon = max(horizon, self._watermark)
+        overdue = self.store.overdue_tickets(horizon, owned) if horizon is not None else []
+        result = fold_batch(fresh, calls, tickets, self.thresholds, self._watermark, overdue)
+        for item, why in result.conflicts:
+            rejected.append(_rejection(item, Reason.conflict, why))
+        return fresh, rejected, result, ticket_partitions
 
 
 def _rejection(item: Accepted, reason: Reason, detail: str) -> Rejected:

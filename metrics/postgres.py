@@ -2,6 +2,13 @@
 
 Each consumer owns some partitions; the position fence of :class:`SqlStore` makes a consumer
 that lost a partition in a rebalance fail its commit instead of writing over its successor.
+
+Every write transaction starts by taking one transaction-scoped advisory lock, so the batches of
+all processes on the store are serialised: a batch reads (seen ids, facts, watermark) and writes
+with no other batch in between, whatever partitions or calls the processes share (a mis-keyed
+producer included), and two batches can never deadlock on each other's rows. Readers (exports)
+take no lock. The lock costs one round trip per batch; batches wait for each other, which is
+what a single SQLite writer does anyway.
 """
 
 from __future__ import annotations
@@ -13,10 +20,19 @@ from typing import Any
 import psycopg
 
 from hotline_kpi.errors import StoreError
-from hotline_kpi.metrics.store import SCHEMA, SCHEMA_VERSION, SqlStore, _check_version
+from hotline_kpi.metrics.store import (
+    LOCK_TIMEOUT_SECONDS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SqlStore,
+    _check_version,
+    one_line,
+)
 
-# Any fixed number: serialises schema creation between processes starting together.
+# Any fixed numbers: serialise schema creation between processes starting together, and every
+# write transaction (a batch) between all the processes writing to the store.
 _SCHEMA_LOCK = 7_100_042
+_WRITE_LOCK = 7_100_043
 
 
 class PostgresStore(SqlStore):
@@ -25,12 +41,18 @@ class PostgresStore(SqlStore):
     placeholder = "%s"
     greatest = "GREATEST"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+        self.lock_timeout = lock_timeout
         try:
-            db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            # lock_timeout bounds the wait for another writer's batch (the advisory lock).
+            db = psycopg.connect(
+                url,
+                autocommit=True,
+                connect_timeout=10,
+                options=f"-c lock_timeout={int(lock_timeout * 1000)}",
+            )
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"cannot connect to the PostgreSQL store: {reason}") from None
+            raise StoreError(f"cannot connect to the PostgreSQL store: {one_line(exc)}") from None
         try:
             with db.transaction():
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
@@ -51,13 +73,22 @@ class PostgresStore(SqlStore):
             db.close()
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(f"cannot prepare the PostgreSQL store: {exc}") from None
+            raise StoreError(f"cannot prepare the PostgreSQL store: {one_line(exc)}") from None
         super().__init__(db)
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
         with self._db.transaction(), self._db.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
             yield cursor
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         return (psycopg.Error,)
+
+    def _failure(self, exc: BaseException) -> StoreError:
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            return StoreError(
+                "PostgreSQL store is locked: another writer held it for more than "
+                f"{self.lock_timeout:g} s"
+            )
+        return super()._failure(exc)

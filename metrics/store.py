@@ -4,6 +4,12 @@ transaction per batch (SQLite by default, WAL; PostgreSQL through the same inter
 Exactly once in effect comes from here: a batch's facts and the position after its last event are
 written in the same transaction, and a restart resumes from the stored position. The store knows
 no KPI formula; it keeps the fact bits the fold computed (``calls.facts``) and the raw times.
+
+Several writers may share one store (two replays, several ``run`` consumers): every write
+transaction is serialised between them (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock),
+and :meth:`SqlStore.batch` lets the pipeline read what it folds on (seen event ids, stored facts,
+overdue tickets, the watermark) inside that same transaction. What they write is therefore
+exactly what one writer replaying the batches one after the other would have written.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,7 +68,13 @@ SCHEMA = (
         source TEXT NOT NULL, partition INTEGER NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (source, partition))""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # The queue label slots of the exposition (max_queues), shared by every process on the store.
+    """CREATE TABLE IF NOT EXISTS queue_labels (
+        queue TEXT PRIMARY KEY, slot INTEGER NOT NULL)""",
 )
+
+# Seconds a writer waits for another writer's batch before giving up with a StoreError.
+LOCK_TIMEOUT_SECONDS = 60.0
 
 CALL_COLUMNS = (
     "call_id, offered_at, queued_at, queue, queue_event_at, outcome, outcome_at, agent_id, "
@@ -92,6 +105,9 @@ class BatchWrite:
     expected: dict[int, int | None] | None = None
     watermark: int | None = None
     ticket_partitions: dict[str, int] = field(default_factory=dict)
+    # partition -> identity of what was read up to its position (a replayed file's device,
+    # inode and prefix hash), so that a source replaced under the same name is noticed.
+    identities: dict[int, str] = field(default_factory=dict)
 
 
 class StalePositionError(StoreError):
@@ -112,6 +128,16 @@ class Store(Protocol):
     def waiting_calls(self, since_us: int) -> list[CallFact]: ...
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
     def close(self) -> None: ...
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of a database error (PostgreSQL adds DETAIL, HINT and CONTEXT lines)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _identity_key(source: str, partition: int) -> str:
+    return f"identity:{partition}:{source}"
 
 
 def _chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
@@ -168,6 +194,7 @@ class SqlStore:
 
     def __init__(self, connection: Any) -> None:
         self._db = connection
+        self._cursor: Any = None  # the open batch transaction's cursor, if any
         p = self.placeholder
         self._sql_call_upsert = _upsert("calls", CALL_COLUMNS, "call_id", p)
         # Each field of a ticket is set once (opening, closing) and counters only add bits, so
@@ -220,6 +247,10 @@ class SqlStore:
             f"INSERT INTO meta (key, value) VALUES ('watermark', {p}) ON CONFLICT (key) "
             f"DO UPDATE SET value = CAST({self.greatest}(CAST(meta.value AS BIGINT), "
             "CAST(excluded.value AS BIGINT)) AS TEXT)"
+        )
+        self._sql_meta = (
+            f"INSERT INTO meta (key, value) VALUES ({p}, {p}) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -289,6 +320,21 @@ class SqlStore:
         rows = self.query("SELECT value FROM meta WHERE key = 'watermark'")
         return int(rows[0][0]) if rows else None
 
+    def identities(self, source: str) -> dict[int, str]:
+        """The identity stored with each partition's position of ``source`` (see
+        :attr:`BatchWrite.identities`); partitions committed without one are missing."""
+        rows = self.query("SELECT key, value FROM meta WHERE key LIKE 'identity:%'")
+        found: dict[int, str] = {}
+        for key, value in rows:
+            _, partition, name = str(key).split(":", 2)
+            if name == source:
+                found[int(partition)] = str(value)
+        return found
+
+    def queue_labels(self) -> list[str]:
+        """The queue names that hold a label slot, in the order they got it."""
+        return [str(row[0]) for row in self.query("SELECT queue FROM queue_labels ORDER BY slot")]
+
     def meta(self, key: str) -> str | None:
         """A stored setting (schema version, thresholds the facts were computed with)."""
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
@@ -310,87 +356,141 @@ class SqlStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def commit(self, batch: BatchWrite) -> None:
-        """Write one batch atomically: facts, dedup keys, rejections, positions, watermark."""
-        now_us = time.time_ns() // 1000
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One write transaction, serialised with every other writer of the store.
+
+        Reads made inside it (:meth:`seen`, :meth:`load`, :meth:`overdue_tickets`,
+        :meth:`watermark`, ...) see every batch another writer committed before, and no other
+        writer commits until it ends: a batch folded on them and written with :meth:`write` is
+        what a single writer would have written. Commits on a clean exit, rolls back on an
+        exception; a database error becomes a one-line :class:`StoreError`.
+        """
+        if self._cursor is not None:
+            raise RuntimeError("a store batch is already open on this connection")
         try:
             with self._transaction() as cursor:
-                if batch.calls:
-                    cursor.executemany(self._sql_call_upsert, [_call_row(c) for c in batch.calls])
-                if batch.tickets:
-                    where = batch.ticket_partitions
-                    cursor.executemany(
-                        self._sql_ticket_upsert,
-                        [_ticket_row(t, where.get(t.ticket_id, 0)) for t in batch.tickets],
-                    )
-                if batch.overdue:
-                    cursor.executemany(
-                        self._sql_ticket_settle,
-                        [(t.counted, t.ticket_id, before) for t, before in batch.overdue],
-                    )
-                if batch.reviews:
-                    cursor.executemany(
-                        self._sql_review,
-                        [
-                            (
-                                r.event_id,
-                                r.call_id,
-                                r.agent_id,
-                                int(r.accurate),
-                                r.queue,
-                                r.category,
-                                r.ts,
-                            )
-                            for r in batch.reviews
-                        ],
-                    )
-                if batch.surveys:
-                    cursor.executemany(
-                        self._sql_survey,
-                        [
-                            (
-                                s.event_id,
-                                s.call_id,
-                                s.score,
-                                s.queue,
-                                s.agent_id,
-                                json.dumps(dict(s.factors), sort_keys=True) if s.factors else None,
-                                s.ts,
-                            )
-                            for s in batch.surveys
-                        ],
-                    )
-                if batch.seen:
-                    cursor.executemany(self._sql_seen, zip(batch.seen))
-                if batch.rejected:
-                    cursor.executemany(
-                        self._sql_rejected,
-                        [
-                            (
-                                batch.source,
-                                r.partition,
-                                r.position,
-                                r.reason.name,
-                                r.event_id,
-                                r.type,
-                                r.detail,
-                                r.payload,
-                                now_us,
-                            )
-                            for r in batch.rejected
-                        ],
-                    )
-                if batch.positions and batch.expected is not None:
-                    self._fence(cursor, batch)
-                elif batch.positions:
-                    cursor.executemany(
-                        self._sql_position,
-                        [(batch.source, part, pos) for part, pos in batch.positions.items()],
-                    )
-                if batch.watermark is not None:
-                    cursor.execute(self._sql_watermark, (str(batch.watermark),))
+                self._cursor = cursor
+                try:
+                    yield
+                finally:
+                    self._cursor = None
         except self._errors() as exc:
-            raise StoreError(f"store commit failed: {exc}") from exc
+            raise self._failure(exc) from exc
+
+    def commit(self, batch: BatchWrite) -> None:
+        """Write one batch atomically: facts, dedup keys, rejections, positions, watermark."""
+        with self.batch():
+            self.write(batch)
+
+    def assign_queue_labels(self, queues: Collection[str], cap: int) -> list[str]:
+        """Give free label slots (``cap`` in all) to new queue names; inside :meth:`batch`.
+
+        First committed, first served, across every process on the store, so that restarts and
+        several consumers label the same queues. Returns every name that holds a slot.
+        """
+        cursor = self._open_cursor()
+        assigned = self.queue_labels()
+        taken = set(assigned)
+        new = sorted(set(queues) - taken)[: max(0, cap - len(assigned))]
+        p = self.placeholder
+        cursor.executemany(
+            f"INSERT INTO queue_labels (queue, slot) VALUES ({p}, {p})",
+            [(queue, len(assigned) + index) for index, queue in enumerate(new)],
+        )
+        return assigned + new
+
+    def write(self, batch: BatchWrite) -> None:
+        """Write one batch's changes inside the open :meth:`batch` transaction."""
+        now_us = time.time_ns() // 1000
+        cursor = self._open_cursor()
+        if batch.calls:
+            cursor.executemany(self._sql_call_upsert, [_call_row(c) for c in batch.calls])
+        if batch.tickets:
+            where = batch.ticket_partitions
+            cursor.executemany(
+                self._sql_ticket_upsert,
+                [_ticket_row(t, where.get(t.ticket_id, 0)) for t in batch.tickets],
+            )
+        if batch.overdue:
+            cursor.executemany(
+                self._sql_ticket_settle,
+                [(t.counted, t.ticket_id, before) for t, before in batch.overdue],
+            )
+        if batch.reviews:
+            cursor.executemany(
+                self._sql_review,
+                [
+                    (
+                        r.event_id,
+                        r.call_id,
+                        r.agent_id,
+                        int(r.accurate),
+                        r.queue,
+                        r.category,
+                        r.ts,
+                    )
+                    for r in batch.reviews
+                ],
+            )
+        if batch.surveys:
+            cursor.executemany(
+                self._sql_survey,
+                [
+                    (
+                        s.event_id,
+                        s.call_id,
+                        s.score,
+                        s.queue,
+                        s.agent_id,
+                        json.dumps(dict(s.factors), sort_keys=True) if s.factors else None,
+                        s.ts,
+                    )
+                    for s in batch.surveys
+                ],
+            )
+        if batch.seen:
+            cursor.executemany(self._sql_seen, zip(batch.seen))
+        if batch.rejected:
+            cursor.executemany(
+                self._sql_rejected,
+                [
+                    (
+                        batch.source,
+                        r.partition,
+                        r.position,
+                        r.reason.name,
+                        r.event_id,
+                        r.type,
+                        r.detail,
+                        r.payload,
+                        now_us,
+                    )
+                    for r in batch.rejected
+                ],
+            )
+        if batch.positions and batch.expected is not None:
+            self._fence(cursor, batch)
+        elif batch.positions:
+            cursor.executemany(
+                self._sql_position,
+                [(batch.source, part, pos) for part, pos in batch.positions.items()],
+            )
+        if batch.identities:
+            cursor.executemany(
+                self._sql_meta,
+                [
+                    (_identity_key(batch.source, partition), identity)
+                    for partition, identity in batch.identities.items()
+                ],
+            )
+        if batch.watermark is not None:
+            cursor.execute(self._sql_watermark, (str(batch.watermark),))
+
+    def _open_cursor(self) -> Any:
+        if self._cursor is None:
+            raise RuntimeError("store writes need an open batch (with store.batch(): ...)")
+        return self._cursor
 
     def _fence(self, cursor: Any, batch: BatchWrite) -> None:
         assert batch.expected is not None
@@ -418,20 +518,15 @@ class SqlStore:
     def mark_dead_lettered(self, ids: Sequence[int]) -> None:
         """Mark outbox rows as delivered to the dead-letter topic."""
         p = self.placeholder
-        with self._transaction() as cursor:
-            cursor.executemany(
+        with self.batch():
+            self._open_cursor().executemany(
                 f"UPDATE rejected SET dead_lettered = 1 WHERE id = {p}", [(i,) for i in ids]
             )
 
     def set_meta(self, key: str, value: str) -> None:
         """Store one setting."""
-        p = self.placeholder
-        with self._transaction() as cursor:
-            cursor.execute(
-                f"INSERT INTO meta (key, value) VALUES ({p}, {p}) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+        with self.batch():
+            self._open_cursor().execute(self._sql_meta, (key, value))
 
     def refresh_facts(self, thresholds: Thresholds) -> int:
         """Recompute every call's fact bits for new thresholds; returns the calls changed.
@@ -439,6 +534,11 @@ class SqlStore:
         Counters already moved are not moved again (``counted`` is kept); exports, which read
         the fact bits, follow the new thresholds.
         """
+        with self.batch():
+            return self._refresh_facts(thresholds)
+
+    def _refresh_facts(self, thresholds: Thresholds) -> int:
+        # Read inside the batch: another writer's newer facts must not be overwritten.
         rows = self.query(f"SELECT {CALL_COLUMNS} FROM calls WHERE queued_at IS NOT NULL")
         changed = []
         for row in rows:
@@ -447,16 +547,20 @@ class SqlStore:
             if facts != call.facts:
                 changed.append((facts, call.call_id))
         p = self.placeholder
-        with self._transaction() as cursor:
-            cursor.executemany(f"UPDATE calls SET facts = {p} WHERE call_id = {p}", changed)
+        self._open_cursor().executemany(
+            f"UPDATE calls SET facts = {p} WHERE call_id = {p}", changed
+        )
         return len(changed)
 
     def ensure_thresholds(self, thresholds: Thresholds) -> None:
         """Make the stored fact bits agree with ``thresholds`` (refold once if they changed)."""
         wanted = f"{thresholds.short_abandon_us},{thresholds.service_level_us}"
-        if self.meta("thresholds") != wanted:
-            self.refresh_facts(thresholds)
-            self.set_meta("thresholds", wanted)
+        if self.meta("thresholds") == wanted:
+            return
+        with self.batch():
+            if self.meta("thresholds") != wanted:  # another process may have just done it
+                self._refresh_facts(thresholds)
+                self._open_cursor().execute(self._sql_meta, ("thresholds", wanted))
 
     # -- dialect hooks ------------------------------------------------------------------------
 
@@ -465,6 +569,10 @@ class SqlStore:
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         raise NotImplementedError
+
+    def _failure(self, exc: BaseException) -> StoreError:
+        """The one-line error a failed transaction becomes."""
+        return StoreError(f"store commit failed: {one_line(exc)}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -481,6 +589,8 @@ def _check_version(stored: str | None, where: object) -> None:
 
 
 class _SqliteTransaction:
+    """``BEGIN IMMEDIATE``: the write lock is taken before the batch reads anything."""
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
@@ -491,19 +601,22 @@ class _SqliteTransaction:
     def __exit__(self, kind: object, value: object, trace: object) -> None:
         if kind is None:
             self._db.execute("COMMIT")
-        else:
+        elif self._db.in_transaction:
             self._db.execute("ROLLBACK")
 
 
 class SqliteStore(SqlStore):
     """The embedded default: one SQLite file in WAL mode."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
         try:
             db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA busy_timeout = 10000")
+            # Another writer holds the lock for one batch at a time: wait for it.
+            db.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
             if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
                 row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                 _check_version(row[0] if row else None, path)
@@ -517,13 +630,20 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {path}: {exc}") from None
         super().__init__(db)
-        self.path = Path(path)
 
     def _transaction(self) -> _SqliteTransaction:
         return _SqliteTransaction(self._db)
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
+
+    def _failure(self, exc: BaseException) -> StoreError:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            return StoreError(
+                f"store {self.path} is locked: another writer held it for more than "
+                f"{self.lock_timeout:g} s"
+            )
+        return super()._failure(exc)
 
 
 def open_store(location: str) -> SqlStore:

@@ -1,0 +1,163 @@
+"""Several processes writing one store at once end exactly where one sequential replay does.
+
+Every third line of a simulated month goes to one of three concurrent replay processes writing
+one store (SQLite, then PostgreSQL): the events of one call are split between the writers, as a
+mis-keyed producer would split them between consumers. The export must equal that of a
+sequential replay of the whole file (issue 18, defect 4: it lost duplicates, invented conflicts
+and deadlocked).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+CLI = [sys.executable, "-m", "hotline_kpi.cli"]
+MONTHS = ("2026-10", "2026-11")
+WRITERS = 3
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def exports(work: Path, store: str) -> dict[str, Any]:
+    return {
+        month: json.loads(
+            cli("export", "--month", month, "--format", "json", "--store", store, cwd=work).stdout
+        )
+        for month in MONTHS
+    }
+
+
+def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, f"{path}/{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from leaves(item, f"{path}/{index}")
+    else:
+        yield path, value
+
+
+def differing(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """Paths whose values differ. Counts and sums are exact; derived floats (a correlation
+    summed in row order) may differ in their last bits between insertion orders."""
+    want, got = dict(leaves(expected)), dict(leaves(actual))
+    out = []
+    for path in sorted(want.keys() | got.keys()):
+        a, b = want.get(path), got.get(path)
+        if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b, rel_tol=1e-9):
+            continue
+        if a != b:
+            out.append(f"{path}: {a!r} != {b!r}")
+    return out
+
+
+def tally(stdout: str) -> tuple[int, dict[str, int]]:
+    accepted = int(re.search(r"accepted (\d+) events", stdout).group(1))  # type: ignore[union-attr]
+    return accepted, {reason: int(n) for reason, n in re.findall(r"(\w+) (\d+)[,)]", stdout)}
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A simulated October (duplicates, shuffled), its lines dealt to 3 writers, and the
+    export of one sequential replay of the whole file."""
+    work = tmp_path_factory.mktemp("writers")
+    cli(
+        "simulate",
+        "--month",
+        "2026-10",
+        "--calls-per-day",
+        "400",
+        "--seed",
+        "11",
+        "--duplicates",
+        "0.03",
+        "--shuffle",
+        "--output",
+        "events.jsonl",
+        cwd=work,
+    )
+    lines = (work / "events.jsonl").read_bytes().splitlines(keepends=True)
+    for index in range(WRITERS):
+        (work / f"part-{index}.jsonl").write_bytes(b"".join(lines[index::WRITERS]))
+    sequential = cli("replay", "events.jsonl", "--store", "sequential.db", cwd=work)
+    return {
+        "work": work,
+        "tally": tally(sequential.stdout),
+        "export": exports(work, "sequential.db"),
+    }
+
+
+def replay_concurrently(work: Path, store: str) -> list[str]:
+    """Start one replay process per part at once; return their stdouts (all must exit 0)."""
+    processes = [
+        subprocess.Popen(
+            [
+                *CLI,
+                "replay",
+                f"part-{index}.jsonl",
+                "--store",
+                store,
+                "--batch-size",
+                "1000",  # many batches: many interleavings
+            ],
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(WRITERS)
+    ]
+    outputs = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr
+        outputs.append(stdout)
+    return outputs
+
+
+def assert_like_sequential(month: dict[str, Any], outputs: list[str], store: str) -> None:
+    accepted = sum(tally(out)[0] for out in outputs)
+    duplicates = sum(tally(out)[1].get("duplicate", 0) for out in outputs)
+    conflicts = sum(tally(out)[1].get("conflict", 0) for out in outputs)
+    expected_accepted, expected_rejected = month["tally"]
+    assert (accepted, duplicates, conflicts) == (
+        expected_accepted,
+        expected_rejected.get("duplicate", 0),
+        expected_rejected.get("conflict", 0),
+    )
+    got = exports(month["work"], store)
+    for name in MONTHS:
+        assert differing(month["export"][name], got[name]) == [], name
+
+
+def test_three_replays_into_one_sqlite_store_equal_a_sequential_replay(
+    month: dict[str, Any],
+) -> None:
+    outputs = replay_concurrently(month["work"], "concurrent.db")
+    assert_like_sequential(month, outputs, "concurrent.db")
+
+
+def test_three_replays_into_one_postgres_store_equal_a_sequential_replay(
+    month: dict[str, Any], postgres_database: str
+) -> None:
+    outputs = replay_concurrently(month["work"], postgres_database)
+    assert_like_sequential(month, outputs, postgres_database)

@@ -1,0 +1,133 @@
+"""Two writers on one SQLite store: every batch reads and writes inside one serialised
+transaction, so their interleaving gives what one writer would have stored (SPEC §3, issue 18)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotline_kpi.errors import StoreError
+from hotline_kpi.ingest.events import epoch_us
+from hotline_kpi.metrics.fold import Thresholds
+from hotline_kpi.metrics.store import BatchWrite, SqliteStore
+from hotline_kpi.pipeline import Pipeline, Tally
+from tests.conftest import line, make_event
+
+T0 = datetime.fromisoformat("2026-10-10T10:00:00+08:00")
+NOW = epoch_us(T0 + timedelta(days=30))
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def pipeline_on(path: Path) -> Pipeline:
+    return Pipeline(SqliteStore(path), Thresholds.of_seconds(5, 20, 8), clock=lambda: NOW)
+
+
+def feed(pipeline: Pipeline, source: str, events: list[dict[str, Any]]) -> Tally:
+    tally = Tally()
+    records = [(line(e), 0, i + 1) for i, e in enumerate(events)]
+    pipeline.process(records, source, {0: len(events)}, tally)
+    return tally
+
+
+def interleave_inside(
+    pipeline: Pipeline, other: Callable[[], None], monkeypatch: pytest.MonkeyPatch
+) -> list[threading.Thread]:
+    """Run ``other`` in a thread once ``pipeline`` has read its call facts, and give it time to
+    commit before ``pipeline`` writes: the interleaving that lost updates when reads ran outside
+    the write transaction. (Serialised writers make ``other`` wait for our commit instead.)"""
+    store = pipeline.store
+    original = store.overdue_tickets  # read after seen() and load()
+    threads: list[threading.Thread] = []
+
+    def overdue_then_race(*args: Any, **kwargs: Any) -> Any:
+        if not threads:
+            thread = threading.Thread(target=other)
+            threads.append(thread)
+            thread.start()
+            thread.join(timeout=1.5)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(store, "overdue_tickets", overdue_then_race)
+    return threads
+
+
+def test_a_call_split_between_two_writers_keeps_every_fact_and_counts_duplicates_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "shared.db"
+    first, second = pipeline_on(path), pipeline_on(path)
+    # A mis-keyed producer: one call's events reach both writers, and one event reaches both.
+    queued = make_event("call.queued", at(0), call_id="c1", queue="billing")
+    answered = make_event("call.answered", at(8), call_id="c1", queue="billing", agent_id="A1")
+    ended = make_event("call.ended", at(300), call_id="c1", cause="network_failure")
+    tallies: dict[str, Tally] = {}
+
+    def second_writer() -> None:
+        tallies["second"] = feed(second, "even", [ended, queued])
+
+    threads = interleave_inside(first, second_writer, monkeypatch)
+    tallies["first"] = feed(first, "odd", [queued, answered])
+    for thread in threads:
+        thread.join(timeout=30)
+    assert threads and not threads[0].is_alive()
+
+    store = SqliteStore(path)
+    (call,) = store.query("SELECT outcome, agent_id, ended_at, cause, queued_at FROM calls")
+    assert call == (1, "A1", epoch_us(at(300)), "network_failure", epoch_us(at(0)))
+    accepted = tallies["first"].accepted + tallies["second"].accepted
+    duplicates = tallies["first"].rejected["duplicate"] + tallies["second"].rejected["duplicate"]
+    assert (accepted, duplicates) == (3, 1)
+    assert store.query("SELECT COUNT(*) FROM seen_events") == [(3,)]
+    assert store.watermark() == epoch_us(at(300))
+
+
+def test_a_writer_folds_on_the_watermark_another_writer_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ticket is settled as overdue by the latest "now" in the store, not by a stale copy."""
+    path = tmp_path / "shared.db"
+    first, second = pipeline_on(path), pipeline_on(path)
+    feed(first, "a", [make_event("call.offered", at(0), call_id="c0")])
+    feed(second, "b", [make_event("call.offered", at(7200), call_id="c9")])  # "now" moves on
+    opened = make_event(
+        "ticket.opened", at(10), ticket_id="t1", due=at(3600).isoformat(), kind="fault"
+    )
+    feed(first, "a", [opened])
+    store = SqliteStore(path)
+    # Due an hour after opening, before the store's "now" (two hours): settled and overdue.
+    assert store.query("SELECT counted FROM tickets") == [(1,)]
+    assert first.watermark == epoch_us(at(7200))
+
+
+def test_a_writer_that_cannot_get_the_lock_fails_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = SqliteStore(path, lock_timeout=0.2)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError) as failed:
+            store.commit(BatchWrite(source="x", positions={0: 1}))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    message = str(failed.value)
+    assert "\n" not in message
+    assert message == f"store {path} is locked: another writer held it for more than 0.2 s"
+    store.commit(BatchWrite(source="x", positions={0: 1}))  # free again: the batch goes in
+    assert store.positions("x") == {0: 1}
+
+
+def test_store_writes_outside_a_batch_are_refused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    with pytest.raises(RuntimeError, match="open batch"):
+        store.write(BatchWrite(source="x", positions={0: 1}))
+    assert store.positions("x") == {}
