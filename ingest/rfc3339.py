@@ -13,11 +13,18 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 _PATTERN = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
-    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _US = 1_000_000
+
+# A stream's timestamps share a few dates and one or two offsets: both are read once and kept
+# (bounded: the caches are emptied when they grow past _CACHE_LIMIT entries).
+_CACHE_LIMIT = 4096
+_dates: dict[str, tuple[int, int, int, int]] = {}
+_offsets: dict[str, int] = {}
+_minutes: dict[str, int] = {}
 
 
 class TimestampError(ValueError):
@@ -32,33 +39,6 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def fields(text: str) -> Fields:
-    """The parts of an RFC 3339 date-time; raises :class:`TimestampError` when it is not one."""
-    match = _PATTERN.fullmatch(text)
-    if match is None:
-        raise TimestampError("not an RFC 3339 date-time with a UTC offset")
-    year_s, month_s, day_s, hour_s, minute_s, second_s, fraction, sign, off_h, off_m = (
-        match.groups()
-    )
-    year, month, day = int(year_s), int(month_s), int(day_s)
-    hour, minute, second = int(hour_s), int(minute_s), int(second_s)
-    if year < 1 or not 1 <= month <= 12:
-        raise TimestampError("no such date")
-    last = 29 if month == 2 and _leap(year) else _DAYS_IN_MONTH[month]
-    if not 1 <= day <= last or hour > 23 or minute > 59 or second > 60:
-        raise TimestampError("no such date or time")
-    micro = int((fraction + "00000")[:6]) if fraction else 0
-    if second == 60:  # a leap second: the last representable instant of the minute before
-        second, micro = 59, 999_999
-    offset = 0
-    if sign is not None:
-        offset_hours, offset_minutes = int(off_h), int(off_m)
-        if offset_hours > 23 or offset_minutes > 59:
-            raise TimestampError("offset out of range")
-        offset = (offset_hours * 3600 + offset_minutes * 60) * (-1 if sign == "-" else 1)
-    return year, month, day, hour, minute, second, micro, offset
-
-
 def _days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
     year -= month <= 2
@@ -69,11 +49,93 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146_097 + doe - 719_468
 
 
+def _date(text: str) -> tuple[int, int, int, int]:
+    """(year, month, day, days since the epoch) of ``YYYY-MM-DD``, checked to exist."""
+    known = _dates.get(text)
+    if known is not None:
+        return known
+    year, month, day = int(text[:4]), int(text[5:7]), int(text[8:10])
+    if year < 1 or not 1 <= month <= 12:
+        raise TimestampError("no such date")
+    last = 29 if month == 2 and _leap(year) else _DAYS_IN_MONTH[month]
+    if not 1 <= day <= last:
+        raise TimestampError("no such date")
+    if len(_dates) >= _CACHE_LIMIT:
+        _dates.clear()
+    known = _dates[text] = (year, month, day, _days_from_civil(year, month, day))
+    return known
+
+
+def _offset(text: str) -> int:
+    """Seconds east of UTC of ``Z``, ``z`` or ``±HH:MM`` (hours 00–23, minutes 00–59)."""
+    known = _offsets.get(text)
+    if known is not None:
+        return known
+    offset = 0
+    if text not in ("Z", "z"):
+        hours, minutes = int(text[1:3]), int(text[4:6])
+        if hours > 23 or minutes > 59:
+            raise TimestampError("offset out of range")
+        offset = (hours * 3600 + minutes * 60) * (-1 if text[0] == "-" else 1)
+    if len(_offsets) >= _CACHE_LIMIT:
+        _offsets.clear()
+    _offsets[text] = offset
+    return offset
+
+
+def fields(text: str) -> Fields:
+    """The parts of an RFC 3339 date-time; raises :class:`TimestampError` when it is not one."""
+    match = _PATTERN.fullmatch(text)
+    if match is None:
+        raise TimestampError("not an RFC 3339 date-time with a UTC offset")
+    date, hour_s, minute_s, second_s, fraction, zone = match.groups()
+    year, month, day, _ = _date(date)
+    hour, minute, second = int(hour_s), int(minute_s), int(second_s)
+    if hour > 23 or minute > 59 or second > 60:
+        raise TimestampError("no such time")
+    micro = int((fraction + "00000")[:6]) if fraction else 0
+    if second == 60:  # a leap second: the last representable instant of the minute before
+        second, micro = 59, 999_999
+    return year, month, day, hour, minute, second, micro, _offset(zone)
+
+
+def _minute(prefix: str) -> int:
+    """Local seconds since the epoch of ``YYYY-MM-DDTHH:MM`` (checked), remembered."""
+    hour, minute = int(prefix[11:13]), int(prefix[14:16])
+    if hour > 23 or minute > 59:
+        raise TimestampError("no such time")
+    seconds = _date(prefix[:10])[3] * 86_400 + hour * 3600 + minute * 60
+    if len(_minutes) >= _CACHE_LIMIT:
+        _minutes.clear()
+    _minutes[prefix] = seconds
+    return seconds
+
+
 def epoch_us(text: str) -> int:
-    """Microseconds since the Unix epoch of an RFC 3339 date-time (exact integer arithmetic)."""
-    year, month, day, hour, minute, second, micro, offset = fields(text)
-    seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-    return (seconds - offset) * _US + micro
+    """Microseconds since the Unix epoch of an RFC 3339 date-time (exact integer arithmetic).
+
+    The hot path of decoding: the pattern fixes every position up to the seconds, so the date,
+    hour and minute are read once per distinct minute and the rest by slicing.
+    """
+    if _PATTERN.fullmatch(text) is None:
+        raise TimestampError("not an RFC 3339 date-time with a UTC offset")
+    minute = _minutes.get(text[:16])
+    if minute is None:
+        minute = _minute(text[:16])
+    second = int(text[17:19])
+    if text[-1] in "Zz":
+        zone, fraction = text[-1], text[20:-1]
+    else:
+        zone, fraction = text[-6:], text[20:-6]
+    micro = int((fraction + "00000")[:6]) if fraction else 0
+    if second >= 60:
+        if second > 60:
+            raise TimestampError("no such time")
+        second, micro = 59, 999_999  # a leap second, as in fields()
+    offset = _offsets.get(zone)
+    if offset is None:
+        offset = _offset(zone)
+    return (minute + second - offset) * _US + micro
 
 
 def to_datetime(text: str) -> datetime:

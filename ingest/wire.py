@@ -29,7 +29,9 @@ EndCause = Literal[
 TicketKind = Literal["complaint", "fault", "consultation", "callback"]
 
 
-class _Event(msgspec.Struct, frozen=True, tag_field="type"):
+# gc=False: an event holds only text, numbers and a flat dict of scores, so it can never be part
+# of a reference cycle, and the collector need not track the millions of them a replay makes.
+class _Event(msgspec.Struct, frozen=True, tag_field="type", gc=False):
     event_id: Id
     ts: Timestamp
 

@@ -169,11 +169,16 @@ def test_what_msgspec_accepts_pydantic_accepts_with_the_same_values(raw: bytes) 
     fast = decode_fast(raw)
     if fast is None:
         return
+    try:  # decode_batch reads the timestamps of what msgspec accepts; pydantic must agree
+        rfc3339.epoch_us(fast.ts)
+        if hasattr(fast, "due"):
+            rfc3339.epoch_us(fast.due)
+    except ValueError:
+        assert isinstance(validate_slow(raw), tuple), raw
+        return
     slow = validate_slow(raw)
     assert not isinstance(slow, tuple), (raw, slow)
-    event, ts_us = fast
-    assert ts_us == rfc3339.epoch_us(slow.ts)
-    assert same_instant_and_fields(event, slow), (raw, event, slow)
+    assert same_instant_and_fields(fast, slow), (raw, fast, slow)
 
 
 @settings(max_examples=1500, deadline=None)
