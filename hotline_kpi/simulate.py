@@ -15,6 +15,7 @@ pipeline's fold and store, so that tests can compare the export against it numbe
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import json
 import math
@@ -396,6 +397,18 @@ class Simulator:
             self.zone, self.short_ms, self.service_ms, thresholds.satisfied_score
         )
         self._seq = 0
+        # Every id this run makes starts with a digest of its whole configuration, set when the
+        # window is known (stream): two runs that differ in anything never share an id.
+        self._identity = (
+            seed,
+            scenario,
+            duplicates,
+            shuffle,
+            bad,
+            settings.timezone,
+            thresholds.model_dump_json(),
+        )
+        self._run = f"{seed:x}"
         self._heap: list[tuple[int, int, bytes]] = []
         self._agents = [
             _Agents(index + 1, self._staffing(profile), self.zone)
@@ -416,7 +429,7 @@ class Simulator:
 
     def _id(self, prefix: str) -> str:
         self._seq += 1
-        return f"{prefix}{self.seed:x}-{self._seq:08x}"
+        return f"{prefix}{self._run}-{self._seq:08x}"
 
     def _emit(self, ts_ms: int, fields: dict[str, Any], arrival_ms: int | None = None) -> None:
         """Queue one valid event for output in arrival order."""
@@ -617,35 +630,36 @@ class Simulator:
         kinds = (
             (
                 "invalid_json",
-                b'{"event_id": "bad-%d", "type": "call.offered", "caller": "13912345678"',
+                b'{"event_id": "bad-RUN-%d", "type": "call.offered", "caller": "13912345678"',
             ),
-            ("not_an_object", b'["bad-%d"]'),
-            ("unknown_type", b'{"event_id": "bad-%d", "type": "call.transferred", "ts": "TS"}'),
-            ("missing_field", b'{"event_id": "bad-%d", "type": "call.queued", "ts": "TS"}'),
+            ("not_an_object", b'["bad-RUN-%d"]'),
+            ("unknown_type", b'{"event_id": "bad-RUN-%d", "type": "call.transferred", "ts": "TS"}'),
+            ("missing_field", b'{"event_id": "bad-RUN-%d", "type": "call.queued", "ts": "TS"}'),
             (
                 "wrong_type",
-                b'{"event_id": "bad-%d", "type": "survey.answered", "ts": "TS", '
-                b'"call_id": "x", "score": 8.0}',
+                b'{"event_id": "bad-RUN-%d", "type": "survey.answered", "ts": "TS", '
+                b'"call_id": "bad-RUN", "score": 8.0}',
             ),
             (
                 "naive_timestamp",
-                b'{"event_id": "bad-%d", "type": "ticket.closed", '
-                b'"ts": "2026-10-01T08:00:00", "ticket_id": "x"}',
+                b'{"event_id": "bad-RUN-%d", "type": "ticket.closed", '
+                b'"ts": "2026-10-01T08:00:00", "ticket_id": "bad-RUN"}',
             ),
             (
                 "out_of_range",
-                b'{"event_id": "bad-%d", "type": "survey.answered", "ts": "TS", '
-                b'"call_id": "x", "score": 11}',
+                b'{"event_id": "bad-RUN-%d", "type": "survey.answered", "ts": "TS", '
+                b'"call_id": "bad-RUN", "score": 11}',
             ),
             (
                 "future_timestamp",
-                b'{"event_id": "bad-%d", "type": "ticket.closed", '
-                b'"ts": "2099-01-01T00:00:00Z", "ticket_id": "x"}',
+                b'{"event_id": "bad-RUN-%d", "type": "ticket.closed", '
+                b'"ts": "2099-01-01T00:00:00Z", "ticket_id": "bad-RUN"}',
             ),
         )
         reason, template = kinds[self.rng.randrange(len(kinds))]
         self._seq += 1
-        line = (template % self._seq).replace(b"TS", iso(ts_ms, None).encode())
+        line = (template % self._seq).replace(b"RUN", self._run.encode())
+        line = line.replace(b"TS", iso(ts_ms, None).encode())
         self.truth.rejections[reason] += 1
         self._push(ts_ms, line)
 
@@ -655,6 +669,7 @@ class Simulator:
         With ``end_ms`` None the stream never ends (the demo). Events that follow a call
         (reviews days later, work orders closing) are emitted after the last arrival.
         """
+        self._run = run_id(self._identity, start_ms, end_ms)
         s = self.scenario
         total = sum(HOURLY_CURVE)
         hour_ms = (start_ms // HOUR_MS) * HOUR_MS
@@ -679,6 +694,14 @@ class Simulator:
         while self._heap:
             key, _, line = heapq.heappop(self._heap)
             yield key, line
+
+
+def run_id(identity: tuple[Any, ...], start_ms: int, end_ms: int | None) -> str:
+    """Ten hex digits of a digest of a run's whole configuration and window: the same run makes
+    the same ids (the same file), a run that differs in anything makes other ids (2^-40 odds of a
+    clash), so that several simulated files can be replayed into one store."""
+    text = repr((*identity, start_ms, end_ms)).encode()
+    return hashlib.blake2b(text, digest_size=5).hexdigest()
 
 
 def _ended(call_id: str, cause: str) -> dict[str, Any]:
