@@ -126,10 +126,14 @@ class Pipeline:
         self._watermark = store.watermark()
         self._log_rejection = _RejectionLog()
         store.ensure_thresholds(thresholds)
-        if metrics is not None and self._watermark is not None:
-            metrics.track_waiting(
-                store.waiting_calls(self._watermark - 4 * 3600 * US), self._watermark
-            )
+        if metrics is not None:
+            metrics.queue_labels.adopt(store.queue_labels())
+            if self._watermark is not None:
+                metrics.track_waiting(
+                    store.waiting_calls(self._watermark - 4 * 3600 * US),
+                    self._watermark,
+                    self.clock(),
+                )
 
     @property
     def watermark(self) -> int | None:
@@ -157,6 +161,7 @@ class Pipeline:
         """
         decoded, decode_rejected = decode_batch(records, self.clock())
         started = time.perf_counter()
+        labels: list[str] | None = None
         try:
             with self.store.batch():
                 # Another writer may have moved the watermark or seen these events since our
@@ -165,6 +170,14 @@ class Pipeline:
                 fresh, rejected, result, ticket_partitions = self._fold(
                     decoded, decode_rejected, owned
                 )
+                if self.metrics is not None:
+                    wanted = self.metrics.queue_labels.unlabelled(
+                        self.metrics.queue_names(result.deltas, result.calls.values())
+                    )
+                    if wanted:
+                        labels = self.store.assign_queue_labels(
+                            wanted, self.metrics.queue_labels.cap
+                        )
                 self.store.write(
                     BatchWrite(
                         calls=list(result.calls.values()),
@@ -196,8 +209,12 @@ class Pipeline:
         tally.rejected.update(reasons)
         tally.batches += 1
         if self.metrics is not None:
+            if labels is not None:
+                self.metrics.queue_labels.adopt(labels)
             self.metrics.apply(
-                ProcessedBatch(result.deltas, reasons, result.calls.values(), result.watermark)
+                ProcessedBatch(
+                    result.deltas, reasons, result.calls.values(), result.watermark, self.clock()
+                )
             )
 
     def _fold(

@@ -47,12 +47,38 @@ _QUEUE_COUNTERS = {
 
 
 class QueueLabels:
-    """Bounded ``queue`` label values: the configured list, else the first ``cap`` names seen."""
+    """Bounded ``queue`` label values (SPEC §4): the configured list if one is given, else the
+    first ``cap`` names.
+
+    With a configured list, exactly its names are labels. Without one, the slots go to the first
+    names committed to the store (:meth:`SqlStore.assign_queue_labels`, which the pipeline calls
+    in the batch's transaction and then hands to :meth:`adopt`), so that a restart or another
+    process on the same store labels the same queues. A ``QueueLabels`` no store was ever
+    adopted into falls back to the first names this process sees.
+    """
 
     def __init__(self, known: Sequence[str], cap: int) -> None:
         self._known = frozenset(known)
         self._cap = cap
         self._seen: set[str] = set()
+        self._from_store = False
+
+    @property
+    def cap(self) -> int:
+        """How many distinct names get a label of their own (``max_queues``)."""
+        return self._cap
+
+    def unlabelled(self, queues: Iterable[str]) -> set[str]:
+        """The names among ``queues`` that may still get a slot from the store."""
+        if self._known or len(self._seen) >= self._cap:
+            return set()
+        return {queue for queue in queues if queue not in self._seen and queue != UNASSIGNED}
+
+    def adopt(self, assigned: Sequence[str]) -> None:
+        """Take the store's assignment (names in the order they got their slot)."""
+        self._from_store = True
+        for queue in assigned[: self._cap]:
+            self._seen.add(queue)
 
     def __call__(self, queue: str) -> str:
         """The label value for ``queue``; names beyond the list or the cap become ``other``."""
@@ -62,7 +88,7 @@ class QueueLabels:
             return queue if queue in self._known else OTHER
         if queue in self._seen:
             return queue
-        if len(self._seen) < self._cap:
+        if not self._from_store and len(self._seen) < self._cap:
             self._seen.add(queue)
             return queue
         return OTHER
@@ -76,6 +102,9 @@ class ProcessedBatch:
     rejections: Mapping[str, int]
     touched_calls: Iterable[CallFact]
     watermark: int | None
+    # The wall clock when the batch was processed (epoch µs): the live gauges use the smaller
+    # of it and the watermark (SPEC §3 "Now"). None: the watermark alone.
+    wall_clock: int | None = None
 
 
 class HotlineMetrics:
@@ -83,6 +112,7 @@ class HotlineMetrics:
 
     def __init__(self, registry: CollectorRegistry, queue_labels: QueueLabels) -> None:
         self.registry = registry
+        self.queue_labels = queue_labels
         self._queue = queue_labels
         self.offered = Counter(
             "hotline_calls_offered", "Calls that reached the hotline (IVR).", registry=registry
@@ -125,7 +155,8 @@ class HotlineMetrics:
         )
         self.oldest_wait = Gauge(
             "hotline_oldest_wait_seconds",
-            "How long the longest-waiting caller has waited, at the latest event time.",
+            "How long the longest-waiting caller has waited (at the latest event time, or the "
+            "wall clock if that is earlier).",
             ["queue"],
             registry=registry,
         )
@@ -140,7 +171,8 @@ class HotlineMetrics:
         )
         self.last_event = Gauge(
             "hotline_last_event_timestamp_seconds",
-            "Event time of the latest accepted event (the watermark).",
+            "Event time of the latest accepted event (the watermark), or the wall clock if that "
+            "is earlier.",
             registry=registry,
         )
         self.lag = Gauge(
@@ -170,6 +202,13 @@ class HotlineMetrics:
             self.tickets_on_time.labels(kind)
         self._waiting: dict[str, dict[str, int]] = {}
 
+    def queue_names(self, deltas: Deltas, calls: Iterable[CallFact]) -> set[str]:
+        """The queue names a batch's deltas and touched calls would be labelled with."""
+        names = {label for (metric, label) in deltas.counts if metric in self.by_queue}
+        names.update(label for _, label, _ in deltas.observations)
+        names.update(call.queue for call in calls if call.queue)
+        return names
+
     def apply(self, batch: ProcessedBatch) -> None:
         """Move the counters by a committed batch's deltas and refresh the gauges."""
         deltas = batch.deltas
@@ -189,10 +228,18 @@ class HotlineMetrics:
             self.events.labels(event_type).inc(amount)
         for reason, amount in batch.rejections.items():
             self.rejected.labels(reason).inc(amount)
-        self.track_waiting(batch.touched_calls, batch.watermark)
+        self.track_waiting(batch.touched_calls, batch.watermark, batch.wall_clock)
 
-    def track_waiting(self, calls: Iterable[CallFact], watermark: int | None) -> None:
-        """Update the callers on hold from the calls a batch touched."""
+    def track_waiting(
+        self, calls: Iterable[CallFact], watermark: int | None, wall_clock: int | None = None
+    ) -> None:
+        """Update the callers on hold from the calls a batch touched.
+
+        The gauges that compare with the present use the smaller of the watermark and the wall
+        clock (SPEC §3 "Now"): an event stamped a few minutes ahead (a clock running fast, within
+        the allowed skew) must not age the waiting callers nor date the last event in the future.
+        A caller queued after that present is not waiting yet.
+        """
         for call in calls:
             label = self._queue(call.queue or UNASSIGNED)
             if call.waiting and call.queued_at is not None:
@@ -202,16 +249,18 @@ class HotlineMetrics:
                     waiting.pop(call.call_id, None)
         if watermark is None:
             return
-        self.last_event.set(watermark / US)
+        present = watermark if wall_clock is None else min(watermark, wall_clock)
+        self.last_event.set(present / US)
         # A call that never got an outcome nor an end (a lost event) must not wait forever.
-        horizon = watermark - 4 * 3600 * US
+        horizon = present - 4 * 3600 * US
         for label, waiting in self._waiting.items():
             stale = [call_id for call_id, queued_at in waiting.items() if queued_at < horizon]
             for call_id in stale:
                 del waiting[call_id]
-            self.waiting.labels(label).set(len(waiting))
-            oldest = min(waiting.values(), default=None)
-            self.oldest_wait.labels(label).set(0 if oldest is None else (watermark - oldest) / US)
+            queued = [queued_at for queued_at in waiting.values() if queued_at <= present]
+            self.waiting.labels(label).set(len(queued))
+            oldest = min(queued, default=None)
+            self.oldest_wait.labels(label).set(0 if oldest is None else (present - oldest) / US)
 
 
 class _Server(ThreadingMixIn, WSGIServer):
