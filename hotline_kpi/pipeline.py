@@ -149,12 +149,14 @@ class Pipeline:
         *,
         expected: dict[int, int | None] | None = None,
         owned: Collection[int] | None = None,
+        identities: dict[int, str] | None = None,
     ) -> None:
         """Process one batch and commit it with ``positions`` (partition → next position).
 
         ``expected`` (partition → position the batch was read from) fences the commit against
         another consumer that took the partition over; ``owned`` are the partitions this
-        process owns, whose overdue tickets it settles (None: all).
+        process owns, whose overdue tickets it settles (None: all); ``identities`` (partition →
+        identity of the source up to its position) are committed with the positions.
 
         Raises :class:`StoreError` when the commit fails; nothing of the batch is then counted
         and the source must re-deliver it from the stored positions.
@@ -192,6 +194,7 @@ class Pipeline:
                         expected=expected,
                         watermark=result.watermark,
                         ticket_partitions=ticket_partitions,
+                        identities=identities or {},
                     )
                 )
         except StoreError:

@@ -2,15 +2,24 @@
 
 The position after each committed batch is stored with it, so an interrupted replay resumes
 where it stopped; replaying a file again changes nothing, since every event is then a duplicate.
+
+With the position the store keeps the file's identity: its device and inode and a SHA-256 of the
+bytes before the position, committed in the same transaction. A file replaced at the same path
+(``mv new old`` changes the inode, ``cp new old`` the bytes) is therefore noticed: it is read
+again from the start, with a one-line notice on stderr, and the events already stored count as
+duplicates. A file that only grew (a log appended to) keeps its identity and resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import UsageError
@@ -19,14 +28,40 @@ from hotline_kpi.metrics.store import open_store
 from hotline_kpi.pipeline import Pipeline, Tally, thresholds_of
 
 
+@dataclass(slots=True)
+class Fingerprint:
+    """The identity of a file read up to a position: device, inode, SHA-256 of the bytes."""
+
+    device: int
+    inode: int
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    @classmethod
+    def of(cls, stream: BinaryIO) -> Fingerprint:
+        """The fingerprint of an open file before any byte is read."""
+        stat = os.fstat(stream.fileno())
+        return cls(stat.st_dev, stat.st_ino)
+
+    def update(self, data: bytes) -> None:
+        """Account for the next bytes read."""
+        self.digest.update(data)
+
+    def identity(self) -> str:
+        """What the store keeps with the position: ``device:inode:sha256``."""
+        return f"{self.device}:{self.inode}:{self.digest.hexdigest()}"
+
+
 def file_batches(
-    stream: BinaryIO, start: int, batch_size: int
+    stream: BinaryIO, start: int, batch_size: int, fingerprint: Fingerprint | None = None
 ) -> Iterator[tuple[list[Record], int]]:
-    """Batches of non-empty lines as records (partition 0, offset after the line)."""
+    """Batches of non-empty lines as records (partition 0, offset after the line); every byte
+    read goes into ``fingerprint`` too."""
     position = start
     batch: list[Record] = []
     for line in stream:
         position += len(line)
+        if fingerprint is not None:
+            fingerprint.update(line)
         stripped = line.strip()
         if stripped:
             batch.append((stripped, 0, position))
@@ -38,13 +73,54 @@ def file_batches(
 
 
 def replay_stream(
-    pipeline: Pipeline, stream: BinaryIO, source: str, start: int, batch_size: int
+    pipeline: Pipeline,
+    stream: BinaryIO,
+    source: str,
+    start: int,
+    batch_size: int,
+    fingerprint: Fingerprint | None = None,
 ) -> Tally:
-    """Feed ``stream`` (already positioned at ``start``) through ``pipeline``."""
+    """Feed ``stream`` (already positioned at ``start``) through ``pipeline``; with a
+    ``fingerprint`` of the bytes before ``start``, each position is committed with the file's
+    identity up to it."""
     tally = Tally()
-    for records, position in file_batches(stream, start, batch_size):
-        pipeline.process(records, source, {0: position}, tally)
+    for records, position in file_batches(stream, start, batch_size, fingerprint):
+        identities = {0: fingerprint.identity()} if fingerprint is not None else None
+        pipeline.process(records, source, {0: position}, tally, identities=identities)
     return tally
+
+
+def resume(
+    stream: BinaryIO, position: int | None, identity: str | None
+) -> tuple[int, Fingerprint, str | None]:
+    """Where to resume reading ``stream``, given the position and identity the store holds.
+
+    Returns the position, the fingerprint of the bytes before it, and why the stored position
+    is not used (None when it is): the file is not the one read before, so it is read again
+    from the start (safe: what was already stored is recognised as duplicates).
+    """
+    fingerprint = Fingerprint.of(stream)
+    if not position:
+        return 0, fingerprint, None
+    remaining = position
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 20))
+        if not chunk:
+            break
+        fingerprint.update(chunk)
+        remaining -= len(chunk)
+    if remaining == 0 and fingerprint.identity() == identity:
+        return position, fingerprint, None
+    if identity is None:
+        why = f"the store has a position ({position} bytes) but no identity for it"
+    elif remaining > 0:
+        why = f"it is shorter than the {position} bytes read before"
+    elif identity.rsplit(":", 1)[0] != f"{fingerprint.device}:{fingerprint.inode}":
+        why = "it is another file (device or inode changed)"
+    else:
+        why = f"its first {position} bytes changed"
+    stream.seek(0)
+    return 0, Fingerprint.of(stream), why
 
 
 def summary(tally: Tally) -> str:
@@ -69,12 +145,21 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
             tally = replay_stream(pipeline, sys.stdin.buffer, "stdin", 0, args.batch_size)
         else:
             source = f"file:{path.resolve()}"
-            start = 0 if args.from_start else store.positions(source).get(0, 0)
             with path.open("rb") as stream:
-                if start > path.stat().st_size:
-                    start = 0  # the file was replaced by a shorter one: read it all again
-                stream.seek(start)
-                tally = replay_stream(pipeline, stream, source, start, args.batch_size)
+                if args.from_start:
+                    start, fingerprint, why = 0, Fingerprint.of(stream), None
+                else:
+                    start, fingerprint, why = resume(
+                        stream, store.positions(source).get(0), store.identities(source).get(0)
+                    )
+                if why is not None:
+                    print(
+                        f"hotline-kpi replay: notice: {args.file} is not the file replayed "
+                        f"before ({why}): reading it again from the start; events already "
+                        "stored count as duplicates",
+                        file=sys.stderr,
+                    )
+                tally = replay_stream(pipeline, stream, source, start, args.batch_size, fingerprint)
     finally:
         store.close()
     print(summary(tally))
