@@ -56,6 +56,17 @@ BELOW_TARGET = frozenset({"drop_rate"})
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
+# Characters no export may carry in a text cell: C0 controls, DEL, C1 controls, lone surrogates
+# and the two XML non-characters. openpyxl refuses most of them (IllegalCharacterError, which
+# failed a whole month's workbook), XML cannot hold them, and a reader cannot see them. Ids are
+# refused at decoding (SPEC §3 Numbers), but older stores and free text (category, factor
+# names) may still hold them.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+REPLACEMENT = "\ufffd"
+# A text cell starting with one of these is a formula, or turns into one, in a spreadsheet
+# (OWASP, "CSV Injection"): =, +, -, @, tab and carriage return.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
 
 def parse_month(month: str) -> tuple[int, int]:
     """``YYYY-MM`` → (year, month); anything else is a one-line :class:`UsageError`."""
@@ -91,6 +102,26 @@ def day_bounds(month: str, zone: ZoneInfo) -> list[tuple[str, int, int]]:
         days.append((day.isoformat(), epoch_us(start), epoch_us(end)))
         day = following
     return days
+
+
+def clean_text(value: str) -> str:
+    """``value`` with every unprintable character (controls, surrogates) replaced by U+FFFD."""
+    return _UNPRINTABLE.sub(REPLACEMENT, value)
+
+
+def looks_like_formula(value: str) -> bool:
+    """Whether a spreadsheet would read the text ``value`` as a formula (OWASP's list)."""
+    return value.startswith(FORMULA_TRIGGERS)
+
+
+def csv_text(value: str) -> str:
+    """A text field for the CSV: cleaned, and a leading formula character escaped with ``'``.
+
+    As OWASP advises for CSV injection: a name such as ``=HYPERLINK(…)`` is written
+    ``'=HYPERLINK(…)``, so that a spreadsheet opening the file shows it as text.
+    """
+    text = clean_text(value)
+    return "'" + text if looks_like_formula(text) else text
 
 
 def kpi(
@@ -400,7 +431,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
             writer.writerow(
                 [
                     scope,
-                    name,
+                    csv_text(name),
                     key,
                     entry["numerator"],
                     entry["denominator"],
@@ -421,7 +452,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
             writer.writerow(
                 [
                     "agent",
-                    agent["agent_id"],
+                    csv_text(agent["agent_id"]),
                     key,
                     agent[numerator],
                     agent[denominator],

@@ -14,7 +14,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS
+from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS, clean_text
 from hotline_kpi.reports.charts import all_charts
 from hotline_kpi.reports.labels import (
     Words,
@@ -65,13 +65,14 @@ def _format(value: float | int | None, kind: str, words: Words) -> str:
 def _num(value: float | int | None, kind: str, src: str, words: Words, extra: str = "") -> str:
     classes = "num none" if value is None else f"num {extra}".strip()
     return (
-        f'<td class="{classes}" data-src="{escape(src)}" data-kind="{kind}">'
+        f'<td class="{classes}" data-src="{escape(clean_text(src))}" data-kind="{kind}">'
         f"{escape(_format(value, kind, words))}</td>"
     )
 
 
 def _text(value: str, cls: str = "name") -> str:
-    return f'<td class="{cls}">{escape(value)}</td>'
+    # Names come from the data: no control characters in the page (nor in the PDF).
+    return f'<td class="{cls}">{escape(clean_text(value))}</td>'
 
 
 def _head(*names: str) -> str:

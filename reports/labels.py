@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hotline_kpi.metrics.export import clean_text
+
 LANGS = ("zh", "en")
 
 # KPI key -> (zh, en). Order is the report's order.
@@ -231,7 +233,8 @@ class Words:
     def _pick(self, table: dict[str, tuple[str, str]], name: str | None) -> str:
         if name is None:
             return self("empty")
-        return table[name][self._index] if name in table else name
+        # A name the tables do not know is shown as it is, but never with control characters.
+        return table[name][self._index] if name in table else clean_text(name)
 
     def kpi(self, key: str) -> str:
         """A KPI's name."""

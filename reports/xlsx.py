@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from copy import copy
 from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.chart import LineChart, Reference
 from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
-from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS
+from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS, clean_text, looks_like_formula
 from hotline_kpi.reports.labels import Words, format_as_of, kpi_kind
 
 HEADER_ROW = 4
@@ -73,19 +75,26 @@ def _change(key: str, now: float | None, before: float | None) -> float | None:
 
 
 class _Sheet:
-    """One sheet being written: title rows, a header, rows of typed cells."""
+    """One sheet of a write-only workbook: cells collected per row, streamed out in row order.
+
+    The workbook is written in openpyxl's write-only mode, so that a month of 100,000 agents is
+    streamed row by row instead of held as a million cell objects. A sheet keeps its rows until
+    :meth:`flush` (or :meth:`close`) writes them; column widths, frozen panes and row heights
+    must be set before the first row is written. Text goes through :func:`_text_cell`.
+    """
 
     def __init__(self, book: Workbook, title: str, heading: str, subtitle: str) -> None:
-        self.ws: Worksheet = book.create_sheet(title)
-        self.ws["A1"] = heading
-        self.ws["A1"].font = TITLE_FONT
-        self.ws["A2"] = subtitle
-        self.ws["A2"].font = SUBTITLE_FONT
+        self.ws: Any = book.create_sheet(title)
+        self.pending: dict[int, dict[int, WriteOnlyCell]] = {}
+        self.styles: dict[tuple[str | None, bool], Any] = {}
+        self.written = 0  # rows already streamed out
+        self.put(1, 1, heading, border=False).font = TITLE_FONT
+        self.put(2, 1, subtitle, border=False).font = SUBTITLE_FONT
         self.row = HEADER_ROW
 
     def header(self, names: Sequence[str], widths: Sequence[float], column: int = 1) -> None:
         for offset, (name, width) in enumerate(zip(names, widths, strict=True)):
-            cell = self.ws.cell(self.row, column + offset, name)
+            cell = self.put(self.row, column + offset, name, border=False)
             cell.fill = HEADER_FILL
             cell.font = HEADER_FONT
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
@@ -93,20 +102,90 @@ class _Sheet:
             self.ws.column_dimensions[letter].width = width
         self.ws.row_dimensions[self.row].height = 30
 
-    def put(self, row: int, column: int, value: Any, number_format: str | None = None) -> Any:
-        cell = self.ws.cell(row, column, value)
-        if number_format:
-            cell.number_format = number_format
+    def put(
+        self,
+        row: int,
+        column: int,
+        value: Any,
+        number_format: str | None = None,
+        *,
+        border: bool = True,
+    ) -> WriteOnlyCell:
+        """A cell with ``value``: numbers as numbers, every string as text (never a formula)."""
+        if isinstance(value, str):
+            cell = _text_cell(self.ws, value)
+        else:
+            cell = WriteOnlyCell(self.ws, value=value)
+        # Assigning a style looks it up by hashing the style objects, about a third of the time
+        # of a 100,000-agent workbook: each (format, border) pair is looked up once per sheet.
+        key = (number_format, border)
+        style = self.styles.get(key)
+        if style is None:
+            if number_format:
+                cell.number_format = number_format
+            if border:
+                cell.border = ROW_BORDER
+            self.styles[key] = copy(cell._style)
+        else:
+            cell._style = copy(style)
+        return self._cell(row, column, cell)
+
+    def formula(self, row: int, column: int, formula: str, number_format: str) -> WriteOnlyCell:
+        """A cell holding one of the workbook's own formulas (never text from the data)."""
+        cell = WriteOnlyCell(self.ws, value=formula)
+        cell.number_format = number_format
         cell.border = ROW_BORDER
+        return self._cell(row, column, cell)
+
+    def _cell(self, row: int, column: int, cell: WriteOnlyCell) -> WriteOnlyCell:
+        if row <= self.written:
+            raise ValueError(f"sheet {self.ws.title!r}: row {row} was already written")
+        self.pending.setdefault(row, {})[column] = cell
         return cell
 
+    def at(self, row: int, column: int) -> WriteOnlyCell | None:
+        """The cell put at (row, column) and not yet written, if any."""
+        return self.pending.get(row, {}).get(column)
+
+    def cells(self, row: int) -> list[WriteOnlyCell]:
+        """The cells put in ``row`` and not yet written."""
+        return list(self.pending.get(row, {}).values())
+
     def freeze(self, cell: str) -> None:
+        if self.written:
+            raise ValueError(f"sheet {self.ws.title!r}: freeze panes before writing rows")
         self.ws.freeze_panes = cell
 
+    def flush(self, through: int) -> None:
+        """Write every row up to and including ``through``; later puts must be below it."""
+        for number in range(self.written + 1, through + 1):
+            cells = self.pending.pop(number, {})
+            width = max(cells, default=0)
+            self.ws.append([cells.get(column) for column in range(1, width + 1)])
+        self.written = max(self.written, through)
 
-def _target_rules(
-    ws: Worksheet, column: int, first: int, last: int, key: str, target: float
-) -> None:
+    def close(self) -> None:
+        """Write the remaining rows."""
+        self.flush(max(self.pending, default=self.written))
+
+
+def _text_cell(ws: Any, value: str) -> WriteOnlyCell:
+    """A text cell: unprintable characters replaced, and typed as a string explicitly.
+
+    openpyxl would store a string starting with ``=`` as a formula (and ``#N/A`` as an error):
+    a queue or agent named ``=HYPERLINK(…)`` would become a live link in the manager's
+    spreadsheet. Such text is also marked with Excel's quote prefix, so that editing the cell
+    keeps it text.
+    """
+    text = clean_text(value)
+    cell = WriteOnlyCell(ws, value=text)
+    cell.data_type = "s"
+    if looks_like_formula(text) or text in ERROR_CODES:
+        cell.quotePrefix = True
+    return cell
+
+
+def _target_rules(ws: Any, column: int, first: int, last: int, key: str, target: float) -> None:
     """Green when a target KPI is met, red when missed; blank (no data) stays plain."""
     if last < first:
         return
@@ -132,8 +211,7 @@ def _status(words: Words, met: bool | None) -> tuple[str, PatternFill]:
 def write_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     """The workbook's bytes for the extended report dict (see :mod:`hotline_kpi.reports.data`)."""
     words = Words(lang)
-    book = Workbook()
-    book.remove(book.active)
+    book = Workbook(write_only=True)
     heading = words.title(report["month"])
     subtitle = words("subtitle", timezone=report["timezone"], as_of=format_as_of(report["as_of"]))
     _summary(book, report, words, heading, subtitle)
@@ -155,8 +233,7 @@ def _summary(
 ) -> None:
     sheet = _Sheet(book, words("summary"), heading, subtitle)
     if not report.get("has_data"):
-        sheet.ws["A3"] = words("no_data")
-        sheet.ws["A3"].font = Font(bold=True, color="C0392B")
+        sheet.put(3, 1, words("no_data"), border=False).font = Font(bold=True, color="C0392B")
     names = ("kpi", "value", "target", "status", "numerator", "denominator", "previous", "change")
     sheet.header([words(n) for n in names], (24, 13, 11, 13, 15, 13, 13, 13))
     previous = report["previous"]["overall"]
@@ -172,7 +249,9 @@ def _summary(
             text, fill = _status(words, entry["met"])
             status = sheet.put(row, 4, text)
             status.fill = fill
-            sheet.ws.cell(row, 2).fill = fill if entry["met"] is not None else PatternFill()
+            value_cell = sheet.at(row, 2)
+            if value_cell is not None and entry["met"] is not None:
+                value_cell.fill = fill
         else:
             sheet.put(row, 3, None)
             sheet.put(row, 4, None)
@@ -204,6 +283,7 @@ def _summary(
         sheet.put(row, 3, earlier.get(name, 0), INTEGER)
     sheet.put(row + 2, 1, words("mom_hint")).font = SUBTITLE_FONT
     sheet.freeze(f"B{HEADER_ROW + 1}")
+    sheet.close()
 
 
 QUEUE_COLUMNS = ("queued", "answered", *KPI_KEYS)
@@ -247,13 +327,14 @@ def _queues(
         sheet.put(row, column, earlier, PERCENT)
         now = kpis["manual_connection_rate"]["value"]
         sheet.put(row, column + 1, _change("manual_connection_rate", now, earlier), CHANGE["ratio"])
-    for cell in sheet.ws[row]:
+    for cell in sheet.cells(row):
         cell.font = TOTAL_FONT
     for offset, key in enumerate(KPI_KEYS):
         target = report["overall"][key].get("target")
         if target is not None:
             _target_rules(sheet.ws, 4 + offset, HEADER_ROW + 1, row, key, target)
     sheet.freeze(f"B{HEADER_ROW + 1}")
+    sheet.close()
 
 
 AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -282,6 +363,8 @@ def _agents(
         [words("rank"), words("agent"), *labels, words("note")],
         (7, 12, 10, 12, 12, 10, 9, 12, 9, 10, 12, 12),
     )
+    # Frozen before the first row: the rows are streamed out one by one below.
+    sheet.freeze(f"C{HEADER_ROW + 1}")
     by_id = {agent["agent_id"]: agent for agent in report["agents"]}
     bottom = set(ranking["bottom"])
     order: list[tuple[int | None, str]] = [
@@ -305,11 +388,12 @@ def _agents(
         note_column = 3 + len(AGENT_COLUMNS)
         if agent_id in bottom:
             sheet.put(row, note_column, words("bottom"))
-            for cell in sheet.ws[row]:
+            for cell in sheet.cells(row):
                 cell.fill = BOTTOM_FILL
                 cell.font = TOTAL_FONT
         elif rank is None:
             sheet.put(row, note_column, words("unranked")).font = SUBTITLE_FONT
+        sheet.flush(row)
     if row > HEADER_ROW:
         mean_letter = get_column_letter(2 + len(AGENT_COLUMNS))
         sheet.ws.conditional_formatting.add(
@@ -326,7 +410,7 @@ def _agents(
         )
         target = report["overall"]["answer_accuracy"]["target"]
         _target_rules(sheet.ws, accuracy_column, HEADER_ROW + 1, row, "answer_accuracy", target)
-    sheet.freeze(f"C{HEADER_ROW + 1}")
+    sheet.close()
 
 
 def _daily(
@@ -362,6 +446,7 @@ def _daily(
         chart.set_categories(Reference(sheet.ws, min_col=1, min_row=HEADER_ROW + 1, max_row=row))
         sheet.ws.add_chart(chart, f"B{row + 3}")
     sheet.freeze(f"B{HEADER_ROW + 1}")
+    sheet.close()
 
 
 def _tickets(
@@ -382,9 +467,10 @@ def _tickets(
         sheet.put(row, 5, entry["target"], PERCENT)
         text, fill = _status(words, entry["met"])
         sheet.put(row, 6, text).fill = fill
-    for cell in sheet.ws[row]:
+    for cell in sheet.cells(row):
         cell.font = TOTAL_FONT
     sheet.freeze(f"A{HEADER_ROW + 1}")
+    sheet.close()
 
 
 def _excel_time(value: str | None) -> datetime | None:
@@ -416,6 +502,7 @@ def _overdue(
     else:
         sheet.ws.auto_filter.ref = f"A{HEADER_ROW}:H{row}"
     sheet.freeze(f"B{HEADER_ROW + 1}")
+    sheet.close()
 
 
 def _satisfaction(
@@ -433,8 +520,8 @@ def _satisfaction(
             GREEN_FILL if int(score) >= satisfied else PatternFill()
         )
         sheet.put(row, 2, count, INTEGER)
-        sheet.put(row, 3, f'=IF(SUM(B${first}:B${last})=0,"",B{row}/SUM(B${first}:B${last}))')
-        sheet.ws.cell(row, 3).number_format = "0.0%"
+        share = f'=IF(SUM(B${first}:B${last})=0,"",B{row}/SUM(B${first}:B${last}))'
+        sheet.formula(row, 3, share, "0.0%")
     sheet.ws.column_dimensions["D"].width = 3
     names = ("factor", "responses", "factor_mean", "importance", "quadrant")
     sheet.header([words(n) for n in names], (14, 10, 13, 16, 15), column=5)
@@ -456,6 +543,7 @@ def _satisfaction(
         sheet.put(row, 8, analysis["mean_importance"], "0.000").font = TOTAL_FONT
     sheet.put(max(row, last) + 2, 5, words("quadrant_hint")).font = SUBTITLE_FONT
     sheet.freeze(f"A{HEADER_ROW + 1}")
+    sheet.close()
 
 
 HOUR_WIDTH = 7.5
@@ -521,6 +609,7 @@ def _staffing(
             sheet.put(sheet.row, 2 + offset, value * 100 if fmt != INTEGER else value, fmt)
     sheet.put(sheet.row + 1, 1, words("backtest_hint")).font = SUBTITLE_FONT
     sheet.freeze(f"C{HEADER_ROW + 1}")
+    sheet.close()
 
 
 def _notes(
@@ -551,3 +640,4 @@ def _notes(
     for index, (name, text) in enumerate(lines):
         sheet.put(HEADER_ROW + 1 + index, 1, name).font = TOTAL_FONT
         sheet.put(HEADER_ROW + 1 + index, 2, text).alignment = Alignment(wrap_text=True)
+    sheet.close()

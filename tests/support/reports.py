@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,15 @@ def build_store(work: Path) -> Path:
         == 0
     )
     assert main(["replay", str(events), "--store", str(store)]) == 0
+    return store
+
+
+def replay_events(events: Iterable[dict[str, Any]], store: Path) -> Path:
+    """Replay ``events`` (SPEC §2 dicts) into the store ``store`` through the command line."""
+    source = store.with_name(store.stem + f"-{sum(1 for _ in store.parent.iterdir())}.jsonl")
+    lines = (json.dumps(event, ensure_ascii=False) for event in events)
+    source.write_text("".join(text + "\n" for text in lines), encoding="utf-8")
+    assert main(["replay", str(source), "--store", str(store)]) == 0
     return store
 
 
