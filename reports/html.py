@@ -38,6 +38,11 @@ QUEUE_KPIS = (
     "satisfaction_mean",
 )
 OVERDUE_SHOWN = 20
+# The printed agent table: every agent up to AGENT_ROWS; beyond, the best BEST_SHOWN and the
+# worst WORST_SHOWN ranked agents (the full list is in the XLSX, CSV and JSON).
+AGENT_ROWS = 40
+BEST_SHOWN = 10
+WORST_SHOWN = 20
 
 
 def _template(name: str) -> str:
@@ -329,16 +334,43 @@ AGENT_FIGURES = (
 )
 
 
+def _shown_agents(ranking: Mapping[str, Any], total: int) -> list[tuple[int | None, str]]:
+    """The agents the printed table lists, as (rank or None, agent id), in table order.
+
+    All of them when there are at most :data:`AGENT_ROWS`; else the best :data:`BEST_SHOWN`
+    and the worst :data:`WORST_SHOWN` ranked agents (the bottom performers are the worst), so
+    that the page count and the rendering time do not grow with the number of agents. The full
+    list is in the XLSX, CSV and JSON.
+    """
+    ranked = list(ranking["order"])
+    if total <= AGENT_ROWS:
+        shown: list[tuple[int | None, str]] = [(i + 1, a) for i, a in enumerate(ranked)]
+        return shown + [(None, agent) for agent in ranking["unranked"]]
+    if len(ranked) <= BEST_SHOWN + WORST_SHOWN:
+        return [(index + 1, agent) for index, agent in enumerate(ranked)]
+    worst = len(ranked) - WORST_SHOWN
+    best = [(index + 1, agent) for index, agent in enumerate(ranked[:BEST_SHOWN])]
+    return best + [(worst + index + 1, agent) for index, agent in enumerate(ranked[worst:])]
+
+
 def _agents(report: Mapping[str, Any], words: Words) -> str:
     ranking = report["agent_ranking"]
-    by_id = {agent["agent_id"]: agent for agent in report["agents"]}
+    agents = report["agents"]
+    shown = _shown_agents(ranking, len(agents))
+    wanted = {agent_id for _, agent_id in shown}
+    by_id = {agent["agent_id"]: agent for agent in agents if agent["agent_id"] in wanted}
     bottom = set(ranking["bottom"])
-    order: list[tuple[int | None, str]] = [
-        (index + 1, agent) for index, agent in enumerate(ranking["order"])
-    ]
-    order += [(None, agent) for agent in ranking["unranked"]]
     rows = []
-    for rank, agent_id in order:
+    previous_rank = 0
+    for rank, agent_id in shown:
+        if rank is not None and rank > previous_rank + 1:
+            gap = words(
+                "agents_gap", first=previous_rank + 1, last=rank - 1, n=rank - 1 - previous_rank
+            )
+            rows.append(
+                f'<tr class="gap"><td colspan="{len(AGENT_FIGURES) + 3}">{escape(gap)}</td></tr>'
+            )
+        previous_rank = rank or previous_rank
         agent = by_id[agent_id]
         note = words("bottom") if agent_id in bottom else ("" if rank else words("unranked"))
         cells = [f'<td class="num">{rank or "–"}</td>', _text(agent_id)]
@@ -358,10 +390,21 @@ def _agents(report: Mapping[str, Any], words: Words) -> str:
         + "".join(rows)
         + "</tbody></table>"
     )
+    more = ""
+    if len(shown) < len(agents):
+        ranked = len(ranking["order"])
+        more = words(
+            "agents_shown",
+            best=min(BEST_SHOWN, ranked),
+            worst=max(0, min(WORST_SHOWN, ranked - BEST_SHOWN)),
+            total=f"{len(agents):,}",
+            unranked=f"{len(ranking['unranked']):,}",
+        )
+        more = f'<p class="hint">{escape(more)}</p>'
     return (
         f'<section class="page"><h2>{escape(words("agents"))}</h2>'
         f'<p class="hint">{escape(words("bottom_hint", min=ranking["min_surveys"]))}</p>'
-        f"{table}</section>"
+        f"{more}{table}</section>"
     )
 
 

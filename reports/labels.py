@@ -153,6 +153,16 @@ TEXT: dict[str, tuple[str, str]] = {
         "Ranked by mean satisfaction (at least {min} surveys); the bottom are the last 10% "
         "(at least one).",
     ),
+    "agents_shown": (
+        "本表列出排名最前的 {best} 名和最后的 {worst} 名坐席；全部 {total} 名坐席"
+        "（其中 {unranked} 名调查数不足未排名）见 XLSX、CSV 和 JSON。",
+        "This table shows the best {best} and the worst {worst} ranked agents; all {total} "
+        "agents ({unranked} with too few surveys to be ranked) are in the XLSX, CSV and JSON.",
+    ),
+    "agents_gap": (
+        "…… 第 {first}–{last} 名（{n} 名坐席）见 XLSX ……",
+        "… ranks {first}–{last} ({n} agents): see the XLSX …",
+    ),
     "overdue_more": (
         "另有 {n} 张超时工单，见 XLSX。",
         "{n} more overdue work orders: see the XLSX.",

@@ -7,6 +7,7 @@ module through the real command line, in process; charts are not drawn here (see
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
@@ -26,7 +27,7 @@ from hotline_kpi.metrics.store import open_store
 from hotline_kpi.reports import build_report
 from hotline_kpi.reports.charts import staffing_heatmap
 from hotline_kpi.reports.data import MIN_SURVEYS, agent_ranking, factor_analysis
-from hotline_kpi.reports.html import render_html
+from hotline_kpi.reports.html import AGENT_ROWS, BEST_SHOWN, WORST_SHOWN, render_html
 from hotline_kpi.reports.labels import Words, kpi_kind
 from hotline_kpi.reports.xlsx import HEADER_ROW, SECONDS_PER_DAY, write_xlsx
 from hotline_kpi.staffing import month_facts, month_period, staffing_settings
@@ -442,3 +443,61 @@ def test_the_export_command_writes_xlsx_and_html(
         "daily",
         "staffing",
     } <= set(exported)
+
+
+# --- the printed report stays short whatever the number of agents -------------------------------
+
+
+def _many_agents(october: dict[str, Any], count: int) -> dict[str, Any]:
+    """October with ``count`` agents (a tenth with too few surveys to be ranked)."""
+    template = october["agents"][0]
+    agents = []
+    for index in range(count):
+        surveys = MIN_SURVEYS - 1 if index % 10 == 0 else MIN_SURVEYS + index % 7
+        mean = 5 + (index * 37 % count) / count * 5
+        agents.append(
+            {
+                **template,
+                "agent_id": f"B{index:05d}",
+                "surveys": surveys,
+                "score_sum": round(mean * surveys),
+                "satisfaction_mean": round(mean * surveys) / surveys,
+            }
+        )
+    report = copy.deepcopy(october)
+    report["agents"] = agents
+    report["agent_ranking"] = agent_ranking(agents)
+    return report
+
+
+def _agent_rows(page: str) -> list[str]:
+    """The agent ids of the printed agent table, in order."""
+    return list(dict.fromkeys(re.findall(r'data-src="agents/([^/"]+)/', page)))
+
+
+def test_the_printed_agent_table_is_bounded_and_shows_the_best_and_the_worst(
+    reports: dict,
+) -> None:
+    report = _many_agents(reports["october"], 500)
+    ranking = report["agent_ranking"]
+    order = ranking["order"]
+    assert len(order) == 450 and len(ranking["bottom"]) == 45
+    for lang in ("zh", "en"):
+        page = render_html(report, lang, charts={})
+        shown = _agent_rows(page)
+        assert len(shown) <= AGENT_ROWS
+        assert shown == order[:BEST_SHOWN] + order[-WORST_SHOWN:]  # the worst is the last row
+        assert page.count('<tr class="bottom">') == WORST_SHOWN
+    page = render_html(report, "en", charts={})
+    assert f"… ranks {BEST_SHOWN + 1}–{450 - WORST_SHOWN} (420 agents): see the XLSX …" in page
+    assert "all 500 agents (50 with too few surveys to be ranked)" in page
+    # The workbook keeps every agent.
+    book = load_workbook(io.BytesIO(write_xlsx(report, "en")))
+    assert book["Agents"].max_row == HEADER_ROW + 500
+
+
+def test_a_small_agent_table_is_printed_whole(reports: dict) -> None:
+    report = _many_agents(reports["october"], AGENT_ROWS)
+    ranking = report["agent_ranking"]
+    shown = _agent_rows(render_html(report, "en", charts={}))
+    assert shown == ranking["order"] + ranking["unranked"]
