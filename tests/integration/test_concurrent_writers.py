@@ -4,7 +4,8 @@ Every third line of a simulated month goes to one of three concurrent replay pro
 one store (SQLite, then PostgreSQL): the events of one call are split between the writers, as a
 mis-keyed producer would split them between consumers. The export must equal that of a
 sequential replay of the whole file (issue 18, defect 4: it lost duplicates, invented conflicts
-and deadlocked).
+and deadlocked). Then the same with ``run``: two consumers of a topic whose producer keyed every
+event by its own id, so that a call's events are spread over partitions and consumers.
 """
 
 from __future__ import annotations
@@ -14,11 +15,20 @@ import math
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaProducer
+
+from tests.integration.test_kafka import (
+    Consumer,
+    export_matches,
+    rejection_counts,
+    wait_consumed,
+)
+from tests.support.services import KafkaBroker
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +171,53 @@ def test_three_replays_into_one_postgres_store_equal_a_sequential_replay(
 ) -> None:
     outputs = replay_concurrently(month["work"], postgres_database)
     assert_like_sequential(month, outputs, postgres_database)
+
+
+@pytest.fixture
+def running() -> Iterator[list[Consumer]]:
+    started: list[Consumer] = []
+    yield started
+    for consumer in started:
+        if consumer.process.poll() is None:
+            consumer.kill()
+
+
+def test_two_run_consumers_of_a_mis_keyed_topic_share_a_postgres_store_exactly(
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    kafka_topic: Callable[..., str],
+    postgres_database: str,
+    running: list[Consumer],
+) -> None:
+    topic = kafka_topic(partitions=4)
+    cli(
+        "simulate",
+        "--start",
+        "2026-10-31",
+        "--days",
+        "1",
+        "--calls-per-day",
+        "4000",
+        "--seed",
+        "24",
+        "--duplicates",
+        "0.02",
+        "--output",
+        "day.jsonl",
+        "--truth",
+        "truth.json",
+        cwd=tmp_path,
+    )
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all", linger_ms=20)
+    for raw in (tmp_path / "day.jsonl").read_bytes().splitlines():
+        # Keyed by event id, not by call: one call's events land on several partitions.
+        producer.send(topic, key=json.loads(raw)["event_id"].encode(), value=raw)
+    producer.flush(timeout=60)
+    producer.close()
+    running.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, postgres_database))
+    running.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, postgres_database))
+    wait_consumed(postgres_database, kafka_broker.bootstrap, topic, running)
+    assert [consumer.stop() for consumer in running] == [0, 0]
+    export_matches(tmp_path, postgres_database, truth)
+    assert rejection_counts(postgres_database) == truth["rejections"]
