@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import re
@@ -346,6 +347,10 @@ class Report:
         )
         return moment.isoformat()
 
+    def export(self, month: str) -> dict[str, Any]:
+        """The month's figures with their daily KPIs and ``revision``: what every format shows."""
+        return with_revision(self.month(month, daily=True))
+
     def month(self, month: str, *, daily: bool = False) -> dict[str, Any]:
         """The whole monthly report of SPEC §5 for ``month`` (YYYY-MM)."""
         lo, hi = month_bounds(month, self.zone)
@@ -377,6 +382,39 @@ class Report:
                 for day, start, end in day_bounds(month, self.zone)
             }
         return report
+
+
+# Keys that say when or which, not what: left out of the revision's hash.
+_NOT_FIGURES = ("as_of", "revision")
+
+
+def revision(figures: Mapping[str, Any]) -> str:
+    """A short hash of a report's figures, everything but ``as_of`` and ``revision`` itself.
+
+    Derived from the data only (never the wall clock), so a replay of the same events gives
+    the same revision, while a late event that changes any figure of the month changes it.
+    Two copies of a month's export with the same revision show the same figures.
+    """
+    canonical = json.dumps(
+        {key: value for key, value in figures.items() if key not in _NOT_FIGURES},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()[:12]
+
+
+def with_revision(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """``figures`` with ``revision`` (see :func:`revision`) placed right after ``as_of``."""
+    stamped: dict[str, Any] = {}
+    for key, value in figures.items():
+        if key == "revision":
+            continue
+        stamped[key] = value
+        if key == "as_of":
+            stamped["revision"] = revision(figures)
+    return stamped
 
 
 def _agent_entry(agent: str, f: Mapping[str, float]) -> dict[str, Any]:
@@ -417,14 +455,31 @@ _AGENT_CSV = {
     "drop_rate": ("dropped", "answered"),
 }
 
-CSV_COLUMNS = ("scope", "name", "kpi", "numerator", "denominator", "value", "target", "met")
+CSV_COLUMNS = (
+    "scope",
+    "name",
+    "kpi",
+    "numerator",
+    "denominator",
+    "value",
+    "target",
+    "met",
+    "as_of",
+    "revision",
+)
 
 
 def to_csv(report: Mapping[str, Any]) -> str:
-    """The report as long-format CSV: one row per scope × KPI, agents' figures included."""
+    """The report as long-format CSV: one row per scope × KPI, agents' figures included.
+
+    Every row carries the report's ``as_of`` and ``revision``, so that a row read on its own
+    still says which figures it belongs to. Names from the data (queues, kinds, agent ids) are
+    text fields made safe for spreadsheets (:func:`csv_text`).
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    stamp = [report["as_of"] or "", report.get("revision", "")]
 
     def rows(scope: str, name: str, kpis: Mapping[str, Mapping[str, Any]]) -> None:
         for key, entry in kpis.items():
@@ -438,6 +493,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
                     "" if entry["value"] is None else entry["value"],
                     entry.get("target", ""),
                     "" if entry.get("met") is None else entry["met"],
+                    *stamp,
                 ]
             )
 
@@ -459,6 +515,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
                     "" if value is None else value,
                     "",
                     "",
+                    *stamp,
                 ]
             )
     return out.getvalue()
@@ -491,7 +548,7 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
     try:
         report = Report(store, settings)
         if args.format == "csv":
-            data: str | bytes = to_csv(report.month(args.month))
+            data: str | bytes = to_csv(report.export(args.month))
         else:
             # The month with its daily figures and the report extras; xlsx/html/pdf from it.
             from hotline_kpi.reports import build_report, export_document

@@ -24,6 +24,7 @@ from hotline_kpi.reports.labels import (
     format_value,
     kpi_kind,
 )
+from hotline_kpi.reports.labels import subtitle as report_subtitle
 
 GROUP_TARGETS = ("manual_connection_rate", "drop_rate", "timeliness", "answer_accuracy")
 QUEUE_KPIS = (
@@ -491,7 +492,7 @@ def render_html(
     if charts is None:
         charts = all_charts(report, words)
     title = words.title(report["month"])
-    subtitle = words("subtitle", timezone=report["timezone"], as_of=format_as_of(report["as_of"]))
+    subtitle = report_subtitle(words, report)
     parts = []
     if not report.get("has_data"):
         parts.append(f'<p class="no-data">{escape(words("no_data"))}</p>')
@@ -503,7 +504,12 @@ def render_html(
         parts.append(_staffing(report, words, charts))
         parts.append(_agents(report, words))
         parts.append(_tickets(report, words))
-    footer = f"{title} · {words('generated')}".replace('"', "'")
+    footer = words(
+        "footer",
+        title=title,
+        as_of=format_as_of(report["as_of"]),
+        revision=report.get("revision") or "–",
+    ).replace('"', "'")
     return Template(_template("report.html")).substitute(
         lang="zh-CN" if lang == "zh" else "en",
         title=escape(title),

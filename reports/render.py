@@ -18,8 +18,8 @@ FORMATS = ("xlsx", "html", "pdf")
 
 
 def build_report(report: Report, month: str) -> dict[str, Any]:
-    """The month's SPEC §5 dict with the daily figures and the report extras."""
-    return extend_report(report.month(month, daily=True), report.store, report.settings, month)
+    """The month's SPEC §5 dict with the daily figures, the revision and the report extras."""
+    return extend_report(report.export(month), report.store, report.settings, month)
 
 
 def export_document(

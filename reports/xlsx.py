@@ -26,7 +26,8 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS, clean_text, looks_like_formula
-from hotline_kpi.reports.labels import Words, format_as_of, kpi_kind
+from hotline_kpi.reports.labels import Words, kpi_kind
+from hotline_kpi.reports.labels import subtitle as report_subtitle
 
 HEADER_ROW = 4
 SECONDS_PER_DAY = 86400
@@ -213,7 +214,7 @@ def write_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     words = Words(lang)
     book = Workbook(write_only=True)
     heading = words.title(report["month"])
-    subtitle = words("subtitle", timezone=report["timezone"], as_of=format_as_of(report["as_of"]))
+    subtitle = report_subtitle(words, report)
     _summary(book, report, words, heading, subtitle)
     _queues(book, report, words, heading, subtitle)
     _agents(book, report, words, heading, subtitle)
@@ -355,7 +356,9 @@ def _agents(
     book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
 ) -> None:
     ranking = report["agent_ranking"]
-    sheet = _Sheet(book, words("agents"), heading, words("bottom_hint", min=ranking["min_surveys"]))
+    sheet = _Sheet(book, words("agents"), heading, subtitle)
+    hint = words("bottom_hint", min=ranking["min_surveys"])
+    sheet.put(3, 1, hint, border=False).font = SUBTITLE_FONT
     labels = [
         words.kpi(label) if label in KPI_KEYS else words(label) for _, label, _ in AGENT_COLUMNS
     ]
@@ -630,6 +633,7 @@ def _notes(
         ("满意评分" if zh else "Satisfied score", f"≥ {thresholds['satisfied_score']} / 10"),
         ("时区" if zh else "Time zone", report["timezone"]),
         ("数据截至" if zh else "Data as of", report["as_of"] or "–"),
+        (words("revision"), f"{report.get('revision') or '–'} · {words('revision_hint')}"),
         (words("rank"), words("bottom_hint", min=report["agent_ranking"]["min_surveys"])),
         (words("quadrant"), words("quadrant_hint")),
         (words("change"), words("mom_hint")),
