@@ -50,8 +50,8 @@ SSL_PASSWORD_ENV = "HOTLINE_KPI_KAFKA_SSL_PASSWORD"
 DEAD_LETTER_MAX_BLOCK_MS = 500
 DEAD_LETTER_LOOKUP_TIMEOUT_MS = 2000  # one metadata request answers in milliseconds
 DEAD_LETTER_RECHECK_S = 10.0  # how often a missing topic is looked up again
-DEAD_LETTER_ACK_WAIT_S = 2.0  # how long one flush waits for acknowledgements
-DEAD_LETTER_CLOSE_S = 2.0
+DEAD_LETTER_STALL_S = 10.0  # a send unacknowledged this long makes the topic be looked up again
+DEAD_LETTER_CLOSE_S = 2.0  # how long a stop waits for the last acknowledgements
 DEAD_LETTER_COUNT_INTERVAL_S = 5.0  # how often the outbox gauge is refreshed
 DEAD_LETTER_SLICE = 1000  # outbox rows sent per flush
 OUTBOX_COUNT_SQL = "SELECT COUNT(*) FROM rejected WHERE dead_lettered = 0"
@@ -164,14 +164,7 @@ class KafkaRunner:
             self.consumer.subscribe([self.kafka.topic], listener=_Rebalance(self))
         except (KafkaTimeoutError, KafkaError, OSError) as exc:
             raise _unreachable(self.kafka, exc) from None
-        self.dead_letters: DeadLetters | None = None
-        if self.kafka.dead_letter_topic:
-            try:
-                self.dead_letters = DeadLetters(self, config)
-            except (KafkaTimeoutError, KafkaError, OSError) as exc:
-                with contextlib.suppress(KafkaError):
-                    self.consumer.close(autocommit=False)
-                raise _unreachable(self.kafka, exc) from None
+        self.dead_letters = DeadLetters(self, config) if self.kafka.dead_letter_topic else None
 
     def seek_to_stored(self, assigned: list[TopicPartition]) -> None:
         """Seek each assigned partition to the next offset the store holds for it."""
@@ -277,12 +270,13 @@ def _offset_meta(offset: int) -> OffsetAndMetadata:
 class DeadLetters:
     """Publishes the store's undelivered rejections to the dead-letter topic (an outbox).
 
-    Nothing here may hold up the stream (README): the topic is looked up at start with one
-    metadata request, and while it is missing (or cannot be looked up) nothing is sent — the
-    rejections wait in the outbox, counted by ``hotline_dead_letter_outbox`` — and it is looked
-    up again every ``DEAD_LETTER_RECHECK_S``. Each ``flush`` waits at most
-    ``DEAD_LETTER_ACK_WAIT_S`` for acknowledgements; a row is sent again only once its send has
-    failed, so the topic gets each row once per process.
+    Nothing here may hold up the stream (README). The topic is looked up at start with one
+    metadata request; while it is missing (or cannot be looked up) nothing is sent, the
+    rejections wait in the outbox (gauge ``hotline_dead_letter_outbox``), and it is looked up
+    again every ``DEAD_LETTER_RECHECK_S``. ``flush`` never waits for acknowledgements: it marks
+    the rows whose sends have completed and sends the next ones. A row is sent again only once
+    its send has failed, so the topic gets each row once (a crash between the broker's ack and
+    the store's mark can repeat one). Only ``close`` waits, a bounded time.
     """
 
     def __init__(
@@ -295,18 +289,26 @@ class DeadLetters:
         self.runner = runner
         self.topic: str = runner.kafka.dead_letter_topic or ""
         self.clock = clock
-        # kafka-python's send() waits up to max_block_ms for a topic's metadata, and a topic that
-        # does not exist makes it wait all of it (60 s by default).
-        self.producer = KafkaProducer(
-            acks="all", linger_ms=5, max_block_ms=DEAD_LETTER_MAX_BLOCK_MS, **config
-        )
+        # Both clients are made when first needed and bootstrap within a lookup's bound, so that
+        # neither can hold up the start or the stream.
+        self.producer_config = {
+            **config,
+            "acks": "all",
+            "linger_ms": 5,
+            # send() waits up to max_block_ms for a topic's metadata (60 s by default), and a
+            # topic that does not exist makes it wait all of it.
+            "max_block_ms": DEAD_LETTER_MAX_BLOCK_MS,
+            "bootstrap_timeout_ms": DEAD_LETTER_LOOKUP_TIMEOUT_MS,
+        }
+        self.producer: KafkaProducer | None = None
         self.admin_config = {
             **config,
             "bootstrap_timeout_ms": DEAD_LETTER_LOOKUP_TIMEOUT_MS,
             "request_timeout_ms": DEAD_LETTER_LOOKUP_TIMEOUT_MS,
         }
         self.admin: KafkaAdminClient | None = None
-        self.in_flight: dict[int, Any] = {}  # outbox row id -> its send's future
+        # Outbox row id -> (its send's future, when it was sent).
+        self.in_flight: dict[int, tuple[Any, float]] = {}
         self.available = False
         self.announced: str | None = None  # the last state logged, so each is logged once
         self.next_check = 0.0
@@ -330,9 +332,16 @@ class DeadLetters:
         self.next_check = self.clock() + DEAD_LETTER_RECHECK_S
         state = self._lookup()
         self.available = state == "exists"
+        if state == "missing":
+            # Deleted under us: the producer would retry its batches (and log every metadata
+            # refresh) until their delivery timeout. The rows are sent again by a new one.
+            self._close_producer(timeout=0)
+        self._announce(state)
+
+    def _announce(self, state: str) -> None:
         if state == self.announced:
             return
-        if self.available:
+        if state == "exists":
             if self.announced is not None:
                 log.info(
                     "dead-letter topic '%s' is available now; publishing the store's outbox",
@@ -347,8 +356,8 @@ class DeadLetters:
             )
         else:
             log.warning(
-                "cannot look up dead-letter topic '%s' (%s); rejected events stay in the "
-                "store's outbox until it can be used (checked every %g s)",
+                "cannot use dead-letter topic '%s' (%s); rejected events stay in the store's "
+                "outbox until it can be used (checked every %g s)",
                 self.topic,
                 state,
                 DEAD_LETTER_RECHECK_S,
@@ -375,67 +384,56 @@ class DeadLetters:
             return "exists" if topic.get("partitions") else "no partitions"
         return "missing"
 
-    def flush(self, *, recheck: bool = True) -> None:
-        """Send a slice of the outbox if the topic exists; wait a bounded time for the acks."""
+    def flush(self) -> None:
+        """Mark what the topic acknowledged and send the next slice of the outbox; never waits
+        for an acknowledgement, and looks a missing topic up again when it is time."""
         now = self.clock()
-        if recheck and not self.available and now >= self.next_check:
-            self.check()
+        self._settle()
+        stalled = any(now - sent > DEAD_LETTER_STALL_S for _, sent in self.in_flight.values())
+        if (stalled or not self.available) and now >= self.next_check:
+            self.check()  # a topic deleted under us shows as sends that never complete
         if self.available:
             self._send()
-            deadline = self.clock() + DEAD_LETTER_ACK_WAIT_S
-            while self._pending() and self.clock() < deadline:
-                pending = next(f for f in self.in_flight.values() if not f.is_done)
-                with contextlib.suppress(KafkaError):  # a failure is counted by _settle
-                    pending.get(timeout=max(0.0, deadline - self.clock()))
-            self._settle()
         if now >= self.next_count:
             self.next_count = now + DEAD_LETTER_COUNT_INTERVAL_S
             self.outbox.set(self.runner.store.query(OUTBOX_COUNT_SQL)[0][0])
 
     def _send(self) -> None:
         rows = self.runner.store.undelivered_rejections(DEAD_LETTER_SLICE)
-        for row_id, source, partition, position, reason, event_id, kind, detail, payload in rows:
-            if row_id in self.in_flight:
-                continue
-            headers = [
-                ("reason", reason.encode()),
-                ("origin_topic", source.removeprefix("kafka:").encode()),
-                ("origin_partition", str(partition).encode()),
-                ("origin_offset", str(position - 1).encode()),
-                ("detail", (detail or "").encode()),
-            ]
-            if event_id:
-                headers.append(("event_id", event_id.encode()))
-            if kind:
-                headers.append(("type", kind.encode()))
-            try:
-                future = self.producer.send(
-                    self.topic, value=(payload or "").encode(), headers=headers
-                )
-            except KafkaError as exc:
-                # Metadata gone (the topic was deleted) or the send buffer is full: stop sending
-                # and look the topic up again later; the rows stay in the outbox.
-                self.failures.inc()
-                self.available = False
-                self.next_check = self.clock() + DEAD_LETTER_RECHECK_S
-                log.warning(
-                    "sending to dead-letter topic '%s' failed (%s); rejected events stay in the "
-                    "store's outbox, retried in %g s",
-                    self.topic,
-                    type(exc).__name__,
-                    DEAD_LETTER_RECHECK_S,
-                )
-                self.announced = type(exc).__name__
-                return
-            self.in_flight[row_id] = future
+        rows = [row for row in rows if row[0] not in self.in_flight]
+        try:
+            if rows and self.producer is None:
+                self.producer = KafkaProducer(**self.producer_config)
+            for row in rows:
+                self.in_flight[row[0]] = (self._send_row(self.producer, row), self.clock())
+        except KafkaError as exc:
+            # The topic's metadata is gone (deleted), the send buffer is full or the broker is
+            # away: stop sending and look the topic up again later; the rows stay in the outbox.
+            self.failures.inc()
+            self.available = False
+            self.next_check = self.clock() + DEAD_LETTER_RECHECK_S
+            self._announce(type(exc).__name__)
 
-    def _pending(self) -> bool:
-        return any(not future.is_done for future in self.in_flight.values())
+    def _send_row(self, producer: Any, row: tuple[Any, ...]) -> Any:
+        """Send one outbox row (reason and origin in headers); its future."""
+        _, source, partition, position, reason, event_id, kind, detail, payload = row
+        headers = [
+            ("reason", reason.encode()),
+            ("origin_topic", source.removeprefix("kafka:").encode()),
+            ("origin_partition", str(partition).encode()),
+            ("origin_offset", str(position - 1).encode()),
+            ("detail", (detail or "").encode()),
+        ]
+        if event_id:
+            headers.append(("event_id", event_id.encode()))
+        if kind:
+            headers.append(("type", kind.encode()))
+        return producer.send(self.topic, value=(payload or "").encode(), headers=headers)
 
     def _settle(self) -> None:
         """Mark what was acknowledged; a failed row leaves ``in_flight`` to be sent again."""
         delivered: list[int] = []
-        for row_id, future in list(self.in_flight.items()):
+        for row_id, (future, _) in list(self.in_flight.items()):
             if not future.is_done:
                 continue
             del self.in_flight[row_id]
@@ -446,16 +444,35 @@ class DeadLetters:
         if delivered:
             self.runner.store.mark_dead_lettered(delivered)
 
-    def close(self) -> None:
-        """Publish what the last batch rejected (bounded) and close the clients."""
-        self.flush(recheck=False)  # a missing topic is not looked up again on the way out
+    def _close_producer(self, timeout: float) -> None:
+        """Close the producer within about ``timeout`` seconds; its unsent rows stay in the
+        outbox, to be sent again."""
+        producer, self.producer = self.producer, None
+        if producer is None:
+            return
         try:
-            self.producer.close(timeout=DEAD_LETTER_CLOSE_S)
+            producer.close(timeout=timeout)
         except KafkaTimeoutError:
             # close() gives up before its force-close when a batch is still unacknowledged,
             # which leaves a non-daemon sender thread holding the process open: force it.
-            self.producer._sender.force_close()
-            self.producer._sender.join(DEAD_LETTER_CLOSE_S)
+            producer._sender.force_close()
+            producer._sender.join(DEAD_LETTER_CLOSE_S)
+        self._settle()  # what completed while closing
+        self.in_flight.clear()
+
+    def close(self) -> None:
+        """Send what the last batch rejected, wait a bounded time for the acks, close."""
+        if self.available:
+            self._send()
+        deadline = self.clock() + DEAD_LETTER_CLOSE_S
+        for future, _ in list(self.in_flight.values()):
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(KafkaError):  # a failure is counted by _settle
+                future.get(timeout=remaining)
+        self._settle()
+        self._close_producer(timeout=max(0.0, deadline - self.clock()))
         if self.admin is not None:
             with contextlib.suppress(KafkaError):
                 self.admin.close()

@@ -653,3 +653,48 @@ def test_a_dead_letter_topic_created_while_run_runs_gets_the_outbox_without_a_re
         assert "available now" in Path(consumer.log.name).read_text()
     finally:
         kafka_broker.delete_topic(dead)
+
+
+def test_a_dead_letter_topic_deleted_under_run_is_noticed_and_refilled_once_recreated(
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    kafka_topic: Callable[..., str],
+    consumers: list[Consumer],
+) -> None:
+    topic = kafka_topic(partitions=1)
+    dead = f"dead-{uuid.uuid4().hex[:12]}"
+    bootstrap = kafka_broker.bootstrap
+    store = str(tmp_path / "k.db")
+    kafka_broker.create_topic(dead, 1)
+    try:
+        consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
+        consumers.append(consumer)
+        produce_wave(bootstrap, topic, 1, 5)
+        wait_consumed(store, bootstrap, topic, [consumer], timeout=60)
+        wait_until(lambda: outbox(store) == 0, timeout=20, message="first wave not sent")
+        published = rejected_origins(store)
+
+        kafka_broker.delete_topic(dead)
+        wait_until(lambda: not topic_exists(kafka_broker, dead), timeout=20)
+        for wave in (2, 3):  # the producer still has the topic's metadata, then it has not
+            produce_wave(bootstrap, topic, wave, 5)
+            wait_consumed(store, bootstrap, topic, [consumer], timeout=20)
+            time.sleep(3)
+        wait_until(
+            lambda: f"'{dead}' does not exist" in consumer.output(),
+            timeout=40,
+            message="the deleted topic was not noticed",
+        )
+        assert outbox(store) == 10
+        kafka_broker.create_topic(dead, 1)
+        wait_until(
+            lambda: consumer.alive() and outbox(store) == 0,
+            timeout=40,
+            message="the outbox was not published to the recreated topic",
+        )
+        code, elapsed = consumer.stop_timed()
+        output = Path(consumer.log.name).read_text()
+        assert code == 0 and elapsed < 5 and "Traceback" not in output, (code, elapsed)
+        assert_published_once(read_topic(bootstrap, dead), rejected_origins(store) - published)
+    finally:
+        kafka_broker.delete_topic(dead)
