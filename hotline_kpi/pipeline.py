@@ -27,9 +27,12 @@ from hotline_kpi.ingest.decode import Accepted, Reason, Record, Rejected, decode
 from hotline_kpi.ingest.wire import TicketClosed, TicketOpened
 from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch
 from hotline_kpi.metrics.fold import US, FoldResult, Thresholds, fold_batch
-from hotline_kpi.metrics.store import BatchWrite, SqlStore
+from hotline_kpi.metrics.store import BatchWrite, SqlStore, WriterConflictError
 
 log = logging.getLogger(__name__)
+
+# Attempts at a batch that another writer's transaction deadlocked or serialised away.
+CONFLICT_RETRIES = 3
 
 Clock = Callable[[], int]
 
@@ -164,46 +167,60 @@ class Pipeline:
         decoded, decode_rejected = decode_batch(records, self.clock())
         started = 0.0
         labels: list[str] | None = None
-        try:
-            with self.store.batch():
-                # Another writer may have moved the watermark or seen these events since our
-                # last batch: everything the fold depends on is read inside the transaction.
-                self._watermark = self.store.watermark()
-                fresh, rejected, result, ticket_partitions = self._fold(
-                    decoded, decode_rejected, owned
-                )
-                if self.metrics is not None:
-                    wanted = self.metrics.queue_labels.unlabelled(
-                        self.metrics.queue_names(result.deltas, result.calls.values())
+        attempt = 1
+        while True:
+            try:
+                with self.store.batch():
+                    # Another writer may have moved the watermark or seen these events since
+                    # our last batch: everything the fold depends on is read inside the
+                    # transaction.
+                    self._watermark = self.store.watermark()
+                    fresh, rejected, result, ticket_partitions = self._fold(
+                        decoded, decode_rejected, owned
                     )
-                    if wanted:
-                        labels = self.store.assign_queue_labels(
-                            wanted, self.metrics.queue_labels.cap
+                    if self.metrics is not None:
+                        wanted = self.metrics.queue_labels.unlabelled(
+                            self.metrics.queue_names(result.deltas, result.calls.values())
                         )
-                # Measured from the writes to the commit, as before: waiting for another writer's
-                # batch and folding are not the store's commit time.
-                started = time.perf_counter()
-                self.store.write(
-                    BatchWrite(
-                        calls=list(result.calls.values()),
-                        tickets=list(result.tickets.values()),
-                        overdue=result.overdue,
-                        reviews=result.reviews,
-                        surveys=result.surveys,
-                        seen={item.event.event_id for item in fresh},
-                        rejected=rejected,
-                        source=source,
-                        positions=positions,
-                        expected=expected,
-                        watermark=result.watermark,
-                        ticket_partitions=ticket_partitions,
-                        identities=identities or {},
+                        if wanted:
+                            labels = self.store.assign_queue_labels(
+                                wanted, self.metrics.queue_labels.cap
+                            )
+                    # Measured from the writes to the commit, as before: waiting for another
+                    # writer's batch and folding are not the store's commit time.
+                    started = time.perf_counter()
+                    self.store.write(
+                        BatchWrite(
+                            calls=list(result.calls.values()),
+                            tickets=list(result.tickets.values()),
+                            overdue=result.overdue,
+                            reviews=result.reviews,
+                            surveys=result.surveys,
+                            seen={item.event.event_id for item in fresh},
+                            rejected=rejected,
+                            source=source,
+                            positions=positions,
+                            expected=expected,
+                            watermark=result.watermark,
+                            ticket_partitions=ticket_partitions,
+                            identities=identities or {},
+                        )
                     )
-                )
-        except StoreError:
-            if self.metrics is not None:
-                self.metrics.commit_failures.inc()
-            raise
+                break
+            except WriterConflictError as exc:
+                # Only a writer that does not take the store's lock (an older version during
+                # an upgrade) can cause this; nothing was written, so fold the batch again.
+                if attempt < CONFLICT_RETRIES:
+                    log.warning("%s; retrying the batch (%d of %d)", exc, attempt, CONFLICT_RETRIES)
+                    attempt += 1
+                    continue
+                if self.metrics is not None:
+                    self.metrics.commit_failures.inc()
+                raise
+            except StoreError:
+                if self.metrics is not None:
+                    self.metrics.commit_failures.inc()
+                raise
         if self.metrics is not None:
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
 

@@ -25,6 +25,7 @@ from hotline_kpi.metrics.store import (
     SCHEMA,
     SCHEMA_VERSION,
     SqlStore,
+    WriterConflictError,
     _check_version,
     one_line,
 )
@@ -86,6 +87,8 @@ class PostgresStore(SqlStore):
         return (psycopg.Error,)
 
     def _failure(self, exc: BaseException) -> StoreError:
+        if isinstance(exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
+            return WriterConflictError(f"store commit failed: {one_line(exc)}")
         if isinstance(exc, psycopg.errors.LockNotAvailable):
             return StoreError(
                 "PostgreSQL store is locked: another writer held it for more than "

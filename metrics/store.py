@@ -114,6 +114,11 @@ class StalePositionError(StoreError):
     """Another consumer committed this partition since the batch was read: drop the batch."""
 
 
+class WriterConflictError(StoreError):
+    """Another writer's transaction deadlocked with the batch or made it unserialisable; nothing
+    was written, and the batch may be folded and written again."""
+
+
 class Store(Protocol):
     """What the pipeline and the exports need of a store."""
 

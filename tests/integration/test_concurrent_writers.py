@@ -15,13 +15,20 @@ import math
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from kafka import KafkaProducer
 
+from hotline_kpi.errors import StoreError
+from hotline_kpi.metrics.fold import CallFact
+from hotline_kpi.metrics.postgres import PostgresStore
+from hotline_kpi.metrics.store import BatchWrite, WriterConflictError, _call_row
 from tests.integration.test_kafka import (
     Consumer,
     export_matches,
@@ -221,3 +228,36 @@ def test_two_run_consumers_of_a_mis_keyed_topic_share_a_postgres_store_exactly(
     assert [consumer.stop() for consumer in running] == [0, 0]
     export_matches(tmp_path, postgres_database, truth)
     assert rejection_counts(postgres_database) == truth["rejections"]
+
+
+def test_a_deadlock_with_a_writer_that_skips_the_lock_is_one_retryable_line(
+    postgres_database: str,
+) -> None:
+    """An older version's consumer (no advisory lock) can still deadlock with a batch: the
+    batch's error is then one line and of the kind the pipeline folds again."""
+    store = PostgresStore(postgres_database)
+    first, second = CallFact("a"), CallFact("b")
+    foreign = psycopg.connect(postgres_database)
+    upsert = store._sql_call_upsert
+    failure: list[BaseException] = []
+
+    def batch_b_then_a() -> None:
+        try:
+            store.commit(BatchWrite(calls=[second, first]))
+        except StoreError as exc:
+            failure.append(exc)
+
+    try:
+        foreign.execute(upsert, _call_row(first))  # holds "a" in an open transaction
+        ours = threading.Thread(target=batch_b_then_a)
+        ours.start()
+        time.sleep(0.3)  # ours holds "b" and waits for "a"; its deadlock check runs first
+        foreign.execute(upsert, _call_row(second))
+        foreign.commit()
+        ours.join(timeout=30)
+    finally:
+        foreign.close()
+        store.close()
+    (error,) = failure
+    assert isinstance(error, WriterConflictError)
+    assert str(error) == "store commit failed: deadlock detected"

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from hotline_kpi.errors import StoreError
 from hotline_kpi.ingest.events import epoch_us
+from hotline_kpi.metrics.exposition import HotlineMetrics, QueueLabels
 from hotline_kpi.metrics.fold import Thresholds
-from hotline_kpi.metrics.store import BatchWrite, SqliteStore
+from hotline_kpi.metrics.store import BatchWrite, SqliteStore, WriterConflictError
 from hotline_kpi.pipeline import Pipeline, Tally
 from tests.conftest import line, make_event
 
@@ -131,3 +133,49 @@ def test_store_writes_outside_a_batch_are_refused(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="open batch"):
         store.write(BatchWrite(source="x", positions={0: 1}))
     assert store.positions("x") == {}
+
+
+def test_a_batch_another_writer_deadlocked_is_folded_again_and_counted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = CollectorRegistry()
+    pipeline = Pipeline(
+        SqliteStore(tmp_path / "s.db"),
+        Thresholds.of_seconds(5, 20, 8),
+        HotlineMetrics(registry, QueueLabels((), 50)),
+        clock=lambda: NOW,
+    )
+    store = pipeline.store
+    original = store.write
+    attempts: list[int] = []
+
+    def deadlocked_once(batch: BatchWrite) -> None:
+        attempts.append(len(batch.calls))
+        if len(attempts) == 1:
+            raise WriterConflictError("store commit failed: deadlock detected")
+        original(batch)
+
+    monkeypatch.setattr(store, "write", deadlocked_once)
+    tally = feed(pipeline, "a", [make_event("call.queued", at(0), call_id="c1", queue="vip")])
+    assert attempts == [1, 1]
+    assert (tally.accepted, tally.batches) == (1, 1)
+    assert registry.get_sample_value("hotline_agent_requests_total", {"queue": "vip"}) == 1
+    assert registry.get_sample_value("hotline_store_commit_failures_total") == 0
+    assert store.query("SELECT call_id FROM calls") == [("c1",)]
+
+
+def test_a_batch_that_keeps_conflicting_fails_after_three_attempts_and_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = pipeline_on(tmp_path / "s.db")
+    attempts: list[BatchWrite] = []
+
+    def always(batch: BatchWrite) -> None:
+        attempts.append(batch)
+        raise WriterConflictError("store commit failed: deadlock detected")
+
+    monkeypatch.setattr(pipeline.store, "write", always)
+    with pytest.raises(WriterConflictError):
+        feed(pipeline, "a", [make_event("call.queued", at(0), call_id="c1", queue="vip")])
+    assert len(attempts) == 3
+    assert pipeline.store.positions("a") == {}
