@@ -112,13 +112,14 @@ def resume(
     if remaining == 0 and fingerprint.identity() == identity:
         return position, fingerprint, None
     if identity is None:
-        why = f"the store has a position ({position} bytes) but no identity for it"
+        why = "the store has no identity for that position (written by an older version)"
     elif remaining > 0:
-        why = f"it is shorter than the {position} bytes read before"
+        why = "the file is shorter: it was replaced"
     elif identity.rsplit(":", 1)[0] != f"{fingerprint.device}:{fingerprint.inode}":
-        why = "it is another file (device or inode changed)"
+        why = "another file is at that path: its device or inode changed"
     else:
-        why = f"its first {position} bytes changed"
+        why = "the bytes before that position changed: the file was replaced"
+    why = f"not resuming at byte {position}, {why}"
     stream.seek(0)
     return 0, Fingerprint.of(stream), why
 
@@ -154,9 +155,8 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
                     )
                 if why is not None:
                     print(
-                        f"hotline-kpi replay: notice: {args.file} is not the file replayed "
-                        f"before ({why}): reading it again from the start; events already "
-                        "stored count as duplicates",
+                        f"hotline-kpi replay: notice: {args.file}: {why}; reading it again "
+                        "from the start (events already stored count as duplicates)",
                         file=sys.stderr,
                     )
                 tally = replay_stream(pipeline, stream, source, start, args.batch_size, fingerprint)

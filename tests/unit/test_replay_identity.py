@@ -63,9 +63,9 @@ def test_a_file_overwritten_in_place_is_read_again_from_the_start(
     assert (accepted, rejected) == (300, {})  # nothing skipped, no half line
     (notice,) = notices(stderr)
     assert notice == (
-        f"hotline-kpi replay: notice: {path} is not the file replayed before (its first "
-        f"{len(events_file(40, 'old'))} bytes changed): reading it again from the start; "
-        "events already stored count as duplicates"
+        f"hotline-kpi replay: notice: {path}: not resuming at byte {len(events_file(40, 'old'))}"
+        ", the bytes before that position changed: the file was replaced; reading it again "
+        "from the start (events already stored count as duplicates)"
     )
 
 
@@ -81,7 +81,7 @@ def test_a_file_moved_over_the_old_one_is_read_again_and_its_old_events_are_dupl
     accepted, rejected, stderr = replay(path, capsys)
     assert (accepted, rejected) == (5, {"duplicate": 40})
     (notice,) = notices(stderr)
-    assert "(it is another file (device or inode changed))" in notice
+    assert "another file is at that path: its device or inode changed;" in notice
 
 
 def test_a_shorter_file_is_read_again_from_the_start(
@@ -94,7 +94,7 @@ def test_a_shorter_file_is_read_again_from_the_start(
     accepted, rejected, stderr = replay(path, capsys)
     assert (accepted, rejected) == (3, {})
     (notice,) = notices(stderr)
-    assert "shorter than the" in notice
+    assert "the file is shorter: it was replaced;" in notice
 
 
 def test_a_growing_log_resumes_after_what_was_read(
@@ -127,3 +127,18 @@ def test_from_start_reads_everything_again_without_a_notice(
     accepted, rejected, stderr = replay(path, capsys, "--from-start")
     assert (accepted, rejected, notices(stderr)) == (2, {"duplicate": 10}, [])
     assert replay(path, capsys)[:2] == (0, {})  # and the identity it stored lets it resume
+
+
+def test_a_position_stored_without_an_identity_is_not_trusted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(events_file(6, "a"))
+    replay(path, capsys)
+    store = SqliteStore(tmp_path / "s.db")
+    store.query("DELETE FROM meta WHERE key LIKE 'identity:%'")  # as an older version left it
+    store.close()
+    accepted, rejected, stderr = replay(path, capsys)
+    assert (accepted, rejected) == (0, {"duplicate": 6})
+    (notice,) = notices(stderr)
+    assert "the store has no identity for that position (written by an older version)" in notice
