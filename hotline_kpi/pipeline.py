@@ -169,6 +169,7 @@ class Pipeline:
         labels: list[str] | None = None
         attempt = 1
         while True:
+            labels = None  # what a rolled-back attempt assigned was rolled back with it
             try:
                 with self.store.batch():
                     # Another writer may have moved the watermark or seen these events since
