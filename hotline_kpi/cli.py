@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +31,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# Simulated traffic beyond this would need more agents than memory holds (staffing per hour).
+MAX_CALLS_PER_DAY = 1_000_000
+
+
+def _positive_number(text: str) -> float:
+    """An argparse type: a finite number above zero (``nan`` or ``inf`` is a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _calls_per_day(text: str) -> int:
+    """An argparse type: a whole number of calls a day, 1 to :data:`MAX_CALLS_PER_DAY`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_CALLS_PER_DAY:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_CALLS_PER_DAY:,}, got {text!r}"
+        )
+    return value
+
+
 def _add_common(parser: argparse.ArgumentParser, *, store: bool = True) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
     if store:
@@ -47,17 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(demo)
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    demo.add_argument(
+        "--speed", type=_positive_number, default=60.0, help="simulated seconds per second"
+    )
     demo.add_argument("--metrics-port", type=int)
     demo.add_argument("--headless", action="store_true", help="no live terminal view")
-    demo.add_argument("--duration", type=float, help="stop after this many wall seconds")
+    demo.add_argument("--duration", type=_positive_number, help="stop after this many wall seconds")
     demo.add_argument(
         "--scenario",
         choices=["normal", "understaffed"],
         default="normal",
         help="'understaffed' makes the manual connection rate breach its target",
     )
-    demo.add_argument("--calls-per-day", type=int, default=20_000)
+    demo.add_argument("--calls-per-day", type=_calls_per_day, default=20_000)
     demo.set_defaults(handler=_cmd_demo)
 
     run = sub.add_parser("run", help="the long-running Kafka consumer")
@@ -105,9 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(simulate, store=False)
     simulate.add_argument("--month", metavar="YYYY-MM", help="simulate this whole month")
     simulate.add_argument("--start", metavar="YYYY-MM-DD", help="first local day")
-    simulate.add_argument("--days", type=float, default=1.0, help="days from --start")
+    simulate.add_argument("--days", type=_positive_number, default=1.0, help="days from --start")
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--calls-per-day", type=int, default=20_000)
+    simulate.add_argument("--calls-per-day", type=_calls_per_day, default=20_000)
     simulate.add_argument("--scenario", choices=["normal", "understaffed"], default="normal")
     simulate.add_argument("--duplicates", type=float, default=0.0, help="share re-sent")
     simulate.add_argument("--shuffle", action="store_true", help="shuffle each call's events")

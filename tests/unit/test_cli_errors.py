@@ -203,3 +203,25 @@ def test_a_threshold_must_be_finite_and_sane(
         cwd=tmp_path,
     )
     assert_one_line(result, 2, "c.yaml", f"thresholds.{key}")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("demo", "--speed", "nan"),
+        ("demo", "--speed", "inf"),
+        ("demo", "--duration", "-1"),
+        ("demo", "--duration", "nan"),
+        ("demo", "--calls-per-day", "0"),
+        ("simulate", "--start", "2026-10-01", "--days", "inf"),
+        ("simulate", "--start", "2026-10-01", "--calls-per-day", "2.5"),
+        # Enough agents for this many calls would fill memory before anything is written.
+        ("simulate", "--start", "2026-10-01", "--calls-per-day", "100000000000000000000"),
+    ],
+    ids=lambda args: "-".join(args[-2:]),
+)
+def test_a_number_the_simulation_cannot_run_with_is_a_usage_error(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    extra = ("--headless", "--metrics-port", "0", "--store", "d.db") if args[0] == "demo" else ()
+    assert_one_line(run(*args, *extra, cwd=tmp_path), 2, args[-2], repr(args[-1]))
