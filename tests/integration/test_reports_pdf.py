@@ -111,6 +111,17 @@ def test_pdf_prints_the_json_numbers(exported: dict[str, Any]) -> None:
     assert "Hotline KPI report, October 2026" in english and "Improve urgently" in english
 
 
+def test_every_pdf_page_says_which_revision_of_the_figures_it_shows(
+    exported: dict[str, Any],
+) -> None:
+    revision = exported["report"]["revision"]
+    pages = pdf_text(exported["work"] / "october.pdf").split("\f")
+    pages = [page for page in pages if page.strip()]
+    assert len(pages) >= 4
+    assert all(f"数据版本 {revision}" in page for page in pages)  # the footer of every page
+    assert f"revision {revision}" in pdf_text(exported["work"] / "october-en.pdf")
+
+
 def test_pdf_has_the_staffing_heat_maps_and_backtest_of_the_json(exported: dict[str, Any]) -> None:
     report = exported["report"]
     staffing = report["staffing"]
