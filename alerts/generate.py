@@ -56,7 +56,7 @@ from hotline_kpi.alerts.slo import (
     target_of,
 )
 from hotline_kpi.config import Settings
-from hotline_kpi.errors import UsageError
+from hotline_kpi.errors import OutputError
 
 DEFAULT_JOB = "hotline-kpi"
 RULES_FILE = Path(__file__).parent / "rules" / "hotline-kpi.rules.yml"
@@ -445,5 +445,5 @@ def run_rules(settings: Settings, args: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write rules to {path}: {exc.strerror}") from None
+        raise OutputError(f"cannot write rules to {path}: {exc.strerror}") from None
     return 0

@@ -86,13 +86,14 @@ def test_an_empty_output_path_is_a_usage_error(command: str, store: Path, tmp_pa
     assert_one_line(run(*args, cwd=tmp_path), 2, "--output", "empty")
 
 
-@pytest.mark.parametrize("command", ["export", "simulate"], ids=str)
+@pytest.mark.parametrize("command", ["export", "simulate", "rules"], ids=str)
 def test_a_full_device_is_a_runtime_error_naming_the_path_and_the_reason(
     command: str, store: Path, tmp_path: Path
 ) -> None:
     args = {
         "export": export(store, "--output", "/dev/full"),
         "simulate": (*SIMULATE, "--output", "/dev/full"),
+        "rules": ("rules", "--output", "/dev/full"),
     }[command]
     assert_one_line(run(*args, cwd=tmp_path), 1, "/dev/full", "No space left on device")
 
