@@ -30,7 +30,7 @@ from hotline_kpi.metrics.export import Report, Tallies
 from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
 from hotline_kpi.metrics.fold import US
 from hotline_kpi.metrics.store import open_store
-from hotline_kpi.pipeline import Pipeline, Tally, thresholds_of
+from hotline_kpi.pipeline import Pipeline, Tally, max_clock_skew_of, thresholds_of
 from hotline_kpi.simulate import Scenario, Simulator, local_midnight_ms
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,9 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
         raise HotlineError(
             f"cannot serve /metrics on {settings.metrics.address}:{port}: {exc.strerror}"
         ) from None
-    pipeline = Pipeline(store, thresholds_of(settings), metrics)
+    pipeline = Pipeline(
+        store, thresholds_of(settings), metrics, max_clock_skew_us=max_clock_skew_of(settings)
+    )
     today = datetime.now(zone).date()
     start_ms = local_midnight_ms(today, zone)
     if pipeline.watermark is not None:

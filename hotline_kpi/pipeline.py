@@ -18,12 +18,17 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-import msgspec
-import orjson
-
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import StoreError
-from hotline_kpi.ingest.decode import Accepted, Reason, Record, Rejected, decode_batch
+from hotline_kpi.ingest.decode import (
+    DEFAULT_MAX_CLOCK_SKEW_US,
+    Accepted,
+    Reason,
+    Record,
+    Rejected,
+    decode_batch,
+    reject_event,
+)
 from hotline_kpi.ingest.wire import TicketClosed, TicketOpened
 from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch
 from hotline_kpi.metrics.fold import US, FoldResult, Thresholds, fold_batch
@@ -35,6 +40,11 @@ log = logging.getLogger(__name__)
 CONFLICT_RETRIES = 3
 
 Clock = Callable[[], int]
+
+
+def max_clock_skew_of(settings: Settings) -> int:
+    """How far ahead of the wall clock an event may be stamped, in microseconds (SPEC §6)."""
+    return settings.max_clock_skew_seconds * US
 
 
 def thresholds_of(settings: Settings) -> Thresholds:
@@ -121,11 +131,13 @@ class Pipeline:
         thresholds: Thresholds,
         metrics: HotlineMetrics | None = None,
         clock: Clock = wall_clock_us,
+        max_clock_skew_us: int = DEFAULT_MAX_CLOCK_SKEW_US,
     ) -> None:
         self.store = store
         self.thresholds = thresholds
         self.metrics = metrics
         self.clock = clock
+        self.max_clock_skew_us = max_clock_skew_us
         self._watermark = store.watermark()
         self._log_rejection = _RejectionLog()
         store.ensure_thresholds(thresholds)
@@ -164,7 +176,7 @@ class Pipeline:
         Raises :class:`StoreError` when the commit fails; nothing of the batch is then counted
         and the source must re-deliver it from the stored positions.
         """
-        decoded, decode_rejected = decode_batch(records, self.clock())
+        decoded, decode_rejected = decode_batch(records, self.clock(), self.max_clock_skew_us)
         started = 0.0
         labels: list[str] | None = None
         attempt = 1
@@ -255,7 +267,7 @@ class Pipeline:
         for item in decoded:
             event_id = item.event.event_id
             if event_id in stored or event_id in batch_ids:
-                rejected.append(_rejection(item, Reason.duplicate, "event_id already seen"))
+                rejected.append(reject_event(item, Reason.duplicate, "event_id already seen"))
                 continue
             batch_ids.add(event_id)
             fresh.append(item)
@@ -268,15 +280,5 @@ class Pipeline:
         overdue = self.store.overdue_tickets(horizon, owned) if horizon is not None else []
         result = fold_batch(fresh, calls, tickets, self.thresholds, self._watermark, overdue)
         for item, why in result.conflicts:
-            rejected.append(_rejection(item, Reason.conflict, why))
+            rejected.append(reject_event(item, Reason.conflict, why))
         return fresh, rejected, result, ticket_partitions
-
-
-def _rejection(item: Accepted, reason: Reason, detail: str) -> Rejected:
-    fields = msgspec.to_builtins(item.event)
-    fields.pop("caller", None)
-    payload = orjson.dumps(fields).decode()
-    event = item.event
-    return Rejected(
-        reason, item.partition, item.position, event.event_id, event.type, payload, detail
-    )

@@ -25,7 +25,7 @@ from hotline_kpi.config import Settings
 from hotline_kpi.errors import UsageError
 from hotline_kpi.ingest.decode import Record
 from hotline_kpi.metrics.store import open_store
-from hotline_kpi.pipeline import Pipeline, Tally, thresholds_of
+from hotline_kpi.pipeline import Pipeline, Tally, max_clock_skew_of, thresholds_of
 
 
 @dataclass(slots=True)
@@ -141,7 +141,9 @@ def run_replay(settings: Settings, args: argparse.Namespace) -> int:
             raise UsageError(f"no such file: {args.file}")
     store = open_store(settings.store)
     try:
-        pipeline = Pipeline(store, thresholds_of(settings))
+        pipeline = Pipeline(
+            store, thresholds_of(settings), max_clock_skew_us=max_clock_skew_of(settings)
+        )
         if args.file == "-":
             tally = replay_stream(pipeline, sys.stdin.buffer, "stdin", 0, args.batch_size)
         else:

@@ -37,7 +37,7 @@ from hotline_kpi.errors import SourceError
 from hotline_kpi.ingest.decode import Record
 from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
 from hotline_kpi.metrics.store import SqlStore, StalePositionError, open_store
-from hotline_kpi.pipeline import Pipeline, Tally, thresholds_of
+from hotline_kpi.pipeline import Pipeline, Tally, max_clock_skew_of, thresholds_of
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,9 @@ class KafkaRunner:
         self.store = store
         self.metrics = metrics
         self.source = f"kafka:{self.kafka.topic}"
-        self.pipeline = Pipeline(store, thresholds_of(settings), metrics)
+        self.pipeline = Pipeline(
+            store, thresholds_of(settings), metrics, max_clock_skew_us=max_clock_skew_of(settings)
+        )
         self.max_records = max_records
         self.owned: dict[int, int | None] = {}  # partition -> next offset, as in the store
         self.lag_labels: set[tuple[str, str]] = set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +253,53 @@ def test_metrics_can_be_served_over_tls(harness: Callable[..., Any], tmp_path: P
             assert b'hotline_agent_answered_total{queue="billing"} 1.0' in response.read()
     finally:
         server.close()
+
+
+def test_a_clock_that_runs_ahead_never_becomes_now(harness: Callable[..., Any]) -> None:
+    # Issue 18, defect 5: one valid event 23 h ahead became "now", settled every open ticket due
+    # within 23 h as late (for good, in the counters) and silenced the "no events" alert.
+    pipeline, _, registry = harness()
+    wall = datetime.fromtimestamp(NOW // 1_000_000, tz=UTC)
+    ticket = make_event(
+        "ticket.opened",
+        wall - timedelta(hours=1),
+        ticket_id="t1",
+        due=(wall + timedelta(hours=2)).isoformat(),
+    )
+    ticket["kind"] = "fault"
+    feed(pipeline, [ticket])
+    ahead = make_event("call.offered", wall + timedelta(hours=23), call_id="c-ahead")
+    tally = feed(pipeline, [ahead], start=1)
+    assert tally.rejected == {"future_timestamp": 1}
+    assert pipeline.watermark == epoch_us(wall - timedelta(hours=1))
+    assert value(registry, "hotline_tickets_due_total", kind="fault") == 0
+    # Within the allowed skew (300 s by default) an event is taken in as it is.
+    near = make_event("call.offered", wall + timedelta(seconds=299), call_id="c-near")
+    assert feed(pipeline, [near], start=2).accepted == 1
+
+
+def test_the_allowed_clock_skew_is_configuration(tmp_path: Path) -> None:
+    wall = datetime.fromtimestamp(NOW // 1_000_000, tz=UTC)
+    events = [
+        make_event("call.offered", wall + timedelta(seconds=s), call_id=f"c{s}") for s in (1, 61)
+    ]
+    for skew, accepted in ((0, 0), (60, 1), (300, 2)):
+        pipeline = Pipeline(
+            SqliteStore(tmp_path / f"s{skew}.db"),
+            Thresholds.of_seconds(5, 20, 8),
+            clock=lambda: NOW,
+            max_clock_skew_us=skew * 1_000_000,
+        )
+        assert feed(pipeline, events).accepted == accepted
+
+
+def test_a_duplicate_or_conflict_keeps_no_phone_number(harness: Callable[..., Any]) -> None:
+    # Issue 18, defect 12: ids are masked in every stored rejection, not only in decoding's.
+    pipeline, _, _ = harness()
+    event = make_event("call.offered", at(0), event_id="13912345678", call_id="139-1234-5678")
+    event["caller"] = "13912345678"
+    feed(pipeline, [event])
+    feed(pipeline, [event], start=1)
+    rows = pipeline.store.query("SELECT event_id, payload, reason FROM rejected")
+    assert [row[2] for row in rows] == ["duplicate"]
+    assert all("1234" not in f"{row[0]} {row[1]}" for row in rows), rows
