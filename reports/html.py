@@ -394,14 +394,14 @@ def _agents(report: Mapping[str, Any], words: Words) -> str:
     more = ""
     if len(shown) < len(agents):
         ranked = len(ranking["order"])
-        more = words(
-            "agents_shown",
-            best=min(BEST_SHOWN, ranked),
-            worst=max(0, min(WORST_SHOWN, ranked - BEST_SHOWN)),
-            total=f"{len(agents):,}",
-            unranked=f"{len(ranking['unranked']):,}",
-        )
+        counts = {"total": f"{len(agents):,}", "unranked": f"{len(ranking['unranked']):,}"}
+        if ranked > BEST_SHOWN + WORST_SHOWN:
+            more = words("agents_shown", best=BEST_SHOWN, worst=WORST_SHOWN, **counts)
+        else:
+            more = words("agents_ranked_shown", ranked=ranked, **counts)
         more = f'<p class="hint">{escape(more)}</p>'
+    if not rows:
+        table = ""  # nobody to rank: the line above says where the agents are
     return (
         f'<section class="page"><h2>{escape(words("agents"))}</h2>'
         f'<p class="hint">{escape(words("bottom_hint", min=ranking["min_surveys"]))}</p>'

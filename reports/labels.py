@@ -166,6 +166,12 @@ TEXT: dict[str, tuple[str, str]] = {
         "This table shows the best {best} and the worst {worst} ranked agents; all {total} "
         "agents ({unranked} with too few surveys to be ranked) are in the XLSX, CSV and JSON.",
     ),
+    "agents_ranked_shown": (
+        "本表列出全部 {ranked} 名已排名坐席；全部 {total} 名坐席"
+        "（其中 {unranked} 名调查数不足未排名）见 XLSX、CSV 和 JSON。",
+        "This table shows all {ranked} ranked agents; all {total} agents ({unranked} with too "
+        "few surveys to be ranked) are in the XLSX, CSV and JSON.",
+    ),
     "agents_gap": (
         "…… 第 {first}–{last} 名（{n} 名坐席）见 XLSX ……",
         "… ranks {first}–{last} ({n} agents): see the XLSX …",

@@ -501,3 +501,17 @@ def test_a_small_agent_table_is_printed_whole(reports: dict) -> None:
     ranking = report["agent_ranking"]
     shown = _agent_rows(render_html(report, "en", charts={}))
     assert shown == ranking["order"] + ranking["unranked"]
+
+
+def test_a_month_of_many_unranked_agents_prints_where_they_are_not_a_table_of_them(
+    reports: dict,
+) -> None:
+    report = _many_agents(reports["october"], 100)
+    for agent in report["agents"]:
+        agent["surveys"] = MIN_SURVEYS - 1
+    report["agent_ranking"] = agent_ranking(report["agents"])
+    page = render_html(report, "en", charts={})
+    assert _agent_rows(page) == []
+    assert "all 0 ranked agents; all 100 agents (100 with too few surveys" in page
+    section = page[page.index("<h2>Agents</h2>") :]
+    assert "<table>" not in section[: section.index("</section>")]
