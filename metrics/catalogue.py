@@ -1,0 +1,292 @@
+"""The KPI catalogue: every KPI of SPEC §3 declared once, and everything else derived from it.
+
+A KPI is a ratio of two sums of *measures*: additive counts the store tallies per scope from the
+facts the fold computed (answered requests, short abandons, seconds of wait, ...). Its entry says
+which measures make its numerator and denominator, which way is good, which configured target
+holds it, its unit, its names in Chinese and English, the scopes it is reported in, and how
+Prometheus computes it from the counters of SPEC §4. The export, the recording and alerting
+rules, the dashboards, the reports and the demo's live view all read these entries; adding a KPI
+is one entry here plus its fact in the fold (``metrics/fold.py``).
+
+This module is pure data: no I/O, no configuration, no formatting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Measure(StrEnum):
+    """An additive count over a scope and a period, tallied from stored facts.
+
+    Time measures are in microseconds (the fold's unit); ``Kpi.scale`` turns them into seconds.
+    """
+
+    REQUESTS = "requests"  # agent requests (人工请求), short abandons included
+    ANSWERED = "answered"
+    WITHIN_THRESHOLD = "within_threshold"  # answered at most T s after queued_at
+    ABANDONED = "abandoned"  # every abandon, short ones included
+    SHORT_ABANDONED = "short_abandoned"  # abandoned less than S s after queued_at
+    DROPPED = "dropped"  # answered, ended by a network or system failure
+    HANDLED = "handled"  # answered and ended
+    WAIT_US = "wait_us"  # Σ (answered ts − queued_at) of answered requests
+    HANDLE_US = "handle_us"  # Σ (ended ts − answered ts) of handled requests
+    QA_REVIEWS = "qa_reviews"
+    QA_ACCURATE = "qa_accurate"
+    SURVEYS = "surveys"
+    SATISFIED = "satisfied"  # surveys scored at least the satisfied score
+    SCORE_SUM = "score_sum"
+    TICKETS_SETTLED = "tickets_settled"  # closed, or open past due at "now"
+    TICKETS_ON_TIME = "tickets_on_time"
+
+
+class Direction(StrEnum):
+    """Which side of its target a KPI must be on (SPEC §6: fixed per KPI)."""
+
+    AT_LEAST = "at_least"  # met when value >= target
+    BELOW = "below"  # met when value < target
+
+
+class Unit(StrEnum):
+    """How a KPI's value reads: a share, a duration, or a score out of 10."""
+
+    RATIO = "ratio"
+    SECONDS = "seconds"
+    SCORE = "score"
+
+
+class Scope(StrEnum):
+    """Where a KPI is reported: the whole hotline, each queue, each agent, each ticket kind."""
+
+    OVERALL = "overall"
+    QUEUE = "queue"
+    AGENT = "agent"
+    KIND = "kind"
+
+
+@dataclass(frozen=True, slots=True)
+class Sum:
+    """A signed sum of measures: ``Sum((REQUESTS,), minus=(SHORT_ABANDONED,))``."""
+
+    plus: tuple[Measure, ...]
+    minus: tuple[Measure, ...] = ()
+
+    def of(self, counts: Mapping[Measure, int]) -> int:
+        """The sum over a scope's measure counts (absent measures count 0)."""
+        return sum(counts.get(m, 0) for m in self.plus) - sum(counts.get(m, 0) for m in self.minus)
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """How Prometheus computes a ratio KPI from SPEC §4 counters (``*_minus`` subtracted)."""
+
+    numerator: str
+    denominator: str
+    numerator_minus: str | None = None
+    denominator_minus: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """How Prometheus computes a mean KPI: ``_sum`` / ``_count`` of a SPEC §4 histogram."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kpi:
+    """One KPI of SPEC §3, as every output of the project reads it."""
+
+    key: str  # as in SPEC §5
+    zh: str
+    en: str
+    short: str  # the demo's two-line column head: "zh\nen"
+    unit: Unit
+    numerator: Sum
+    denominator: Sum
+    direction: Direction = Direction.AT_LEAST
+    target: str | None = None  # the key under ``targets:`` in the configuration
+    scopes: frozenset[Scope] = frozenset({Scope.OVERALL, Scope.QUEUE, Scope.AGENT})
+    prometheus: Counters | Histogram | None = None
+    group: Scope = Scope.QUEUE  # the label Prometheus' per-group rules keep
+    window: str = "1h"  # the dashboards' "now" window: calls move within the hour
+    scale: int = 1  # numerator divisor: 1_000_000 for a time measure in microseconds
+    digits: int = 1  # decimals shown in the live view: of a percentage, or of seconds
+    lower_is_better: bool = False  # for KPIs without a target (abandon rate, speed of answer)
+
+    @property
+    def worse_when_up(self) -> bool:
+        """Whether a rise is bad news (drop rate, abandon rate, waiting)."""
+        return self.direction is Direction.BELOW or self.lower_is_better
+
+    @property
+    def title(self) -> str:
+        """Chinese with the English alongside, as the supervisors read it."""
+        return f"{self.zh} {self.en}"
+
+    def value(self, counts: Mapping[Measure, int]) -> tuple[float, int]:
+        """(numerator, denominator) of this KPI over one scope's measure counts."""
+        numerator = self.numerator.of(counts)
+        return (numerator / self.scale if self.scale != 1 else numerator), self.denominator.of(
+            counts
+        )
+
+
+_US = 1_000_000
+_COUNTED = Sum((Measure.REQUESTS,), minus=(Measure.SHORT_ABANDONED,))
+_REQUESTS = "hotline_agent_requests_total"
+_SHORT = "hotline_calls_short_abandoned_total"
+_CALLS = frozenset({Scope.OVERALL, Scope.QUEUE})
+
+CATALOGUE: tuple[Kpi, ...] = (
+    Kpi(
+        "manual_connection_rate",
+        "人工接通率",
+        "Manual connection rate",
+        "接通率\nconn%",
+        Unit.RATIO,
+        Sum((Measure.ANSWERED,)),
+        _COUNTED,
+        target="manual_connection_rate",
+        scopes=_CALLS,
+        prometheus=Counters("hotline_agent_answered_total", _REQUESTS, denominator_minus=_SHORT),
+    ),
+    Kpi(
+        "drop_rate",
+        "电话中断率",
+        "Call drop rate",
+        "中断\ndrop%",
+        Unit.RATIO,
+        Sum((Measure.DROPPED,)),
+        Sum((Measure.ANSWERED,)),
+        direction=Direction.BELOW,
+        target="drop_rate",
+        digits=2,
+        scopes=_CALLS,
+        prometheus=Counters("hotline_calls_dropped_total", "hotline_agent_answered_total"),
+    ),
+    Kpi(
+        "timeliness",
+        "工单及时率",
+        "Timeliness",
+        "及时\nontm%",
+        Unit.RATIO,
+        Sum((Measure.TICKETS_ON_TIME,)),
+        Sum((Measure.TICKETS_SETTLED,)),
+        target="timeliness",
+        scopes=frozenset({Scope.OVERALL, Scope.QUEUE, Scope.KIND}),
+        prometheus=Counters("hotline_tickets_on_time_total", "hotline_tickets_due_total"),
+        group=Scope.KIND,
+        window="1d",
+    ),
+    Kpi(
+        "answer_accuracy",
+        "咨询处理准确率",
+        "Answer accuracy",
+        "准确\nacc%",
+        Unit.RATIO,
+        Sum((Measure.QA_ACCURATE,)),
+        Sum((Measure.QA_REVIEWS,)),
+        target="answer_accuracy",
+        prometheus=Counters("hotline_qa_accurate_total", "hotline_qa_reviews_total"),
+        window="1d",
+    ),
+    Kpi(
+        "service_level",
+        "服务水平",
+        "Service level",
+        "服务\nSL%",
+        Unit.RATIO,
+        Sum((Measure.WITHIN_THRESHOLD,)),
+        _COUNTED,
+        target="service_level",
+        scopes=_CALLS,
+        prometheus=Counters(
+            "hotline_answered_within_threshold_total", _REQUESTS, denominator_minus=_SHORT
+        ),
+    ),
+    Kpi(
+        "abandon_rate",
+        "放弃率",
+        "Abandon rate",
+        "放弃\nabnd%",
+        Unit.RATIO,
+        Sum((Measure.ABANDONED,), minus=(Measure.SHORT_ABANDONED,)),
+        _COUNTED,
+        scopes=_CALLS,
+        prometheus=Counters(
+            "hotline_calls_abandoned_total",
+            _REQUESTS,
+            numerator_minus=_SHORT,
+            denominator_minus=_SHORT,
+        ),
+        lower_is_better=True,
+    ),
+    Kpi(
+        "average_speed_of_answer",
+        "平均应答时长",
+        "Average speed of answer",
+        "应答\nASA s",
+        Unit.SECONDS,
+        Sum((Measure.WAIT_US,)),
+        Sum((Measure.ANSWERED,)),
+        prometheus=Histogram("hotline_answer_wait_seconds"),
+        scale=_US,
+        digits=0,
+        lower_is_better=True,
+    ),
+    Kpi(
+        "average_handle_time",
+        "平均处理时长",
+        "Average handle time",
+        "处理\nAHT s",
+        Unit.SECONDS,
+        Sum((Measure.HANDLE_US,)),
+        Sum((Measure.HANDLED,)),
+        prometheus=Histogram("hotline_handle_seconds"),
+        scale=_US,
+        digits=0,
+    ),
+    Kpi(
+        "satisfaction_rate",
+        "满意率",
+        "Satisfaction rate",
+        "满意\nsat%",
+        Unit.RATIO,
+        Sum((Measure.SATISFIED,)),
+        Sum((Measure.SURVEYS,)),
+        prometheus=Counters("hotline_survey_satisfied_total", "hotline_survey_responses_total"),
+        window="1d",
+    ),
+    Kpi(
+        "satisfaction_mean",
+        "满意度均分",
+        "Mean satisfaction score",
+        "均分\nscore",
+        Unit.SCORE,
+        Sum((Measure.SCORE_SUM,)),
+        Sum((Measure.SURVEYS,)),
+        window="1d",
+    ),
+)
+"""Every KPI, in the order the reports list them (SPEC §5 keys)."""
+
+KPIS: Mapping[str, Kpi] = {kpi.key: kpi for kpi in CATALOGUE}
+KPI_KEYS: tuple[str, ...] = tuple(KPIS)
+
+MISSION: tuple[str, ...] = ("manual_connection_rate", "drop_rate", "timeliness", "answer_accuracy")
+"""The four targets group headquarters holds the hotline to (SPEC §1), in its order."""
+
+
+def kpi(key: str) -> Kpi:
+    """The catalogue entry of ``key``; a ``KeyError`` names an unknown key."""
+    return KPIS[key]
+
+
+def met(entry: Kpi, value: float | None, target: float) -> bool | None:
+    """Whether ``value`` meets ``target`` in the KPI's fixed direction (None without data)."""
+    if value is None:
+        return None
+    return value < target if entry.direction is Direction.BELOW else value >= target

@@ -1,0 +1,55 @@
+"""The KPI catalogue is sound: its keys, targets, counters and measures exist where used."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from hotline_kpi.config import Targets
+from hotline_kpi.metrics.catalogue import (
+    CATALOGUE,
+    KPI_KEYS,
+    MISSION,
+    Counters,
+    Direction,
+    Histogram,
+    Measure,
+    kpi,
+    met,
+)
+from hotline_kpi.metrics.exposition import HotlineMetrics, QueueLabels
+
+
+def test_every_target_key_is_a_configured_target() -> None:
+    configured = set(Targets.model_fields)
+    assert {entry.target for entry in CATALOGUE if entry.target} == configured
+    assert set(MISSION) <= set(KPI_KEYS)
+
+
+def test_every_counter_a_kpi_is_computed_from_is_exported() -> None:
+    registry = CollectorRegistry()
+    HotlineMetrics(registry, QueueLabels((), 50))
+    names = {metric.name for metric in registry.collect()}
+    for entry in CATALOGUE:
+        source = entry.prometheus
+        if isinstance(source, Counters):
+            for counter in (source.numerator, source.denominator, source.numerator_minus,
+                            source.denominator_minus):  # fmt: skip
+                assert counter is None or counter.removesuffix("_total") in names, counter
+        elif isinstance(source, Histogram):
+            assert source.name in names
+
+
+def test_a_kpi_is_a_ratio_of_measure_sums() -> None:
+    counts = {Measure.REQUESTS: 100, Measure.SHORT_ABANDONED: 4, Measure.ANSWERED: 90,
+              Measure.ABANDONED: 10, Measure.WAIT_US: 1_800_000_000}  # fmt: skip
+    assert kpi("manual_connection_rate").value(counts) == (90, 96)
+    assert kpi("abandon_rate").value(counts) == (6, 96)
+    assert kpi("average_speed_of_answer").value(counts) == (1800.0, 90)
+    assert kpi("drop_rate").value({}) == (0, 0)
+
+
+def test_targets_are_met_in_each_kpis_fixed_direction() -> None:
+    assert kpi("drop_rate").direction is Direction.BELOW
+    assert met(kpi("drop_rate"), 0.005, 0.005) is False
+    assert met(kpi("manual_connection_rate"), 0.9, 0.9) is True
+    assert met(kpi("timeliness"), None, 1.0) is None
