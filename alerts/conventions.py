@@ -6,8 +6,11 @@ queries them; both import the names from here so that they cannot drift apart.
 
 from __future__ import annotations
 
-# KPI keys of SPEC §5 that Prometheus can compute from the counters of SPEC §4.
-RATIO_KPIS: tuple[str, ...] = (
+from hotline_kpi.metrics.catalogue import CATALOGUE, Counters, Histogram, Kpi, kpi
+
+# The rules file records the ratio KPIs in this order (layout only: what each KPI is comes from
+# the catalogue). A ratio KPI the catalogue adds and this does not list is recorded after these.
+_RECORDING_ORDER = (
     "manual_connection_rate",
     "drop_rate",
     "service_level",
@@ -16,46 +19,57 @@ RATIO_KPIS: tuple[str, ...] = (
     "timeliness",
     "satisfaction_rate",
 )
-AVERAGE_KPIS: tuple[str, ...] = ("average_speed_of_answer", "average_handle_time")
+
+
+def _recorded(source: type[Counters] | type[Histogram]) -> tuple[str, ...]:
+    keys = [entry.key for entry in CATALOGUE if isinstance(entry.prometheus, source)]
+    last = len(_RECORDING_ORDER)
+    return tuple(
+        sorted(keys, key=lambda k: _RECORDING_ORDER.index(k) if k in _RECORDING_ORDER else last)
+    )
+
+
+# KPI keys of SPEC §5 that Prometheus computes from the counters of SPEC §4: ratios of counters
+# and means of histograms (the catalogue's ``prometheus`` source of each).
+RATIO_KPIS: tuple[str, ...] = _recorded(Counters)
+AVERAGE_KPIS: tuple[str, ...] = _recorded(Histogram)
 
 # Windows the alerts (multi-window burn rates) and dashboards need.
 WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
 
-def ratio_rule(kpi: str, window: str, *, per_queue: bool) -> str:
-    """The recording rule holding ``kpi`` over ``window``, per queue or for the whole hotline.
+def _recorded_kpi(key: str, window: str, known: tuple[str, ...], what: str) -> Kpi:
+    if key not in known:
+        raise ValueError(f"{what} KPI {key!r}")
+    if window not in WINDOWS:
+        raise ValueError(f"unknown window {window!r}")
+    return kpi(key)
+
+
+def ratio_rule(key: str, window: str, *, per_queue: bool) -> str:
+    """The recording rule holding KPI ``key`` over ``window``, per group or for the whole hotline.
 
     ``queue:hotline_manual_connection_rate:ratio_rate5m`` is by ``queue``;
     ``job:hotline_manual_connection_rate:ratio_rate5m`` is summed over every queue.
-    Timeliness is by ticket ``kind`` instead of ``queue`` (SPEC §4), so its per-group rule is
-    ``kind:hotline_timeliness:ratio_rate<window>``.
+    A KPI grouped by another label keeps that one (the catalogue's ``group``): timeliness is by
+    ticket ``kind`` (SPEC §4), so its per-group rule is ``kind:hotline_timeliness:ratio_rate1h``.
     """
-    if kpi not in RATIO_KPIS and kpi not in AVERAGE_KPIS:
-        raise ValueError(f"unknown KPI {kpi!r}")
-    if window not in WINDOWS:
-        raise ValueError(f"unknown window {window!r}")
-    level = "job"
-    if per_queue:
-        level = "kind" if kpi == "timeliness" else "queue"
-    operation = "mean_rate" if kpi in AVERAGE_KPIS else "ratio_rate"
-    return f"{level}:hotline_{kpi}:{operation}{window}"
+    entry = _recorded_kpi(key, window, RATIO_KPIS + AVERAGE_KPIS, "unknown")
+    level = entry.group if per_queue else "job"
+    operation = "mean_rate" if key in AVERAGE_KPIS else "ratio_rate"
+    return f"{level}:hotline_{key}:{operation}{window}"
 
 
-def denominator_rule(kpi: str, window: str, *, per_queue: bool) -> str:
-    """The recording rule counting the denominator events of ``kpi`` over ``window``.
+def denominator_rule(key: str, window: str, *, per_queue: bool) -> str:
+    """The recording rule counting the denominator events of KPI ``key`` over ``window``.
 
     ``queue:hotline_manual_connection_rate_denominator:increase1h`` is the number of queued calls
     minus short abandons in the last hour, per queue. The alerts' minimum-traffic guards and the
     dashboards' volume panels read it; the ratio rule divides by it.
     """
-    if kpi not in RATIO_KPIS:
-        raise ValueError(f"no denominator rule for KPI {kpi!r}")
-    if window not in WINDOWS:
-        raise ValueError(f"unknown window {window!r}")
-    level = "job"
-    if per_queue:
-        level = "kind" if kpi == "timeliness" else "queue"
-    return f"{level}:hotline_{kpi}_denominator:increase{window}"
+    entry = _recorded_kpi(key, window, RATIO_KPIS, "no denominator rule for")
+    level = entry.group if per_queue else "job"
+    return f"{level}:hotline_{key}_denominator:increase{window}"
 
 
 # Work orders settled late so far, per ticket kind: due minus on time (SPEC §3 timeliness).
@@ -81,12 +95,12 @@ OVERVIEW_DASHBOARD_UID = "hotline-kpi-overview"
 HEALTH_DASHBOARD_UID = "hotline-kpi-health"
 
 
-def burn_alert_name(kpi: str, severity: str) -> str:
-    """``HotlineManualConnectionRateFastBurn`` (page) or ``…SlowBurn`` (ticket) for ``kpi``."""
-    if kpi not in RATIO_KPIS:
-        raise ValueError(f"unknown KPI {kpi!r}")
+def burn_alert_name(key: str, severity: str) -> str:
+    """``HotlineManualConnectionRateFastBurn`` (page) or ``…SlowBurn`` (ticket) for KPI ``key``."""
+    if key not in RATIO_KPIS:
+        raise ValueError(f"unknown KPI {key!r}")
     if severity not in SEVERITIES:
         raise ValueError(f"unknown severity {severity!r}")
-    camel = "".join(part.capitalize() for part in kpi.split("_"))
+    camel = "".join(part.capitalize() for part in key.split("_"))
     speed = "Fast" if severity == "page" else "Slow"
     return f"Hotline{camel}{speed}Burn"

@@ -21,11 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hotline_kpi.alerts import health
 from hotline_kpi.alerts.conventions import (
+    AVERAGE_KPIS,
     COMPONENT_KPI,
     OFFERED_LOAD_RULE,
     OFFERED_LOAD_WINDOW,
     OVERDUE_TICKETS_RULE,
     OVERVIEW_DASHBOARD_UID,
+    RATIO_KPIS,
     WINDOWS,
     burn_alert_name,
     denominator_rule,
@@ -40,15 +42,11 @@ from hotline_kpi.alerts.promql import (
     summed_rate,
 )
 from hotline_kpi.alerts.slo import (
-    AVERAGE_KPIS,
     BURN_WINDOWS,
     MAX_ALERT_ERROR_RATIO,
     MIN_EXPECTED_FAILURES,
     PERIOD_HOURS,
-    RATIO_KPIS,
-    AverageKpi,
     BurnCondition,
-    RatioKpi,
     burn_conditions,
     duration_seconds,
     format_duration,
@@ -57,6 +55,7 @@ from hotline_kpi.alerts.slo import (
 )
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import OutputError
+from hotline_kpi.metrics.catalogue import Direction, Kpi, Scope, kpi
 
 DEFAULT_JOB = "hotline-kpi"
 RULES_FILE = Path(__file__).parent / "rules" / "hotline-kpi.rules.yml"
@@ -155,45 +154,48 @@ def build_rules(
 def _sli_rules(job: str, window: str, duration: Any) -> list[RecordingRule | AlertingRule]:
     rules: list[RecordingRule | AlertingRule] = []
     span = duration(window)
-    for kpi in RATIO_KPIS:
+    for key in RATIO_KPIS:
         for per_group in (True, False):
-            rules += _ratio_rules(kpi, job, window, span, per_group=per_group)
-    for average in AVERAGE_KPIS:
+            rules += _ratio_rules(kpi(key), job, window, span, per_group=per_group)
+    for key in AVERAGE_KPIS:
         for per_group in (True, False):
-            rules.append(_average_rule(average, job, window, span, per_group=per_group))
+            rules.append(_average_rule(kpi(key), job, window, span, per_group=per_group))
     return rules
 
 
 def _ratio_rules(
-    kpi: RatioKpi, job: str, window: str, span: str, *, per_group: bool
+    entry: Kpi, job: str, window: str, span: str, *, per_group: bool
 ) -> list[RecordingRule]:
-    """The denominator count and the ratio of ``kpi`` (SPEC §3) over ``window``."""
-    by = kpi.group if per_group else None
-    den_name = denominator_rule(kpi.key, window, per_queue=per_group)
-    den = summed_increase(kpi.denominator, job, span, by)
-    if kpi.denominator_minus:
-        den = minus(den, summed_increase(kpi.denominator_minus, job, span, by))
-    num = summed_increase(kpi.numerator, job, span, by)
-    if kpi.numerator_minus:
-        num = minus(num, summed_increase(kpi.numerator_minus, job, span, by))
+    """The denominator count and the ratio of ``entry`` (SPEC §3) over ``window``."""
+    by = entry.group if per_group else None
+    counters = entry.counters
+    den_name = denominator_rule(entry.key, window, per_queue=per_group)
+    den = summed_increase(counters.denominator, job, span, by)
+    if counters.denominator_minus:
+        den = minus(den, summed_increase(counters.denominator_minus, job, span, by))
+    num = summed_increase(counters.numerator, job, span, by)
+    if counters.numerator_minus:
+        num = minus(num, summed_increase(counters.numerator_minus, job, span, by))
     # A counter child is born with its first event: a queue where nobody was answered yet has
     # no answered series, and its rate is 0, not "no data". A zero denominator is "no data"
     # (SPEC §3), so the ratio is left out rather than 0/0.
     ratio = f"(\n  {_indent(num)}\n  or {den_name} * 0\n)\n/ ({den_name} > 0)"
     return [
         RecordingRule(record=den_name, expr=den),
-        RecordingRule(record=ratio_rule(kpi.key, window, per_queue=per_group), expr=ratio),
+        RecordingRule(record=ratio_rule(entry.key, window, per_queue=per_group), expr=ratio),
     ]
 
 
 def _average_rule(
-    kpi: AverageKpi, job: str, window: str, span: str, *, per_group: bool
+    entry: Kpi, job: str, window: str, span: str, *, per_group: bool
 ) -> RecordingRule:
-    by = "queue" if per_group else None
-    total = summed_increase(f"{kpi.histogram}_sum", job, span, by)
-    count = summed_increase(f"{kpi.histogram}_count", job, span, by)
+    by = entry.group if per_group else None
+    histogram = entry.histogram.name
+    total = summed_increase(f"{histogram}_sum", job, span, by)
+    count = summed_increase(f"{histogram}_count", job, span, by)
     return RecordingRule(
-        record=ratio_rule(kpi.key, window, per_queue=per_group), expr=f"{total}\n/ ({count} > 0)"
+        record=ratio_rule(entry.key, window, per_queue=per_group),
+        expr=f"{total}\n/ ({count} > 0)",
     )
 
 
@@ -207,22 +209,24 @@ def _indent(text: str) -> str:
 def _burn_alerts(settings: Settings, link: str) -> list[RecordingRule | AlertingRule]:
     rules: list[RecordingRule | AlertingRule] = []
     for key in BURN_WINDOWS:
-        kpi = ratio_kpi(key)
+        entry = ratio_kpi(key)
         target = target_of(settings, key)
         if target is None:
             continue
-        conditions = burn_conditions(kpi, target)
+        conditions = burn_conditions(entry, target)
         for severity in ("page", "ticket"):
             chosen = [c for c in conditions if c.window.severity == severity]
             if not chosen:
                 continue
             for per_group in (True, False):
-                rules.append(_burn_alert(kpi, target, severity, chosen, link, per_group=per_group))
+                rules.append(
+                    _burn_alert(entry, target, severity, chosen, link, per_group=per_group)
+                )
     return rules
 
 
 def _burn_alert(
-    kpi: RatioKpi,
+    entry: Kpi,
     target: float,
     severity: str,
     conditions: list[BurnCondition],
@@ -230,14 +234,14 @@ def _burn_alert(
     *,
     per_group: bool,
 ) -> AlertingRule:
-    match = f" on ({kpi.group})" if per_group else ""
-    compare = "<" if kpi.direction == "at_least" else ">"
+    match = f" on ({entry.group})" if per_group else ""
+    compare = "<" if entry.direction is Direction.AT_LEAST else ">"
     branches = []
     for c in conditions:
         w = c.window
-        long_rule = ratio_rule(kpi.key, w.long, per_queue=per_group)
-        short_rule = ratio_rule(kpi.key, w.short, per_queue=per_group)
-        guard = denominator_rule(kpi.key, w.long, per_queue=per_group)
+        long_rule = ratio_rule(entry.key, w.long, per_queue=per_group)
+        short_rule = ratio_rule(entry.key, w.short, per_queue=per_group)
+        guard = denominator_rule(entry.key, w.long, per_queue=per_group)
         threshold = number(c.kpi_threshold)
         branches.append(
             f"(\n  {long_rule} {compare} {threshold}\n"
@@ -246,8 +250,7 @@ def _burn_alert(
         )
     expr = f"\nor{match}\n".join(branches)
 
-    sign = "≥" if kpi.direction == "at_least" else "<"
-    target_text = f"{sign} {percent(target)}"
+    target_text = f"{entry.direction.sign} {percent(target)}"
     where_zh = "（队列 {{ $labels.queue }}）" if per_group else "（全部队列）"
     where_en = " (queue {{ $labels.queue }})" if per_group else " (all queues)"
     if per_group:
@@ -262,19 +265,19 @@ def _burn_alert(
     # ``scope`` tells the per-queue rule from the whole-hotline one (same name, same KPI).
     labels = {
         "severity": severity,
-        "kpi": kpi.key,
+        "kpi": entry.key,
         "component": COMPONENT_KPI,
-        "scope": kpi.group if per_group else "hotline",
+        "scope": entry.group if per_group else "hotline",
     }
     annotations = {
         "summary": (
-            f"{kpi.zh}{speed_zh}消耗月度误差预算{where_zh} / "
-            f"{kpi.en.capitalize()} is burning its monthly error budget {speed_en}{where_en}"
+            f"{entry.zh}{speed_zh}消耗月度误差预算{where_zh} / "
+            f"{entry.en} is burning its monthly error budget {speed_en}{where_en}"
         ),
         "description": (
-            f"{kpi.zh}为 {{{{ $value | humanizePercentage }}}}（长窗口），目标 {target_text}。"
+            f"{entry.zh}为 {{{{ $value | humanizePercentage }}}}（长窗口），目标 {target_text}。"
             f"告警条件：{windows_text}。\n"
-            f"{kpi.en.capitalize()} is {{{{ $value | humanizePercentage }}}} over the long"
+            f"{entry.en} is {{{{ $value | humanizePercentage }}}} over the long"
             f" window, target {target_text}. Fires on: {windows_text}."
         ),
         "value": "{{ $value | humanizePercentage }}",
@@ -282,7 +285,10 @@ def _burn_alert(
         "dashboard": link,
     }
     return AlertingRule(
-        alert=burn_alert_name(kpi.key, severity), expr=expr, labels=labels, annotations=annotations
+        alert=burn_alert_name(entry.key, severity),
+        expr=expr,
+        labels=labels,
+        annotations=annotations,
     )
 
 
@@ -298,11 +304,13 @@ def _timeliness_rules(
     exporter runs, so the alert fires when it is above its value ``OVERDUE_WINDOW`` ago (or
     above 0 when there is no value then) and resolves ``OVERDUE_WINDOW`` after the last one.
     """
+    # The work-order KPI: the one Prometheus groups by ticket kind.
+    timeliness = next(kpi(key) for key in RATIO_KPIS if kpi(key).group is Scope.KIND)
     sel = selector(job)
-    due = f"sum by (kind) (hotline_tickets_due_total{sel})"
-    on_time = f"sum by (kind) (hotline_tickets_on_time_total{sel})"
-    target = target_of(settings, "timeliness")
-    target_text = f"≥ {percent(target if target is not None else 1.0)}"
+    due = f"sum by ({timeliness.group}) ({timeliness.counters.denominator}{sel})"
+    on_time = f"sum by ({timeliness.group}) ({timeliness.counters.numerator}{sel})"
+    target = target_of(settings, timeliness.key)
+    target_text = f"{timeliness.direction.sign} {percent(target if target is not None else 1.0)}"
     record = RecordingRule(record=OVERDUE_TICKETS_RULE, expr=minus(due, on_time))
     expr = (
         f"{OVERDUE_TICKETS_RULE}\n> (\n  {OVERDUE_TICKETS_RULE} offset {duration(OVERDUE_WINDOW)}"
@@ -311,7 +319,7 @@ def _timeliness_rules(
     alert = AlertingRule(
         alert="HotlineTicketsOverdue",
         expr=expr,
-        labels={"severity": "ticket", "kpi": "timeliness", "component": COMPONENT_KPI},
+        labels={"severity": "ticket", "kpi": timeliness.key, "component": COMPONENT_KPI},
         annotations={
             "summary": (
                 "有工单超期（{{ $labels.kind }}） / A work order is overdue ({{ $labels.kind }})"
@@ -391,13 +399,14 @@ def header(settings: Settings, *, job: str = DEFAULT_JOB, time_scale: float = 1.
         "kpi                     target   budget  severity long/short  factor  alert when   min",
     ]
     for key in BURN_WINDOWS:
-        kpi = ratio_kpi(key)
+        entry = ratio_kpi(key)
         target = target_of(settings, key)
         if target is None:
             continue
-        sign = ">=" if kpi.direction == "at_least" else "<"
-        compare = "<" if kpi.direction == "at_least" else ">"
-        for c in burn_conditions(kpi, target):
+        at_least = entry.direction is Direction.AT_LEAST
+        sign = ">=" if at_least else "<"
+        compare = "<" if at_least else ">"
+        for c in burn_conditions(entry, target):
             budget = number(round(c.error_threshold / c.factor, 6))
             lines.append(
                 f"{key:<23} {sign + ' ' + number(target):<8} {budget:<7} "

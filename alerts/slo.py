@@ -1,10 +1,11 @@
 """The model of the rules: which KPIs Prometheus computes, and how fast each may burn its budget.
 
 This is the "model" step of spec → model → output (STYLE.md), pure values with no PromQL text:
-:mod:`hotline_kpi.alerts.generate` turns it into rules. The KPI definitions are SPEC §3 as far
-as the counters of SPEC §4 carry them; the burn-rate policy is the SRE workbook's
-multi-window, multi-burn-rate alerting, with the factors derived from the hotline's monthly
-error budget (see :func:`burn_conditions` and docs/alerts.md for the numbers).
+:mod:`hotline_kpi.alerts.generate` turns it into rules. What each KPI is (its counters, group,
+direction, names and target key) is the catalogue's (:mod:`hotline_kpi.metrics.catalogue`);
+this module adds the burn-rate policy: the SRE workbook's multi-window, multi-burn-rate
+alerting, with the factors derived from the hotline's monthly error budget (see
+:func:`burn_conditions` and docs/alerts.md for the numbers).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from hotline_kpi.alerts.conventions import RATIO_KPIS
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import HotlineError
+from hotline_kpi.metrics.catalogue import Direction, Kpi, Scope, kpi
+from hotline_kpi.metrics.catalogue import target_of as configured_target
 
-Direction = Literal["at_least", "below"]
 Severity = Literal["page", "ticket"]
 
 
@@ -24,128 +27,21 @@ class RulesError(HotlineError):
     """The targets cannot be turned into sound alerts (no error budget, or an unreachable one)."""
 
 
-@dataclass(frozen=True)
-class RatioKpi:
-    """A KPI that is a ratio of two counters (SPEC §3), as Prometheus computes it.
-
-    ``numerator`` counts the events in the KPI's numerator (answered calls for the manual
-    connection rate, dropped calls for the drop rate); ``*_minus`` counters are subtracted
-    from it (short abandons, SPEC §3). ``group`` is the label the per-group rule keeps.
-    """
-
-    key: str
-    zh: str
-    en: str
-    numerator: str
-    denominator: str
-    numerator_minus: str | None = None
-    denominator_minus: str | None = None
-    group: Literal["queue", "kind"] = "queue"
-    direction: Direction = "at_least"
-
-
-@dataclass(frozen=True)
-class AverageKpi:
-    """A KPI that is a mean of a histogram's observations (``_sum`` / ``_count``)."""
-
-    key: str
-    zh: str
-    en: str
-    histogram: str
-
-
-_REQUESTS = "hotline_agent_requests_total"
-_SHORT = "hotline_calls_short_abandoned_total"
-
-# SPEC §3, in the order of conventions.RATIO_KPIS.
-RATIO_KPIS: tuple[RatioKpi, ...] = (
-    RatioKpi(
-        "manual_connection_rate",
-        "人工接通率",
-        "manual connection rate",
-        "hotline_agent_answered_total",
-        _REQUESTS,
-        denominator_minus=_SHORT,
-    ),
-    RatioKpi(
-        "drop_rate",
-        "电话中断率",
-        "call drop rate",
-        "hotline_calls_dropped_total",
-        "hotline_agent_answered_total",
-        direction="below",
-    ),
-    RatioKpi(
-        "service_level",
-        "服务水平",
-        "service level",
-        "hotline_answered_within_threshold_total",
-        _REQUESTS,
-        denominator_minus=_SHORT,
-    ),
-    RatioKpi(
-        "abandon_rate",
-        "放弃率",
-        "abandon rate",
-        "hotline_calls_abandoned_total",
-        _REQUESTS,
-        numerator_minus=_SHORT,
-        denominator_minus=_SHORT,
-        direction="below",
-    ),
-    RatioKpi(
-        "answer_accuracy",
-        "咨询处理准确率",
-        "answer accuracy",
-        "hotline_qa_accurate_total",
-        "hotline_qa_reviews_total",
-    ),
-    RatioKpi(
-        "timeliness",
-        "工单及时率",
-        "timeliness",
-        "hotline_tickets_on_time_total",
-        "hotline_tickets_due_total",
-        group="kind",
-    ),
-    RatioKpi(
-        "satisfaction_rate",
-        "满意率",
-        "satisfaction rate",
-        "hotline_survey_satisfied_total",
-        "hotline_survey_responses_total",
-    ),
-)
-AVERAGE_KPIS: tuple[AverageKpi, ...] = (
-    AverageKpi(
-        "average_speed_of_answer",
-        "平均应答时长",
-        "average speed of answer",
-        "hotline_answer_wait_seconds",
-    ),
-    AverageKpi(
-        "average_handle_time", "平均处理时长", "average handle time", "hotline_handle_seconds"
-    ),
-)
-
-
-def ratio_kpi(key: str) -> RatioKpi:
-    """The ratio KPI with SPEC §5 key ``key``."""
-    for kpi in RATIO_KPIS:
-        if kpi.key == key:
-            return kpi
-    raise KeyError(key)
+def ratio_kpi(key: str) -> Kpi:
+    """The catalogue entry of the ratio KPI with SPEC §5 key ``key``."""
+    if key not in RATIO_KPIS:
+        raise KeyError(key)
+    return kpi(key)
 
 
 def target_of(settings: Settings, key: str) -> float | None:
-    """The configured target of ``key``, or None for a KPI without one (SPEC §6)."""
-    value = getattr(settings.targets, key, None)
-    return None if value is None else float(value)
+    """The configured target of KPI ``key``, or None for a KPI without one (SPEC §6)."""
+    return configured_target(kpi(key), settings.targets)
 
 
-def error_budget(kpi: RatioKpi, target: float) -> float:
+def error_budget(entry: Kpi, target: float) -> float:
     """The share of events the target lets fail: ``1 - target`` (at least) or ``target`` (below)."""
-    return round(1.0 - target if kpi.direction == "at_least" else target, 9)
+    return round(1.0 - target if entry.direction is Direction.AT_LEAST else target, 9)
 
 
 # --- Burn-rate policy --------------------------------------------------------------------------
@@ -190,18 +86,30 @@ CALL_WINDOWS: tuple[BurnWindow, ...] = (
     BurnWindow("ticket", "1d", "2h", 0.10),
     BurnWindow("ticket", "3d", "6h", 0.10),
 )
-# Answer accuracy is sampled by quality inspectors, a few reviews an hour: tickets only, long
-# windows, and short windows long enough to hold reviews at night.
+# Sampled KPIs (answer accuracy: quality inspectors review a few calls an hour) settle over a
+# day (the catalogue's window): tickets only, long windows, and short windows long enough to
+# hold reviews at night.
 SAMPLED_WINDOWS: tuple[BurnWindow, ...] = (
     BurnWindow("ticket", "1d", "6h", 0.10),
     BurnWindow("ticket", "3d", "1d", 0.10),
 )
-BURN_WINDOWS: dict[str, tuple[BurnWindow, ...]] = {
-    "manual_connection_rate": CALL_WINDOWS,
-    "drop_rate": CALL_WINDOWS,
-    "service_level": CALL_WINDOWS,
-    "answer_accuracy": SAMPLED_WINDOWS,
-}
+
+
+def _burn_windows() -> dict[str, tuple[BurnWindow, ...]]:
+    """Every ratio KPI with a target and grouped by queue, with its window pairs.
+
+    Timeliness is grouped by ticket kind and has a 100% target, so no error budget: it has an
+    alert of its own (any newly overdue work order), not a burn rate.
+    """
+    windows = {}
+    for key in RATIO_KPIS:
+        entry = kpi(key)
+        if entry.target is not None and entry.group is Scope.QUEUE:
+            windows[key] = CALL_WINDOWS if entry.window == "1h" else SAMPLED_WINDOWS
+    return windows
+
+
+BURN_WINDOWS: dict[str, tuple[BurnWindow, ...]] = _burn_windows()
 
 
 @dataclass(frozen=True)
@@ -246,16 +154,16 @@ def burn_factors(windows: tuple[BurnWindow, ...], budget: float) -> tuple[float,
     return tuple(round(f, 2) for f in factors)
 
 
-def burn_conditions(kpi: RatioKpi, target: float) -> tuple[BurnCondition, ...]:
-    """The window pairs of ``kpi``'s burn-rate alerts with their factors and traffic guards."""
-    windows = BURN_WINDOWS[kpi.key]
-    budget = error_budget(kpi, target)
+def burn_conditions(entry: Kpi, target: float) -> tuple[BurnCondition, ...]:
+    """The window pairs of ``entry``'s burn-rate alerts with their factors and traffic guards."""
+    windows = BURN_WINDOWS[entry.key]
+    budget = error_budget(entry, target)
     conditions = []
     for window, factor in zip(windows, burn_factors(windows, budget), strict=True):
         error = round(factor * budget, 6)
         if error >= 1:  # burn_factors keeps it at most MAX_ALERT_ERROR_RATIO; never unreachable
-            raise RulesError(f"{kpi.key}: burn factor {factor} × budget {budget} is unreachable")
-        kpi_threshold = round(1 - error, 6) if kpi.direction == "at_least" else error
+            raise RulesError(f"{entry.key}: burn factor {factor} × budget {budget} is unreachable")
+        kpi_threshold = round(1 - error, 6) if entry.direction is Direction.AT_LEAST else error
         # round() first: 10 / 0.1 is 100.00000000000001 in binary floating point.
         min_events = max(MIN_EVENTS_FLOOR, math.ceil(round(MIN_EXPECTED_FAILURES / error, 6)))
         conditions.append(BurnCondition(window, factor, error, kpi_threshold, min_events))

@@ -48,6 +48,11 @@ class Direction(StrEnum):
     AT_LEAST = "at_least"  # met when value >= target
     BELOW = "below"  # met when value < target
 
+    @property
+    def sign(self) -> str:
+        """The relation of a met value to its target as people read it: ``≥`` or ``<``."""
+        return "≥" if self is Direction.AT_LEAST else "<"
+
 
 class Unit(StrEnum):
     """How a KPI's value reads: a share, a duration, or a score out of 10."""
@@ -115,11 +120,26 @@ class Kpi:
     scale: int = 1  # numerator divisor: 1_000_000 for a time measure in microseconds
     digits: int = 1  # decimals shown in the live view: of a percentage, or of seconds
     lower_is_better: bool = False  # for KPIs without a target (abandon rate, speed of answer)
+    neutral: bool = False  # neither way is better news (handle time: thorough against quick)
 
     @property
     def worse_when_up(self) -> bool:
         """Whether a rise is bad news (drop rate, abandon rate, waiting)."""
         return self.direction is Direction.BELOW or self.lower_is_better
+
+    @property
+    def counters(self) -> Counters:
+        """The SPEC §4 counters Prometheus computes this ratio KPI from (``ValueError`` if none)."""
+        if not isinstance(self.prometheus, Counters):
+            raise ValueError(f"{self.key} is not a ratio of Prometheus counters")
+        return self.prometheus
+
+    @property
+    def histogram(self) -> Histogram:
+        """The SPEC §4 histogram Prometheus averages this KPI from (``ValueError`` if none)."""
+        if not isinstance(self.prometheus, Histogram):
+            raise ValueError(f"{self.key} is not the mean of a Prometheus histogram")
+        return self.prometheus
 
     @property
     def title(self) -> str:
@@ -248,6 +268,7 @@ CATALOGUE: tuple[Kpi, ...] = (
         prometheus=Histogram("hotline_handle_seconds"),
         scale=_US,
         digits=0,
+        neutral=True,
     ),
     Kpi(
         "satisfaction_rate",
@@ -280,6 +301,22 @@ MISSION: tuple[str, ...] = ("manual_connection_rate", "drop_rate", "timeliness",
 """The four targets group headquarters holds the hotline to (SPEC §1), in its order."""
 
 
+QUEUE_ORDER: tuple[str, ...] = (
+    "manual_connection_rate",
+    "service_level",
+    "abandon_rate",
+    "drop_rate",
+    "average_speed_of_answer",
+    "average_handle_time",
+    "answer_accuracy",
+    "timeliness",
+    "satisfaction_rate",
+    "satisfaction_mean",
+)
+"""The order a queue's KPIs are read in, calls first: each per-queue table (the wallboard's, the
+monthly report's) shows those of them it has, in this order."""
+
+
 def kpi(key: str) -> Kpi:
     """The catalogue entry of ``key``; a ``KeyError`` names an unknown key."""
     return KPIS[key]
@@ -290,3 +327,10 @@ def met(entry: Kpi, value: float | None, target: float) -> bool | None:
     if value is None:
         return None
     return value < target if entry.direction is Direction.BELOW else value >= target
+
+
+def target_of(entry: Kpi, targets: object) -> float | None:
+    """The configured target of ``entry`` from the ``targets:`` settings, or None without one."""
+    if entry.target is None:
+        return None
+    return float(getattr(targets, entry.target))

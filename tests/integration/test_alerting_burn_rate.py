@@ -30,7 +30,6 @@ from hotline_kpi.alerts.generate import DEFAULT_JOB, RULES_FILE
 from hotline_kpi.alerts.slo import (
     BURN_WINDOWS,
     BurnCondition,
-    RatioKpi,
     burn_conditions,
     duration_seconds,
     error_budget,
@@ -44,6 +43,7 @@ from hotline_kpi.alerts.testing import (
     strip_annotations,
 )
 from hotline_kpi.config import Settings
+from hotline_kpi.metrics.catalogue import Direction, Kpi
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool")
 
@@ -98,7 +98,7 @@ class Traffic:
 
 
 def counters(
-    kpi: RatioKpi, queue: str, traffic: Traffic, *, short_abandons: bool, step: int
+    kpi: Kpi, queue: str, traffic: Traffic, *, short_abandons: bool, step: int
 ) -> list[dict[str, str]]:
     """promtool input series for ``kpi``'s counters of ``queue`` carrying ``traffic``.
 
@@ -107,18 +107,19 @@ def counters(
     """
     labels = f'{{job="{JOB}", instance="exporter:9769", {kpi.group}="{queue}"}}'
     total, failed = traffic.total[::step], traffic.failed[::step]  # one scrape every step
-    if kpi.direction == "at_least":
+    if kpi.direction is Direction.AT_LEAST:
         numerator = [t - f for t, f in zip(total, failed, strict=True)]
     else:
         numerator = list(failed)
     denominator = list(total)
     out = []
-    if kpi.denominator_minus and short_abandons:
+    counters = kpi.counters
+    if counters.denominator_minus and short_abandons:
         short = [t / 10 for t in total]
         denominator = [d + s for d, s in zip(denominator, short, strict=True)]
-        out.append({"series": kpi.denominator_minus + labels, "values": series_values(short)})
-    out.append({"series": kpi.denominator + labels, "values": series_values(denominator)})
-    out.append({"series": kpi.numerator + labels, "values": series_values(numerator)})
+        out.append({"series": counters.denominator_minus + labels, "values": series_values(short)})
+    out.append({"series": counters.denominator + labels, "values": series_values(denominator)})
+    out.append({"series": counters.numerator + labels, "values": series_values(numerator)})
     return out
 
 
@@ -142,7 +143,7 @@ def _any(values: list[bool | None]) -> bool | None:
 
 
 def oracle(
-    kpi: RatioKpi, conditions: tuple[BurnCondition, ...], traffic: Traffic, minute: int
+    kpi: Kpi, conditions: tuple[BurnCondition, ...], traffic: Traffic, minute: int
 ) -> bool | None:
     """Must the burn-rate alert over ``conditions`` fire at ``minute``? None: too close to say."""
 
@@ -174,7 +175,7 @@ def oracle(
 class Scenario:
     """Queues with their traffic, for one KPI and one severity, as one promtool test group."""
 
-    kpi: RatioKpi
+    kpi: Kpi
     severity: str
     conditions: tuple[BurnCondition, ...]
     queues: dict[str, Traffic]
