@@ -9,6 +9,7 @@ queried directly (SPEC §4).
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import timeseries as ts
 from grafana_foundation_sdk.models import dashboard as models
 
 from hotline_kpi.alerts.conventions import (
@@ -23,14 +24,14 @@ from hotline_kpi.dashboards.model import (
     DATASOURCE_VARIABLE,
     MET,
     MISSED,
-    MISSION,
     NEUTRAL,
     PER_QUEUE,
+    PERCENT,
     SCRAPE_JOB,
     SECONDS,
     TAG,
     WARNING,
-    Kpi,
+    Shown,
     budget_burn,
     kpis,
 )
@@ -46,6 +47,7 @@ from hotline_kpi.dashboards.panels import (
     value_stat,
     wait_heatmap,
 )
+from hotline_kpi.metrics.catalogue import MISSION, Scope
 
 # The alerts' annotations link to the overview and health dashboards: their uids are shared.
 OVERVIEW_UID = OVERVIEW_DASHBOARD_UID
@@ -112,9 +114,16 @@ def overview(settings: Settings) -> dash.Dashboard:
         board = board.with_panel(kpi_stat(kpi, Query(kpi.rule(per_group=False))))
 
     board = board.with_row(_row("服务 Service"))
-    for key in ("service_level", "abandon_rate", "average_speed_of_answer"):
-        kpi = catalogue[key]
-        board = board.with_panel(kpi_stat(kpi, Query(kpi.rule(per_group=False)), width=8))
+    # The hour's other KPIs that are good or bad news (handle time is neither).
+    service = [
+        kpi
+        for kpi in catalogue.values()
+        if kpi.key not in MISSION and kpi.window == "1h" and not kpi.entry.neutral
+    ]
+    for kpi in service:
+        board = board.with_panel(
+            kpi_stat(kpi, Query(kpi.rule(per_group=False)), width=24 // len(service))
+        )
 
     board = board.with_row(_row("排队 Waiting now"))
     board = board.with_panel(
@@ -182,7 +191,7 @@ def overview(settings: Settings) -> dash.Dashboard:
     )
 
 
-def _queue_column(kpi: Kpi) -> Column:
+def _queue_column(kpi: Shown) -> Column:
     return Column(kpi.title, Query(kpi.rule(per_group=True), "{{queue}}"), kpi.unit, kpi)
 
 
@@ -207,9 +216,12 @@ def queue_drilldown(settings: Settings) -> dash.Dashboard:
     )
 
     board = board.with_row(_row("当前 Now: $queue"))
-    for key in ("manual_connection_rate", "drop_rate", "service_level", "abandon_rate"):
-        kpi = catalogue[key]
-        board = board.with_panel(kpi_stat(kpi, Query(kpi.rule(per_group=True) + QUEUE), width=4))
+    # The queue's call ratios that move within the hour.
+    for kpi in catalogue.values():
+        if kpi.window == "1h" and kpi.unit == PERCENT:
+            board = board.with_panel(
+                kpi_stat(kpi, Query(kpi.rule(per_group=True) + QUEUE), width=4)
+            )
     board = board.with_panel(
         value_stat(
             "排队中 Calls waiting",
@@ -293,6 +305,25 @@ def queue_drilldown(settings: Settings) -> dash.Dashboard:
     return board
 
 
+def _in_range(kpi: Shown, counter: str) -> str:
+    """PromQL: the increase of ``kpi``'s ``counter`` over the time range, per queue or kind."""
+    return f"sum by ({kpi.entry.group}) (increase({counter}[$__range]))"
+
+
+def _group_series(kpi: Shown, description: str) -> ts.Panel:
+    """``kpi`` per queue (or per ticket kind) over time, its target dashed, beside its stat."""
+    group = kpi.entry.group
+    where = "各队列 per queue" if group is Scope.QUEUE else "按类型 by kind"
+    return series(
+        f"{kpi.title} — {where}",
+        description,
+        [Query(kpi.rule(per_group=True), f"{{{{{group}}}}}")],
+        kpi.unit,
+        target_of=kpi,
+        width=18,
+    )
+
+
 def quality(settings: Settings) -> dash.Dashboard:
     """Answer accuracy from QA reviews, satisfaction surveys, work-order timeliness."""
     catalogue = kpis(settings)
@@ -311,21 +342,19 @@ def quality(settings: Settings) -> dash.Dashboard:
     board = board.with_row(_row("质检 QA reviews"))
     board = board.with_panel(kpi_stat(accuracy, Query(accuracy.rule(per_group=False)), width=6))
     board = board.with_panel(
-        series(
-            accuracy.title + " — 各队列 per queue",
+        _group_series(
+            accuracy,
             f"{accuracy.window} 滚动值,目标 {target_text(accuracy)}(虚线)。"
             f" Rolling {accuracy.window}, target {target_text(accuracy)} (dashed line).",
-            [Query(accuracy.rule(per_group=True), "{{queue}}")],
-            accuracy.unit,
-            target_of=accuracy,
-            width=18,
         )
     )
+    reviews = _in_range(accuracy, accuracy.entry.counters.denominator)
+    accurate = _in_range(accuracy, accuracy.entry.counters.numerator)
     board = board.with_panel(
         bars(
             "质检量 QA reviews",
             "所选时间范围内各队列的质检条数。 QA reviews per queue in the selected range.",
-            Query("sum by (queue) (increase(hotline_qa_reviews_total[$__range]))", "{{queue}}"),
+            Query(reviews, "{{queue}}"),
             "none",
             [(None, NEUTRAL)],
         )
@@ -335,11 +364,7 @@ def quality(settings: Settings) -> dash.Dashboard:
             "判为不准确 Inaccurate answers",
             "所选时间范围内各队列被质检判为不准确的解答数。"
             " Answers judged inaccurate per queue in the selected range.",
-            Query(
-                "sum by (queue) (increase(hotline_qa_reviews_total[$__range]))"
-                " - sum by (queue) (increase(hotline_qa_accurate_total[$__range]))",
-                "{{queue}}",
-            ),
+            Query(f"{reviews} - {accurate}", "{{queue}}"),
             "none",
             [(None, MET), (1, MISSED)],
         )
@@ -350,13 +375,10 @@ def quality(settings: Settings) -> dash.Dashboard:
         kpi_stat(satisfaction, Query(satisfaction.rule(per_group=False)), width=6)
     )
     board = board.with_panel(
-        series(
-            satisfaction.title + " — 各队列 per queue",
+        _group_series(
+            satisfaction,
             f"评分 ≥ {satisfied} 分(10 分制)为满意,{satisfaction.window} 滚动值。"
             f" Scores ≥ {satisfied} of 10 are satisfied; rolling {satisfaction.window}.",
-            [Query(satisfaction.rule(per_group=True), "{{queue}}")],
-            satisfaction.unit,
-            width=18,
         )
     )
     board = board.with_panel(
@@ -364,9 +386,7 @@ def quality(settings: Settings) -> dash.Dashboard:
             "调查回复 Survey responses",
             "所选时间范围内各队列的满意度调查回复数。"
             " Survey responses per queue in the selected range.",
-            Query(
-                "sum by (queue) (increase(hotline_survey_responses_total[$__range]))", "{{queue}}"
-            ),
+            Query(_in_range(satisfaction, satisfaction.entry.counters.denominator), "{{queue}}"),
             "none",
             [(None, NEUTRAL)],
             width=24,
@@ -376,19 +396,15 @@ def quality(settings: Settings) -> dash.Dashboard:
     board = board.with_row(_row("工单 Work orders"))
     board = board.with_panel(kpi_stat(timeliness, Query(timeliness.rule(per_group=False)), width=6))
     board = board.with_panel(
-        series(
-            timeliness.title + " — 按类型 by kind",
+        _group_series(
+            timeliness,
             f"按期办结的工单占已到期工单的比例,目标 {target_text(timeliness)}(虚线)。"
             f" Work orders closed by their deadline among those due; target"
             f" {target_text(timeliness)} (dashed line).",
-            [Query(timeliness.rule(per_group=True), "{{kind}}")],
-            timeliness.unit,
-            target_of=timeliness,
-            width=18,
         )
     )
-    due = "sum by (kind) (increase(hotline_tickets_due_total[$__range]))"
-    on_time = "sum by (kind) (increase(hotline_tickets_on_time_total[$__range]))"
+    due = _in_range(timeliness, timeliness.entry.counters.denominator)
+    on_time = _in_range(timeliness, timeliness.entry.counters.numerator)
     board = board.with_panel(
         bars(
             "超期工单 Overdue work orders",

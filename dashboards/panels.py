@@ -24,9 +24,10 @@ from hotline_kpi.dashboards.model import (
     MET,
     MISSED,
     NEUTRAL,
-    Kpi,
-    Unit,
+    GrafanaUnit,
+    Shown,
 )
+from hotline_kpi.metrics.catalogue import Direction
 
 DATASOURCE = models.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
 
@@ -62,7 +63,7 @@ def _targets(
     return targets
 
 
-def thresholds(kpi: Kpi) -> dash.ThresholdsConfig:
+def thresholds(kpi: Shown) -> dash.ThresholdsConfig:
     """Colours against the target: green when met, red when not (SPEC §6 directions).
 
     Grafana colours a value with the highest step it reaches, so "at least" is red → green at
@@ -71,7 +72,7 @@ def thresholds(kpi: Kpi) -> dash.ThresholdsConfig:
     """
     if kpi.target is None:
         steps = [models.Threshold(value=None, color=NEUTRAL)]
-    elif kpi.direction == "at_least":
+    elif kpi.direction is Direction.AT_LEAST:
         steps = [
             models.Threshold(value=None, color=MISSED),
             models.Threshold(value=kpi.target, color=MET),
@@ -93,7 +94,7 @@ def fixed_thresholds(steps: Sequence[tuple[float | None, str]]) -> dash.Threshol
     )
 
 
-def kpi_stat(kpi: Kpi, query: Query, *, width: int = 6, height: int = 5) -> stat.Panel:
+def kpi_stat(kpi: Shown, query: Query, *, width: int = 6, height: int = 5) -> stat.Panel:
     """A big number coloured against the KPI's target, with its trend as a sparkline."""
     target = "" if kpi.target is None else f"目标 target {_target_text(kpi)}. "
     return (
@@ -188,7 +189,7 @@ def series(
     queries: Sequence[Query],
     unit: str,
     *,
-    target_of: Kpi | None = None,
+    target_of: Shown | None = None,
     line_at: float | None = None,
     width: int = 12,
     height: int = 8,
@@ -259,8 +260,8 @@ class Column:
 
     name: str
     query: Query
-    unit: Unit
-    kpi: Kpi | None = None
+    unit: GrafanaUnit
+    kpi: Shown | None = None
 
 
 def kpi_table(
@@ -380,11 +381,11 @@ def alerts_table(title: str, description: str, expr: str, *, width: int = 24) ->
     )
 
 
-def _target_text(kpi: Kpi) -> str:
-    sign = "≥" if kpi.direction == "at_least" else "<"
+def _target_text(kpi: Shown) -> str:
+    sign = kpi.direction.sign
     return f"{sign} {kpi.target:.1%}" if kpi.unit == "percentunit" else f"{sign} {kpi.target}"
 
 
-def target_text(kpi: Kpi) -> str:
+def target_text(kpi: Shown) -> str:
     """The target as a supervisor reads it (``≥ 90.0%``, ``< 0.5%``), or empty when none."""
     return "" if kpi.target is None else _target_text(kpi)

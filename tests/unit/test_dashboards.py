@@ -19,7 +19,8 @@ from hotline_kpi.cli import main
 from hotline_kpi.config import Settings, Targets
 from hotline_kpi.dashboards.boards import HEALTH_UID, OVERVIEW_UID, QUALITY_UID, QUEUE_UID
 from hotline_kpi.dashboards.generate import JSON_DIR, build_dashboards, render
-from hotline_kpi.dashboards.model import DATASOURCE_UID, MISSION, kpis
+from hotline_kpi.dashboards.model import DATASOURCE_UID, kpis
+from hotline_kpi.metrics.catalogue import MISSION
 
 PROVISIONING_DIR = JSON_DIR.parent / "provisioning"
 RULE_NAME = re.compile(r"\b(?:job|queue|kind):hotline_\w+:\w+")
