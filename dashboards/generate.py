@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from grafana_foundation_sdk.models import dashboard as models
 
 from hotline_kpi.config import Settings
 from hotline_kpi.dashboards.boards import all_dashboards
-from hotline_kpi.dashboards.push import push_dashboards, token_from_environment
+from hotline_kpi.dashboards.push import push_dashboards
 from hotline_kpi.errors import UsageError
 
 # Where the committed dashboards live, beside this generator.
@@ -68,8 +68,11 @@ def write_dashboards(settings: Settings, directory: Path) -> list[Path]:
     return written
 
 
-def run_dashboards(settings: Settings, args: argparse.Namespace) -> int:
-    """The ``dashboards`` subcommand: ``build`` writes the JSON, ``push`` uploads to Grafana."""
+def run_dashboards(
+    settings: Settings, args: argparse.Namespace, token: Callable[[], str] | None = None
+) -> int:
+    """The ``dashboards`` subcommand: ``build`` writes the JSON, ``push`` uploads to Grafana
+    with the token that ``token`` resolves (the composition root reads it, when it is needed)."""
     if args.action == "build":
         directory = Path(args.output) if args.output else JSON_DIR
         for path in write_dashboards(settings, directory):
@@ -78,9 +81,11 @@ def run_dashboards(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "push":
         if not args.grafana_url:
             raise UsageError("dashboards push needs --grafana-url (the Grafana root URL)")
+        if token is None:
+            raise UsageError("dashboards push needs a Grafana token")
         results = push_dashboards(
             args.grafana_url,
-            token_from_environment(os.environ),
+            token(),
             args.folder,
             build_dashboards(settings),
         )

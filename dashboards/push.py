@@ -3,8 +3,8 @@
 It talks to Grafana's HTTP API through ``grafana-client`` (the maintained successor of the
 unmaintained ``grafana-api``): ``GET /api/folders/:uid``, ``POST /api/folders`` when the folder
 is missing, then ``POST /api/dashboards/db`` with ``overwrite: true`` for each dashboard, so that
-pushing twice gives the same result. The token comes from the environment or a file, never from
-the command line (SPEC §7), and no message ever contains it.
+pushing twice gives the same result. The token is passed in by the composition root, which reads
+it from the environment or a file, never from the command line (SPEC §7); no message contains it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,10 +25,10 @@ from grafana_client.client import (
     GrafanaUnauthorizedError,
 )
 
+from hotline_kpi.config import GRAFANA_TOKEN_ENV as TOKEN_ENV
+from hotline_kpi.config import GRAFANA_TOKEN_FILE_ENV as TOKEN_FILE_ENV
 from hotline_kpi.errors import HotlineError, UsageError
 
-TOKEN_ENV = "HOTLINE_KPI_GRAFANA_TOKEN"
-TOKEN_FILE_ENV = "HOTLINE_KPI_GRAFANA_TOKEN_FILE"
 FOLDER_TITLE = "热线 10000 Hotline KPI"
 PUSH_MESSAGE = "hotline-kpi dashboards push"
 
@@ -46,25 +45,6 @@ class PushResult:
     status: str
     url: str
     version: int | None
-
-
-def token_from_environment(environ: Mapping[str, str]) -> str:
-    """The Grafana token from ``HOTLINE_KPI_GRAFANA_TOKEN`` or the file ``…_TOKEN_FILE`` names.
-
-    ``environ`` is passed in by the command line (the composition root), so tests give theirs.
-    """
-    token = environ.get(TOKEN_ENV, "").strip()
-    file = environ.get(TOKEN_FILE_ENV)
-    if not token and file:
-        try:
-            token = Path(file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read {TOKEN_FILE_ENV} file {file}: {exc.strerror}") from None
-    if not token:
-        raise UsageError(
-            f"no Grafana token: set {TOKEN_ENV}, or {TOKEN_FILE_ENV} to a file holding it"
-        )
-    return token
 
 
 def _public(url: str) -> str:

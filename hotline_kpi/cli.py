@@ -1,7 +1,8 @@
-"""The composition root: ``hotline-kpi <subcommand>`` (SPEC §5).
+"""The composition root: ``hotline-kpi <subcommand>``.
 
-This module parses the command line, builds the settings once, wires sources, fold, store and
-exporter together, and turns domain errors into one-line messages and exit codes. Nothing else
+This module parses the command line, builds the settings once, resolves the secrets
+(``hotline_kpi.config``), wires each command's source, live pipeline (store, metrics, ``/metrics``)
+and outputs together, and turns domain errors into one-line messages and exit codes. Nothing else
 reads the environment or the configuration file.
 """
 
@@ -11,12 +12,23 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn, TextIO, cast
 
-from hotline_kpi.config import ConfigError, Settings, load_settings
+from hotline_kpi.config import (
+    ConfigError,
+    Settings,
+    grafana_token,
+    kafka_credentials,
+    load_settings,
+    metrics_basic_auth,
+)
 from hotline_kpi.errors import HotlineError, OutputError, UsageError
 
 log = logging.getLogger("hotline_kpi")
@@ -66,9 +78,16 @@ def _add_common(parser: argparse.ArgumentParser, *, store: bool = True) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
 
 
+DESCRIPTION = (
+    "Exact KPIs of a customer-service hotline from its call, ticket, review and survey events: "
+    "consume them from Kafka, a file or a simulator into a store, serve them to Prometheus, "
+    "and export monthly reports, alerting rules and Grafana dashboards."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, one subparser per subcommand."""
-    parser = _Parser(prog="hotline-kpi", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="hotline-kpi", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     demo = sub.add_parser(
@@ -196,22 +215,157 @@ def _settings_for(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, **overrides)
 
 
-def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline_kpi.demo import run_demo
+def _stop_on_sigterm(*signums: int) -> tuple[threading.Event, Callable[[], None]]:
+    """An event set by each of ``signums`` (a clean stop), and how to put the old handlers back."""
+    stop = threading.Event()
 
-    return run_demo(settings, args)
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in signums}
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return stop, restore
 
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline_kpi.ingest.kafka import run_consumer
+    """Consume the topic until SIGTERM or Ctrl-C, then stop cleanly."""
+    from hotline_kpi.ingest.dead_letters import DeadLetterPublisher
+    from hotline_kpi.ingest.kafka import KafkaSource, client_config
+    from hotline_kpi.live import consume, open_live
 
-    return run_consumer(settings, args)
+    kafka = settings.kafka
+    client = client_config(kafka, kafka_credentials(kafka))
+    live = open_live(settings, basic_auth=metrics_basic_auth(settings.metrics))
+    assert live.metrics is not None and live.server is not None
+    # Installed before connecting, so that a SIGTERM during start-up is a clean stop too.
+    stop, restore = _stop_on_sigterm(signal.SIGTERM, signal.SIGINT)
+    source: KafkaSource | None = None
+    dead_letters: DeadLetterPublisher | None = None
+    totals = None
+    try:
+        source = KafkaSource(kafka, client, live.store.positions, lag=live.metrics.lag, stop=stop)
+        if kafka.dead_letter_topic:
+            dead_letters = DeadLetterPublisher(
+                kafka.dead_letter_topic, live.store, live.metrics.registry, client
+            )
+        log.info(
+            "consuming %s from %s as group %s into %s; metrics on %s:%d",
+            kafka.topic,
+            kafka.bootstrap_servers,
+            kafka.group,
+            settings.store,
+            settings.metrics.address,
+            live.server.port,
+        )
+        flush = None if dead_letters is None else (lambda _: dead_letters.flush())
+        totals = consume(live.pipeline, source, stop, between=flush)
+    finally:
+        if source is not None:
+            source.close()
+        if dead_letters is not None:
+            dead_letters.close()
+        if totals is not None:
+            log.info("stopped: accepted %d, rejected %d", totals.accepted, totals.total_rejected)
+        live.close()
+        restore()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the demo until Ctrl-C (or ``--duration`` seconds)."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from hotline_kpi.demo import KpiView, simulated_today
+    from hotline_kpi.live import consume, open_live
+    from hotline_kpi.metrics.export import Report
+    from hotline_kpi.pipeline import Totals
+
+    live = open_live(settings, basic_auth=metrics_basic_auth(settings.metrics))
+    assert live.url is not None
+    pipeline = live.pipeline
+    day, source = simulated_today(
+        settings,
+        pipeline.watermark,
+        seed=args.seed,
+        scenario=args.scenario,
+        calls_per_day=args.calls_per_day,
+        speed=args.speed,
+    )
+    stop, restore = _stop_on_sigterm(signal.SIGTERM)
+    console = Console(stderr=True)
+    terminal = None if args.headless else Live(console=console, refresh_per_second=2)
+    view = KpiView(
+        Report(live.store, settings), settings, day, live.url, terminal, lambda: pipeline.watermark
+    )
+    started = time.monotonic()
+
+    def between(totals: Totals) -> None:
+        view.refresh(totals)
+        if args.duration is not None and time.monotonic() - started >= args.duration:
+            stop.set()
+
+    log.info("demo: store %s, metrics on %s", settings.store, live.url)
+    totals = Totals()
+    try:
+        if terminal is not None:
+            terminal.start()
+        totals = consume(pipeline, source, stop, between, totals=totals)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if terminal is not None:
+            terminal.stop()
+        restore()
+        live.close()
+    console.print(f"demo stopped: accepted {totals.accepted}, rejected {totals.total_rejected}")
+    return 0
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline_kpi.replay import run_replay
+    """Replay a file (or stdin) into the configured store and print what it counted."""
+    from hotline_kpi.live import consume, open_live
+    from hotline_kpi.replay import FileSource, Fingerprint, resume, summary
 
-    return run_replay(settings, args)
+    if args.batch_size <= 0:
+        raise UsageError("--batch-size must be positive")
+    if args.file != "-":
+        path = Path(args.file)
+        if not path.is_file():
+            raise UsageError(f"no such file: {args.file}")
+    live = open_live(settings, serve_metrics=False)
+    try:
+        if args.file == "-":
+            totals = consume(
+                live.pipeline, FileSource(sys.stdin.buffer, "stdin", 0, args.batch_size)
+            )
+        else:
+            name = f"file:{path.resolve()}"
+            with path.open("rb") as stream:
+                if args.from_start:
+                    start, fingerprint, why = 0, Fingerprint.of(stream), None
+                else:
+                    start, fingerprint, why = resume(
+                        stream,
+                        live.store.positions(name).get(0),
+                        live.store.identities(name).get(0),
+                    )
+                if why is not None:
+                    print(
+                        f"hotline-kpi replay: notice: {args.file}: {why}; reading it again "
+                        "from the start (events already stored count as duplicates)",
+                        file=sys.stderr,
+                    )
+                source = FileSource(stream, name, start, args.batch_size, fingerprint)
+                totals = consume(live.pipeline, source)
+    finally:
+        live.close()
+    print(summary(totals))
+    return 0
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -229,7 +383,7 @@ def _cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.dashboards.generate import run_dashboards
 
-    return run_dashboards(settings, args)
+    return run_dashboards(settings, args, token=grafana_token)
 
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,12 +1,16 @@
 """Configuration: a YAML file plus ``HOTLINE_KPI_*`` environment variables (SPEC §6).
 
-Only the composition root (``hotline_kpi.cli``) calls :func:`load_settings`; every other module
-receives the typed values it needs as arguments.
+Only the composition root (``hotline_kpi.cli``) calls :func:`load_settings` and resolves the
+secrets (:func:`kafka_credentials`, :func:`metrics_basic_auth`, :func:`grafana_token`); every
+other module receives the typed values it needs as arguments, and no other module reads the
+environment.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from hotline_kpi.errors import UsageError
 
 DEFAULT_CONFIG_FILE = "hotline-kpi.yaml"
 ENV_PREFIX = "HOTLINE_KPI_"
@@ -201,9 +207,20 @@ def _check_yaml(path: Path) -> None:
         raise ConfigError(f"config {path}: the top level must be a mapping of keys")
 
 
-def secret_from_env_or_file(env_name: str, file: Path | None) -> str | None:
+# Secrets (SPEC §7) come from these environment variables or from files the settings name, never
+# from the command line; only the composition root resolves them, and passes the values in.
+KAFKA_PASSWORD_ENV = "HOTLINE_KPI_KAFKA_PASSWORD"
+KAFKA_SSL_PASSWORD_ENV = "HOTLINE_KPI_KAFKA_SSL_PASSWORD"
+METRICS_PASSWORD_ENV = "HOTLINE_KPI_METRICS_PASSWORD"
+GRAFANA_TOKEN_ENV = "HOTLINE_KPI_GRAFANA_TOKEN"
+GRAFANA_TOKEN_FILE_ENV = "HOTLINE_KPI_GRAFANA_TOKEN_FILE"
+
+
+def secret_from_env_or_file(
+    env_name: str, file: Path | None, environ: Mapping[str, str] = os.environ
+) -> str | None:
     """A secret from the environment variable ``env_name`` or else from ``file``; never argv."""
-    value = os.environ.get(env_name)
+    value = environ.get(env_name)
     if value:
         return value
     if file is not None:
@@ -212,3 +229,67 @@ def secret_from_env_or_file(env_name: str, file: Path | None) -> str | None:
         except OSError as exc:
             raise ConfigError(f"cannot read secret file {file}: {exc.strerror}") from None
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaCredentials:
+    """The Kafka secrets a client needs: the SASL password and the TLS key's password."""
+
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_password: str | None = field(default=None, repr=False)
+
+
+def kafka_credentials(
+    kafka: KafkaSettings, environ: Mapping[str, str] = os.environ
+) -> KafkaCredentials:
+    """The Kafka secrets the settings call for; a :class:`ConfigError` when SASL is configured
+    without a password."""
+    password = None
+    if kafka.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        password = secret_from_env_or_file(KAFKA_PASSWORD_ENV, kafka.sasl_password_file, environ)
+        if password is None:
+            raise ConfigError(
+                f"the Kafka SASL password must be given in {KAFKA_PASSWORD_ENV} or in the file "
+                "named by kafka.sasl_password_file"
+            )
+    ssl_password = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        ssl_password = secret_from_env_or_file(KAFKA_SSL_PASSWORD_ENV, None, environ) or None
+    return KafkaCredentials(password, ssl_password)
+
+
+def metrics_basic_auth(
+    endpoint: MetricsEndpoint, environ: Mapping[str, str] = os.environ
+) -> tuple[str, str] | None:
+    """``/metrics``' basic-auth user and password, or None when it is not configured."""
+    if endpoint.basic_auth_user is None:
+        return None
+    password = secret_from_env_or_file(
+        METRICS_PASSWORD_ENV, endpoint.basic_auth_password_file, environ
+    )
+    if password is None:
+        raise ConfigError(
+            "metrics.basic_auth_user is set but no password is given in "
+            f"{METRICS_PASSWORD_ENV} or metrics.basic_auth_password_file"
+        )
+    return endpoint.basic_auth_user, password
+
+
+def grafana_token(environ: Mapping[str, str] = os.environ) -> str:
+    """The Grafana token from ``HOTLINE_KPI_GRAFANA_TOKEN`` or the file ``…_TOKEN_FILE`` names;
+    a :class:`UsageError` when neither gives one."""
+    token = environ.get(GRAFANA_TOKEN_ENV, "").strip()
+    file = environ.get(GRAFANA_TOKEN_FILE_ENV)
+    if not token and file:
+        try:
+            token = Path(file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read {GRAFANA_TOKEN_FILE_ENV} file {file}: {exc.strerror}"
+            ) from None
+    if not token:
+        raise UsageError(
+            f"no Grafana token: set {GRAFANA_TOKEN_ENV}, or {GRAFANA_TOKEN_FILE_ENV} to a file "
+            "holding it"
+        )
+    return token

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hotline_kpi.config import Settings
@@ -60,18 +60,36 @@ def wall_clock_us() -> int:
     return time.time_ns() // 1000
 
 
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one committed batch counted: events accepted, and events rejected by reason."""
+
+    accepted: int = 0
+    rejected: Mapping[str, int] = field(default_factory=dict)
+
+
 @dataclass(slots=True)
-class Tally:
-    """Running totals of a source's processing, for the command line's summary."""
+class Totals:
+    """What a source's batches counted so far, for the command line's summary."""
 
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     batches: int = 0
 
+    def add(self, outcome: BatchOutcome) -> None:
+        """Count one committed batch."""
+        self.accepted += outcome.accepted
+        self.rejected.update(outcome.rejected)
+        self.batches += 1
+
     @property
     def total_rejected(self) -> int:
         """All rejections, whatever the reason."""
         return sum(self.rejected.values())
+
+
+# Transitional: tests of other rooms still pass a Totals in as ``tally`` (see Pipeline.process).
+Tally = Totals
 
 
 class _RejectionLog:
@@ -159,14 +177,15 @@ class Pipeline:
         self,
         records: Sequence[Record],
         source: str,
-        positions: dict[int, int],
-        tally: Tally,
+        positions: Mapping[int, int],
+        tally: Totals | None = None,
         *,
-        expected: dict[int, int | None] | None = None,
+        expected: Mapping[int, int | None] | None = None,
         owned: Collection[int] | None = None,
-        identities: dict[int, str] | None = None,
-    ) -> None:
-        """Process one batch and commit it with ``positions`` (partition → next position).
+        identities: Mapping[int, str] | None = None,
+    ) -> BatchOutcome:
+        """Process one batch, commit it with ``positions`` (partition → next position), and
+        return what it counted (``tally``, when given, is added to as well: transitional).
 
         ``expected`` (partition → position the batch was read from) fences the commit against
         another consumer that took the partition over; ``owned`` are the partitions this
@@ -212,11 +231,11 @@ class Pipeline:
                             seen={item.event.event_id for item in fresh},
                             rejected=rejected,
                             source=source,
-                            positions=positions,
-                            expected=expected,
+                            positions=dict(positions),
+                            expected=None if expected is None else dict(expected),
                             watermark=result.watermark,
                             ticket_partitions=ticket_partitions,
-                            identities=identities or {},
+                            identities=dict(identities or {}),
                         )
                     )
                 break
@@ -241,9 +260,9 @@ class Pipeline:
         reasons = Counter(rejection.reason.name for rejection in rejected)
         for rejection in rejected:
             self._log_rejection(source, rejection)
-        tally.accepted += len(fresh) - len(result.conflicts)
-        tally.rejected.update(reasons)
-        tally.batches += 1
+        outcome = BatchOutcome(len(fresh) - len(result.conflicts), reasons)
+        if tally is not None:
+            tally.add(outcome)
         if self.metrics is not None:
             if labels is not None:
                 self.metrics.queue_labels.adopt(labels)
@@ -252,6 +271,7 @@ class Pipeline:
                     result.deltas, reasons, result.calls.values(), result.watermark, self.clock()
                 )
             )
+        return outcome
 
     def _fold(
         self,

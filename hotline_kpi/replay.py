@@ -1,4 +1,4 @@
-"""``hotline-kpi replay FILE|-``: a JSONL file through the same pipeline into a store.
+"""The file source of ``hotline-kpi replay FILE|-``: a JSONL file's lines in batches.
 
 The position after each committed batch is stored with it, so an interrupted replay resumes
 where it stopped; replaying a file again changes nothing, since every event is then a duplicate.
@@ -12,20 +12,15 @@ duplicates. A file that only grew (a log appended to) keeps its identity and res
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO
 
-from hotline_kpi.config import Settings
-from hotline_kpi.errors import UsageError
 from hotline_kpi.ingest.decode import Record
-from hotline_kpi.metrics.store import open_store
-from hotline_kpi.pipeline import Pipeline, Tally, max_clock_skew_of, thresholds_of
+from hotline_kpi.ingest.sources import Batch
+from hotline_kpi.pipeline import Totals
 
 
 @dataclass(slots=True)
@@ -72,22 +67,50 @@ def file_batches(
         yield batch, position
 
 
-def replay_stream(
-    pipeline: Pipeline,
-    stream: BinaryIO,
-    source: str,
-    start: int,
-    batch_size: int,
-    fingerprint: Fingerprint | None = None,
-) -> Tally:
-    """Feed ``stream`` (already positioned at ``start``) through ``pipeline``; with a
+class FileSource:
+    """A file (or standard input) read from ``start`` in batches of ``batch_size`` lines; with a
     ``fingerprint`` of the bytes before ``start``, each position is committed with the file's
     identity up to it."""
-    tally = Tally()
-    for records, position in file_batches(stream, start, batch_size, fingerprint):
-        identities = {0: fingerprint.identity()} if fingerprint is not None else None
-        pipeline.process(records, source, {0: position}, tally, identities=identities)
-    return tally
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        name: str,
+        start: int,
+        batch_size: int,
+        fingerprint: Fingerprint | None = None,
+    ) -> None:
+        self._name = name
+        self._fingerprint = fingerprint
+        self._batches = file_batches(stream, start, batch_size, fingerprint)
+
+    @property
+    def name(self) -> str:
+        """``file:PATH`` (resolved), or ``stdin``."""
+        return self._name
+
+    def poll(self) -> Batch | None:
+        """The next lines, or None at the end of the file."""
+        try:
+            records, position = next(self._batches)
+        except StopIteration:
+            return None
+        identity = {0: self._fingerprint.identity()} if self._fingerprint is not None else {}
+        return Batch(records, {0: position}, checkpoints=identity)
+
+    def owned(self) -> None:
+        """A file has one partition, and one reader: every ticket is this reader's."""
+        return None
+
+    def commit(self, batch: Batch) -> None:
+        """Nothing to acknowledge: the store's position is where the file resumes."""
+
+    def rewind(self, batch: Batch) -> None:
+        """Never asked: a file's batches carry no position fence."""
+        raise AssertionError("a file source's batch was fenced")
+
+    def close(self) -> None:
+        """The stream belongs to whoever opened it."""
 
 
 def resume(
@@ -124,45 +147,8 @@ def resume(
     return 0, Fingerprint.of(stream), why
 
 
-def summary(tally: Tally) -> str:
+def summary(totals: Totals) -> str:
     """One line: accepted, rejected, and the rejections by reason."""
-    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(tally.rejected.items()))
-    line = f"accepted {tally.accepted} events, rejected {tally.total_rejected}"
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(totals.rejected.items()))
+    line = f"accepted {totals.accepted} events, rejected {totals.total_rejected}"
     return f"{line} ({reasons})" if reasons else line
-
-
-def run_replay(settings: Settings, args: argparse.Namespace) -> int:
-    """Replay a file (or stdin) into the configured store and print the tally."""
-    if args.batch_size <= 0:
-        raise UsageError("--batch-size must be positive")
-    if args.file != "-":
-        path = Path(args.file)
-        if not path.is_file():
-            raise UsageError(f"no such file: {args.file}")
-    store = open_store(settings.store)
-    try:
-        pipeline = Pipeline(
-            store, thresholds_of(settings), max_clock_skew_us=max_clock_skew_of(settings)
-        )
-        if args.file == "-":
-            tally = replay_stream(pipeline, sys.stdin.buffer, "stdin", 0, args.batch_size)
-        else:
-            source = f"file:{path.resolve()}"
-            with path.open("rb") as stream:
-                if args.from_start:
-                    start, fingerprint, why = 0, Fingerprint.of(stream), None
-                else:
-                    start, fingerprint, why = resume(
-                        stream, store.positions(source).get(0), store.identities(source).get(0)
-                    )
-                if why is not None:
-                    print(
-                        f"hotline-kpi replay: notice: {args.file}: {why}; reading it again "
-                        "from the start (events already stored count as duplicates)",
-                        file=sys.stderr,
-                    )
-                tally = replay_stream(pipeline, stream, source, start, args.batch_size, fingerprint)
-    finally:
-        store.close()
-    print(summary(tally))
-    return 0

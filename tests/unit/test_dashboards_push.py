@@ -20,15 +20,12 @@ from typing import Any
 import pytest
 
 from hotline_kpi.cli import main
+from hotline_kpi.config import GRAFANA_TOKEN_ENV as TOKEN_ENV
+from hotline_kpi.config import GRAFANA_TOKEN_FILE_ENV as TOKEN_FILE_ENV
 from hotline_kpi.config import Settings
+from hotline_kpi.config import grafana_token as token_from_environment
 from hotline_kpi.dashboards.generate import build_dashboards
-from hotline_kpi.dashboards.push import (
-    TOKEN_ENV,
-    TOKEN_FILE_ENV,
-    GrafanaError,
-    push_dashboards,
-    token_from_environment,
-)
+from hotline_kpi.dashboards.push import GrafanaError, push_dashboards
 from hotline_kpi.errors import HotlineError, UsageError
 
 TOKEN = "glsa_test-secret-token-3f9a"

@@ -19,8 +19,12 @@ from kafka.errors import KafkaTimeoutError, UnknownTopicOrPartitionError
 from kafka.future import Future
 from prometheus_client import CollectorRegistry
 
-from hotline_kpi.ingest import kafka as kafka_module
-from hotline_kpi.ingest.kafka import DEAD_LETTER_RECHECK_S, DEAD_LETTER_STALL_S, DeadLetters
+from hotline_kpi.ingest import dead_letters as kafka_module
+from hotline_kpi.ingest.dead_letters import (
+    DEAD_LETTER_RECHECK_S,
+    DEAD_LETTER_STALL_S,
+    DeadLetterPublisher,
+)
 
 TOPIC = "hotline-dead"
 
@@ -110,9 +114,8 @@ class Outbox:
             assert not self.rows[i], f"row {i} marked twice"
             self.rows[i] = True
 
-    def query(self, sql: str) -> list[tuple[int]]:
-        assert "dead_lettered = 0" in sql
-        return [(sum(not done for done in self.rows.values()),)]
+    def undelivered_count(self) -> int:
+        return sum(not done for done in self.rows.values())
 
 
 class Clock:
@@ -138,14 +141,9 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
     yield shared
 
 
-def publisher(store: Outbox, clock: Clock) -> tuple[DeadLetters, CollectorRegistry]:
+def publisher(store: Outbox, clock: Clock) -> tuple[DeadLetterPublisher, CollectorRegistry]:
     registry = CollectorRegistry()
-    runner = SimpleNamespace(
-        kafka=SimpleNamespace(dead_letter_topic=TOPIC),
-        metrics=SimpleNamespace(registry=registry),
-        store=store,
-    )
-    return DeadLetters(runner, {}, clock=clock), registry
+    return DeadLetterPublisher(TOPIC, store, registry, {}, clock=clock), registry
 
 
 def gauge(registry: CollectorRegistry) -> float | None:
@@ -156,7 +154,7 @@ def test_a_missing_topic_is_reported_once_and_its_outbox_sent_once_it_exists(
     broker: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
     store, clock = Outbox(3), Clock()
-    with caplog.at_level(logging.INFO, logger="hotline_kpi.ingest.kafka"):
+    with caplog.at_level(logging.INFO, logger="hotline_kpi.ingest.dead_letters"):
         letters, registry = publisher(store, clock)
         for _ in range(5):
             letters.flush()
@@ -213,7 +211,7 @@ def test_a_topic_deleted_under_the_publisher_gets_a_new_producer_once_it_is_back
     letters.flush()
     stuck = broker.producers[0]
     broker.topic_exists = False  # deleted: the sends never complete
-    with caplog.at_level(logging.INFO, logger="hotline_kpi.ingest.kafka"):
+    with caplog.at_level(logging.INFO, logger="hotline_kpi.ingest.dead_letters"):
         clock.now += DEAD_LETTER_STALL_S + 1
         letters.flush()
     assert stuck.closed and stuck.forced

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline_kpi.config import ConfigError, KafkaSettings
-from hotline_kpi.ingest.kafka import client_config, message_key
+from hotline_kpi.config import ConfigError, KafkaCredentials, KafkaSettings, kafka_credentials
+from hotline_kpi.ingest.kafka import client_config
+from hotline_kpi.ingest.producer import message_key
 
 
 def test_ticket_events_are_keyed_by_ticket_even_when_they_name_a_call() -> None:
@@ -19,20 +20,28 @@ def test_ticket_events_are_keyed_by_ticket_even_when_they_name_a_call() -> None:
     assert message_key(b"[1]") is None
 
 
-def test_sasl_password_comes_from_the_environment_or_a_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sasl_password_comes_from_the_environment_or_a_file(tmp_path: Path) -> None:
     kafka = KafkaSettings(
         security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256", sasl_username="kpi"
     )
-    monkeypatch.delenv("HOTLINE_KPI_KAFKA_PASSWORD", raising=False)
     with pytest.raises(ConfigError, match="HOTLINE_KPI_KAFKA_PASSWORD"):
-        client_config(kafka)
+        kafka_credentials(kafka, environ={})
     secret = tmp_path / "pw"
     secret.write_text("from-file\n")
-    config = client_config(kafka.model_copy(update={"sasl_password_file": secret}))
-    assert config["sasl_plain_password"] == "from-file"
-    monkeypatch.setenv("HOTLINE_KPI_KAFKA_PASSWORD", "from-env")
-    assert client_config(kafka)["sasl_plain_password"] == "from-env"
-    assert client_config(kafka)["sasl_mechanism"] == "SCRAM-SHA-256"
-    assert "sasl_plain_password" not in client_config(KafkaSettings())
+    from_file = kafka_credentials(kafka.model_copy(update={"sasl_password_file": secret}), {})
+    assert from_file.sasl_password == "from-file"
+    from_env = kafka_credentials(kafka, {"HOTLINE_KPI_KAFKA_PASSWORD": "from-env"})
+    assert from_env.sasl_password == "from-env"
+    assert "from-env" not in repr(from_env), "a secret never shows in a log line"
+    config = client_config(kafka, from_env)
+    assert config["sasl_plain_password"] == "from-env"
+    assert config["sasl_mechanism"] == "SCRAM-SHA-256"
+    plain = KafkaSettings()
+    assert kafka_credentials(plain, {"HOTLINE_KPI_KAFKA_PASSWORD": "x"}) == KafkaCredentials()
+    assert "sasl_plain_password" not in client_config(plain, KafkaCredentials())
+
+
+def test_sasl_without_mechanism_or_user_is_a_config_error() -> None:
+    kafka = KafkaSettings(security_protocol="SASL_SSL")
+    with pytest.raises(ConfigError, match="sasl_mechanism"):
+        client_config(kafka, KafkaCredentials(sasl_password="pw"))

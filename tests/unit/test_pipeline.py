@@ -16,7 +16,7 @@ from hotline_kpi.ingest.events import epoch_us
 from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
 from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, Thresholds, TicketFact
 from hotline_kpi.metrics.store import BatchWrite, SqliteStore
-from hotline_kpi.pipeline import Pipeline, Tally
+from hotline_kpi.pipeline import BatchOutcome, Pipeline
 from tests.conftest import line, make_event
 
 T0 = datetime.fromisoformat("2026-10-31T23:59:50+08:00")
@@ -49,11 +49,9 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return 0.0 if found is None else found
 
 
-def feed(pipeline: Pipeline, events: list[dict[str, Any]], start: int = 0) -> Tally:
-    tally = Tally()
+def feed(pipeline: Pipeline, events: list[dict[str, Any]], start: int = 0) -> BatchOutcome:
     records = [(line(e), 0, start + i + 1) for i, e in enumerate(events)]
-    pipeline.process(records, "test", {0: start + len(events)}, tally)
-    return tally
+    return pipeline.process(records, "test", {0: start + len(events)})
 
 
 def a_call(call_id: str, queue: str = "billing", wait: float = 12) -> list[dict[str, Any]]:
@@ -89,9 +87,8 @@ def test_rejections_are_counted_by_reason_and_the_stream_goes_on(
     bad = [b"{oops", b"[]", b'{"type": "call.exploded"}']
     records = [(raw, 0, i + 1) for i, raw in enumerate(bad)]
     records += [(line(e), 0, 10 + i) for i, e in enumerate(a_call("c2"))]
-    tally = Tally()
-    pipeline.process(records, "test", {0: 13}, tally)
-    assert tally.accepted == 4
+    outcome = pipeline.process(records, "test", {0: 13})
+    assert outcome.accepted == 4
     for reason in ("invalid_json", "not_an_object", "unknown_type"):
         assert value(registry, "hotline_events_rejected_total", reason=reason) == 1
     assert value(registry, "hotline_events_rejected_total", reason="wrong_type") == 0

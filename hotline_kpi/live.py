@@ -1,0 +1,132 @@
+"""A live pipeline, built one way for ``run``, ``demo`` and ``replay``, and the loop that feeds it.
+
+:func:`open_live` makes the store, the metrics and their ``/metrics`` server (with TLS and basic
+auth as configured) and the pipeline; the composition root (``hotline_kpi.cli``) calls it with
+the secrets it resolved. :func:`consume` feeds the pipeline from any
+:class:`~hotline_kpi.ingest.sources.Source`: poll a batch, commit it to the store with its
+positions, tell the source, until the source ends or ``stop`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from hotline_kpi.config import Settings
+from hotline_kpi.errors import HotlineError
+from hotline_kpi.ingest.sources import Source
+from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
+from hotline_kpi.metrics.store import SqlStore, StalePositionError, open_store
+from hotline_kpi.pipeline import Pipeline, Totals, max_clock_skew_of, thresholds_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Live:
+    """A store, the pipeline into it, and (when served) its metrics and ``/metrics`` server."""
+
+    store: SqlStore
+    pipeline: Pipeline
+    metrics: HotlineMetrics | None = None
+    server: MetricsServer | None = None
+    url: str | None = None  # where /metrics is served
+
+    def close(self) -> None:
+        """Stop serving and close the store."""
+        if self.server is not None:
+            self.server.close()
+        self.store.close()
+
+
+def open_live(
+    settings: Settings,
+    *,
+    serve_metrics: bool = True,
+    basic_auth: tuple[str, str] | None = None,
+) -> Live:
+    """Open the configured store and build the pipeline into it; with ``serve_metrics``, the
+    counters and ``/metrics`` on the configured address, port and certificate, behind
+    ``basic_auth`` when given. The caller closes what it gets."""
+    store = open_store(settings.store)
+    if not serve_metrics:
+        pipeline = Pipeline(
+            store, thresholds_of(settings), max_clock_skew_us=max_clock_skew_of(settings)
+        )
+        return Live(store, pipeline)
+    endpoint = settings.metrics
+    registry = CollectorRegistry()
+    metrics = HotlineMetrics(registry, QueueLabels(settings.queues, settings.max_queues))
+    try:
+        server = MetricsServer(
+            registry,
+            endpoint.address,
+            endpoint.port,
+            certfile=endpoint.certfile,
+            keyfile=endpoint.keyfile,
+            basic_auth=basic_auth,
+        )
+    except OSError as exc:
+        store.close()
+        raise HotlineError(
+            f"cannot serve /metrics on {endpoint.address}:{endpoint.port}: {exc.strerror}"
+        ) from None
+    scheme = "https" if endpoint.certfile is not None else "http"
+    url = f"{scheme}://{endpoint.address}:{server.port}/metrics"
+    try:
+        pipeline = Pipeline(
+            store, thresholds_of(settings), metrics, max_clock_skew_us=max_clock_skew_of(settings)
+        )
+    except BaseException:
+        server.close()
+        store.close()
+        raise
+    return Live(store, pipeline, metrics, server, url)
+
+
+def consume(
+    pipeline: Pipeline,
+    source: Source,
+    stop: threading.Event | None = None,
+    between: Callable[[Totals], None] | None = None,
+    *,
+    totals: Totals | None = None,
+) -> Totals:
+    """Feed ``pipeline`` from ``source`` until it ends or ``stop`` is set, and return what it
+    counted (added to ``totals`` when given, so that a caller interrupted still has them).
+
+    ``between`` runs after every poll (a dead-letter flush, a view's refresh). Each batch is
+    committed or dropped whole; an exception (a crash) leaves the store at the last committed
+    batch, from which a new source resumes."""
+    totals = totals if totals is not None else Totals()
+    stop = stop if stop is not None else threading.Event()
+    while not stop.is_set():
+        batch = source.poll()
+        if batch is None:
+            break
+        if stop.is_set():
+            break  # a signal arrived during the poll: drop the batch in hand, unread
+        if batch:
+            try:
+                outcome = pipeline.process(
+                    batch.records,
+                    source.name,
+                    batch.positions,
+                    expected=batch.expected,
+                    owned=source.owned(),
+                    identities=batch.checkpoints,
+                )
+            except StalePositionError as exc:
+                # Another consumer owns a partition now: forget the batch and read again.
+                log.warning("%s; dropping the batch and reading again from the store", exc)
+                source.rewind(batch)
+            else:
+                totals.add(outcome)
+                source.commit(batch)
+        if between is not None:
+            between(totals)
+    return totals

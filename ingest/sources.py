@@ -1,0 +1,77 @@
+"""The contract between the pipeline and every source of events: batches with positions.
+
+A source reads raw records (bytes with the partition they come from and the position after them)
+and hands them over in batches. The pipeline commits a batch's facts with the batch's positions
+and checkpoints in one store transaction and then tells the source (``commit``), so the store,
+not the source, says where reading resumes: after a crash a source is built again from the
+positions the store holds, and nothing is lost or counted twice.
+
+The contract is the same for a file (``replay``), a Kafka topic (``run``, with any client
+library) and the demo's simulator, and it leaves room for a telephony log's converter: one line
+may give several records (all with that line's position) or none (a skipped line still moves
+``positions``), and whatever state the converter carries from line to line goes into
+``checkpoints``, committed with the position it belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from hotline_kpi.ingest.decode import Record
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Raw records read together, and where the source stands after them."""
+
+    records: Sequence[Record] = ()
+    """(bytes, partition, position after the record), in the order read."""
+    positions: Mapping[int, int] = field(default_factory=dict)
+    """partition → the position to resume reading at, committed with the batch."""
+    expected: Mapping[int, int | None] | None = None
+    """partition → the stored position the batch was read from (None: the beginning). The
+    store refuses the batch if another process moved it since (a fence); None: no fence."""
+    checkpoints: Mapping[int, str] = field(default_factory=dict)
+    """partition → the source's state up to its position (a file's identity, a converter's
+    unfinished calls), committed with the position and handed back on resume."""
+
+    def __bool__(self) -> bool:
+        # A batch of skipped lines has no records but moves positions: it is committed too.
+        return bool(self.records or self.positions)
+
+
+EMPTY = Batch()
+
+
+class Source(Protocol):
+    """Where a pipeline's events come from: ``poll`` → the store commits → ``commit``."""
+
+    @property
+    def name(self) -> str:
+        """The key of this source's positions in the store (``kafka:TOPIC``, ``file:PATH``)."""
+        ...
+
+    def poll(self) -> Batch | None:
+        """The next batch: empty when nothing is ready yet, None when the source is exhausted.
+        It may wait a little (a network poll), never for long: a stop is checked between."""
+        ...
+
+    def owned(self) -> Collection[int] | None:
+        """The partitions this process reads now, whose overdue tickets it settles (None:
+        every partition)."""
+        ...
+
+    def commit(self, batch: Batch) -> None:
+        """The store committed ``batch``: acknowledge it upstream (never relied on to resume)."""
+        ...
+
+    def rewind(self, batch: Batch) -> None:
+        """The store refused ``batch`` (another process owns a partition of it now): forget it
+        and read again from the positions the store holds."""
+        ...
+
+    def close(self) -> None:
+        """Release the source's files or connections."""
+        ...
