@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Literal, assert_never
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from hotline_kpi.ingest.decode import REASONS
 from hotline_kpi.ingest.events import EVENT_TYPES, TICKET_KINDS
-from hotline_kpi.metrics.fold import UNASSIGNED, US, CallFact, Deltas
+from hotline_kpi.metrics.fold import UNASSIGNED, US, CallFact, Count, Deltas, Timing
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +32,75 @@ WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200)
 HANDLE_BUCKETS = (30, 60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
-_QUEUE_COUNTERS = {
-    "hotline_agent_requests_total": "Calls that asked for a human agent (转人工), by queue.",
-    "hotline_agent_answered_total": "Queued calls answered by an agent.",
-    "hotline_answered_within_threshold_total": "Queued calls answered within T seconds.",
-    "hotline_calls_abandoned_total": "Queued calls abandoned by the caller.",
-    "hotline_calls_short_abandoned_total": "Abandons after waiting less than S seconds.",
-    "hotline_calls_dropped_total": "Answered calls ended by a network or system failure.",
-    "hotline_qa_reviews_total": "Quality reviews of answers.",
-    "hotline_qa_accurate_total": "Quality reviews that judged the answer accurate.",
-    "hotline_survey_responses_total": "Satisfaction survey responses.",
-    "hotline_survey_satisfied_total": "Survey responses at or above the satisfied score.",
-}
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A metric of SPEC §4 that the fold's deltas move: its name (a counter's without
+    ``_total``), help text, the one label its values are keyed by (None: unlabelled), and a
+    histogram's buckets."""
+
+    name: str
+    help: str
+    label: Literal["queue", "kind"] | None = "queue"
+    buckets: tuple[float, ...] = ()
+
+
+def counter_family(count: Count) -> Family:
+    """The one counter that moves by ``count`` (mypy checks that every member has one)."""
+    match count:
+        case Count.OFFERED:
+            return Family("hotline_calls_offered", "Calls that reached the hotline (IVR).", None)
+        case Count.REQUESTS:
+            return Family(
+                "hotline_agent_requests", "Calls that asked for a human agent (转人工), by queue."
+            )
+        case Count.ANSWERED:
+            return Family("hotline_agent_answered", "Queued calls answered by an agent.")
+        case Count.WITHIN_THRESHOLD:
+            return Family(
+                "hotline_answered_within_threshold", "Queued calls answered within T seconds."
+            )
+        case Count.ABANDONED:
+            return Family("hotline_calls_abandoned", "Queued calls abandoned by the caller.")
+        case Count.SHORT_ABANDONED:
+            return Family(
+                "hotline_calls_short_abandoned", "Abandons after waiting less than S seconds."
+            )
+        case Count.DROPPED:
+            return Family(
+                "hotline_calls_dropped", "Answered calls ended by a network or system failure."
+            )
+        case Count.QA_REVIEWS:
+            return Family("hotline_qa_reviews", "Quality reviews of answers.")
+        case Count.QA_ACCURATE:
+            return Family("hotline_qa_accurate", "Quality reviews that judged the answer accurate.")
+        case Count.SURVEYS:
+            return Family("hotline_survey_responses", "Satisfaction survey responses.")
+        case Count.SATISFIED:
+            return Family(
+                "hotline_survey_satisfied", "Survey responses at or above the satisfied score."
+            )
+        case Count.TICKETS_SETTLED:
+            return Family(
+                "hotline_tickets_due", "Work orders settled (closed, or open past due).", "kind"
+            )
+        case Count.TICKETS_ON_TIME:
+            return Family("hotline_tickets_on_time", "Work orders closed at or before due.", "kind")
+        case _:
+            assert_never(count)
+
+
+def timing_family(timing: Timing) -> Family:
+    """The one histogram that observes ``timing``, by queue."""
+    match timing:
+        case Timing.WAIT:
+            wait = "Wait from queued to answered."
+            return Family("hotline_answer_wait_seconds", wait, buckets=WAIT_BUCKETS)
+        case Timing.HANDLE:
+            handle = "Handle time from answered to ended."
+            return Family("hotline_handle_seconds", handle, buckets=HANDLE_BUCKETS)
+        case _:
+            assert_never(timing)
 
 
 class QueueLabels:
@@ -114,39 +171,20 @@ class HotlineMetrics:
         self.registry = registry
         self.queue_labels = queue_labels
         self._queue = queue_labels
-        self.offered = Counter(
-            "hotline_calls_offered", "Calls that reached the hotline (IVR).", registry=registry
-        )
-        self.by_queue = {
-            name: Counter(name.removesuffix("_total"), doc, ["queue"], registry=registry)
-            for name, doc in _QUEUE_COUNTERS.items()
-        }
-        self.tickets_due = Counter(
-            "hotline_tickets_due",
-            "Work orders settled (closed, or open past due).",
-            ["kind"],
-            registry=registry,
-        )
-        self.tickets_on_time = Counter(
-            "hotline_tickets_on_time",
-            "Work orders closed at or before due.",
-            ["kind"],
-            registry=registry,
-        )
-        self.answer_wait = Histogram(
-            "hotline_answer_wait_seconds",
-            "Wait from queued to answered.",
-            ["queue"],
-            buckets=WAIT_BUCKETS,
-            registry=registry,
-        )
-        self.handle = Histogram(
-            "hotline_handle_seconds",
-            "Handle time from answered to ended.",
-            ["queue"],
-            buckets=HANDLE_BUCKETS,
-            registry=registry,
-        )
+        # One metric per kind of delta, made in the enums' order (the order of /metrics).
+        self._labelled_by: dict[Count, Literal["queue", "kind"] | None] = {}
+        self.counters: dict[Count, Counter] = {}
+        for count in Count:
+            family = counter_family(count)
+            labels = () if family.label is None else (family.label,)
+            self.counters[count] = Counter(family.name, family.help, labels, registry=registry)
+            self._labelled_by[count] = family.label
+        self.histograms: dict[Timing, Histogram] = {}
+        for timing in Timing:
+            family = timing_family(timing)
+            self.histograms[timing] = Histogram(
+                family.name, family.help, ["queue"], buckets=family.buckets, registry=registry
+            )
         self.waiting = Gauge(
             "hotline_calls_waiting",
             "Callers waiting for an agent now.",
@@ -197,14 +235,15 @@ class HotlineMetrics:
             self.events.labels(event_type)
         for reason in REASONS:
             self.rejected.labels(reason)
-        for kind in TICKET_KINDS:
-            self.tickets_due.labels(kind)
-            self.tickets_on_time.labels(kind)
+        for count, label in self._labelled_by.items():
+            if label == "kind":
+                for kind in TICKET_KINDS:
+                    self.counters[count].labels(kind)
         self._waiting: dict[str, dict[str, int]] = {}
 
     def queue_names(self, deltas: Deltas, calls: Iterable[CallFact]) -> set[str]:
         """The queue names a batch's deltas and touched calls would be labelled with."""
-        names = {label for (metric, label) in deltas.counts if metric in self.by_queue}
+        names = {label for (count, label) in deltas.counts if self._labelled_by[count] == "queue"}
         names.update(label for _, label, _ in deltas.observations)
         names.update(call.queue for call in calls if call.queue)
         return names
@@ -212,18 +251,17 @@ class HotlineMetrics:
     def apply(self, batch: ProcessedBatch) -> None:
         """Move the counters by a committed batch's deltas and refresh the gauges."""
         deltas = batch.deltas
-        for (metric, label), amount in deltas.counts.items():
-            if metric == "hotline_calls_offered_total":
-                self.offered.inc(amount)
-            elif metric == "hotline_tickets_due_total":
-                self.tickets_due.labels(label).inc(amount)
-            elif metric == "hotline_tickets_on_time_total":
-                self.tickets_on_time.labels(label).inc(amount)
+        for (count, label), amount in deltas.counts.items():
+            counter = self.counters[count]
+            labelled_by = self._labelled_by[count]
+            if labelled_by is None:
+                counter.inc(amount)
+            elif labelled_by == "queue":
+                counter.labels(self._queue(label)).inc(amount)
             else:
-                self.by_queue[metric].labels(self._queue(label)).inc(amount)
-        for metric, label, value in deltas.observations:
-            histogram = self.answer_wait if metric == "hotline_answer_wait_seconds" else self.handle
-            histogram.labels(self._queue(label)).observe(value)
+                counter.labels(label).inc(amount)
+        for timing, queue, seconds in deltas.observations:
+            self.histograms[timing].labels(self._queue(queue)).observe(seconds)
         for event_type, amount in deltas.events.items():
             self.events.labels(event_type).inc(amount)
         for reason, amount in batch.rejections.items():

@@ -12,8 +12,10 @@ second opening or closing of a ticket) depends on processing order: the first pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import TypeVar
 
 from hotline_kpi.ingest import rfc3339
 from hotline_kpi.ingest.decode import Accepted
@@ -52,6 +54,36 @@ TICKET_DUE = 1 << 0
 TICKET_ON_TIME = 1 << 1
 
 UNASSIGNED = "unassigned"
+
+
+class Count(Enum):
+    """What a counter of SPEC §4 counts: a fact counted once, when it first becomes true.
+
+    The fold keys its deltas by these, never by metric names: the exposition maps each member to
+    exactly one metric (``metrics/exposition.py``), and mypy checks that the mapping is total.
+    Members are named like the catalogue's measures where one exists (``catalogue.Measure``).
+    """
+
+    OFFERED = "offered"  # unlabelled
+    REQUESTS = "requests"  # this and the following, by queue
+    ANSWERED = "answered"
+    WITHIN_THRESHOLD = "within_threshold"
+    ABANDONED = "abandoned"
+    SHORT_ABANDONED = "short_abandoned"
+    DROPPED = "dropped"
+    QA_REVIEWS = "qa_reviews"
+    QA_ACCURATE = "qa_accurate"
+    SURVEYS = "surveys"
+    SATISFIED = "satisfied"
+    TICKETS_SETTLED = "tickets_settled"  # this and the next, by ticket kind
+    TICKETS_ON_TIME = "tickets_on_time"
+
+
+class Timing(Enum):
+    """A duration the fold observes once per call, in seconds, by queue (a SPEC §4 histogram)."""
+
+    WAIT = "wait"  # answered ts − queued_at
+    HANDLE = "handle"  # ended ts − answered ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,18 +208,21 @@ class Survey:
 class Deltas:
     """What the counters of SPEC §4 must add for a batch (applied only after its commit)."""
 
-    counts: dict[tuple[str, str], int] = field(default_factory=dict)
-    observations: list[tuple[str, str, float]] = field(default_factory=list)
+    # (what is counted, its label: a queue, a ticket kind, or "" for OFFERED) -> amount
+    counts: dict[tuple[Count, str], int] = field(default_factory=dict)
+    # (which duration, queue, seconds), one per call
+    observations: list[tuple[Timing, str, float]] = field(default_factory=list)
+    # event type -> accepted events
     events: dict[str, int] = field(default_factory=dict)
 
-    def add(self, metric: str, label: str, amount: int = 1) -> None:
-        """Add ``amount`` to ``metric{label}``."""
-        key = (metric, label)
+    def add(self, count: Count, label: str, amount: int = 1) -> None:
+        """Add ``amount`` to what ``count`` counts under ``label``."""
+        key = (count, label)
         self.counts[key] = self.counts.get(key, 0) + amount
 
-    def observe(self, metric: str, label: str, value: float) -> None:
-        """Record one histogram observation."""
-        self.observations.append((metric, label, value))
+    def observe(self, timing: Timing, queue: str, seconds: float) -> None:
+        """Record one duration of a call in ``queue``."""
+        self.observations.append((timing, queue, seconds))
 
 
 @dataclass(slots=True)
@@ -229,13 +264,14 @@ def call_facts(call: CallFact, thresholds: Thresholds) -> int:
     return facts
 
 
-_CALL_COUNTERS = (
-    (REQUESTED, "hotline_agent_requests_total"),
-    (ANSWERED_FACT, "hotline_agent_answered_total"),
-    (WITHIN_THRESHOLD, "hotline_answered_within_threshold_total"),
-    (ABANDONED_FACT, "hotline_calls_abandoned_total"),
-    (SHORT_ABANDON, "hotline_calls_short_abandoned_total"),
-    (DROPPED, "hotline_calls_dropped_total"),
+# The call facts counted by queue, and what each counts.
+_CALL_COUNTS = (
+    (REQUESTED, Count.REQUESTS),
+    (ANSWERED_FACT, Count.ANSWERED),
+    (WITHIN_THRESHOLD, Count.WITHIN_THRESHOLD),
+    (ABANDONED_FACT, Count.ABANDONED),
+    (SHORT_ABANDON, Count.SHORT_ABANDONED),
+    (DROPPED, Count.DROPPED),
 )
 
 
@@ -251,14 +287,14 @@ def count_call(call: CallFact, thresholds: Thresholds, deltas: Deltas) -> CallFa
         return call
     queue = call.queue or UNASSIGNED
     if new & OFFERED:
-        deltas.add("hotline_calls_offered_total", "")
-    for bit, metric in _CALL_COUNTERS:
+        deltas.add(Count.OFFERED, "")
+    for bit, count in _CALL_COUNTS:
         if new & bit:
-            deltas.add(metric, queue)
+            deltas.add(count, queue)
     if new & ANSWERED_FACT and call.wait_us is not None:
-        deltas.observe("hotline_answer_wait_seconds", queue, call.wait_us / US)
+        deltas.observe(Timing.WAIT, queue, call.wait_us / US)
     if new & HANDLED and call.ended_at is not None and call.outcome_at is not None:
-        deltas.observe("hotline_handle_seconds", queue, (call.ended_at - call.outcome_at) / US)
+        deltas.observe(Timing.HANDLE, queue, (call.ended_at - call.outcome_at) / US)
     call.counted |= new
     return call
 
@@ -284,9 +320,9 @@ def count_ticket(ticket: TicketFact, watermark: int | None, deltas: Deltas) -> T
         return ticket
     kind = ticket.kind or "unknown"
     if new & TICKET_DUE:
-        deltas.add("hotline_tickets_due_total", kind)
+        deltas.add(Count.TICKETS_SETTLED, kind)
     if new & TICKET_ON_TIME:
-        deltas.add("hotline_tickets_on_time_total", kind)
+        deltas.add(Count.TICKETS_ON_TIME, kind)
     ticket.counted |= new
     return ticket
 
@@ -349,6 +385,20 @@ def apply_ticket_event(ticket: TicketFact, item: Accepted) -> str | None:
     raise TypeError(f"not a ticket event: {type(event).__name__}")
 
 
+_Fact = TypeVar("_Fact", CallFact, TicketFact)
+
+
+def _own_copy(
+    own: dict[str, _Fact], stored: Mapping[str, _Fact], key: str, new: Callable[[str], _Fact]
+) -> _Fact:
+    """The batch's own copy of the facts of ``key``, made on first touch (new if not stored)."""
+    fact = own.get(key)
+    if fact is None:
+        before = stored.get(key)
+        fact = own[key] = before.copy() if before is not None else new(key)
+    return fact
+
+
 _CALL_TYPES = frozenset(
     {"call.offered", "call.queued", "call.answered", "call.abandoned", "call.ended"}
 )
@@ -377,23 +427,6 @@ def fold_batch(
     deltas = Deltas()
     event_counts = deltas.events
 
-    def call_of(call_id: str) -> CallFact:
-        """The batch's own copy of a call's facts, made on first touch."""
-        call = out_calls.get(call_id)
-        if call is None:
-            stored = calls.get(call_id)
-            call = stored.copy() if stored is not None else CallFact(call_id)
-            out_calls[call_id] = call
-        return call
-
-    def ticket_of(ticket_id: str) -> TicketFact:
-        ticket = out_tickets.get(ticket_id)
-        if ticket is None:
-            stored = tickets.get(ticket_id)
-            ticket = stored.copy() if stored is not None else TicketFact(ticket_id)
-            out_tickets[ticket_id] = ticket
-        return ticket
-
     def queue_of(call_id: str) -> str | None:
         call = out_calls.get(call_id) or calls.get(call_id)
         return call.queue if call is not None else None
@@ -405,10 +438,12 @@ def fold_batch(
             assert isinstance(
                 event, CallOffered | CallQueued | CallAnswered | CallAbandoned | CallEnded
             )
-            conflict = apply_call_event(call_of(event.call_id), item)
+            call = _own_copy(out_calls, calls, event.call_id, CallFact)
+            conflict = apply_call_event(call, item)
         elif kind in _TICKET_TYPES:
             assert isinstance(event, TicketOpened | TicketClosed)
-            conflict = apply_ticket_event(ticket_of(event.ticket_id), item)
+            ticket = _own_copy(out_tickets, tickets, event.ticket_id, TicketFact)
+            conflict = apply_ticket_event(ticket, item)
         elif isinstance(event, QaReviewed):
             conflict = None
             reviews.append(
@@ -423,9 +458,9 @@ def fold_batch(
                 )
             )
             label = event.queue or queue_of(event.call_id) or UNASSIGNED
-            deltas.add("hotline_qa_reviews_total", label)
+            deltas.add(Count.QA_REVIEWS, label)
             if event.accurate:
-                deltas.add("hotline_qa_accurate_total", label)
+                deltas.add(Count.QA_ACCURATE, label)
         else:
             assert isinstance(event, SurveyAnswered)
             conflict = None
@@ -441,9 +476,9 @@ def fold_batch(
                 )
             )
             label = event.queue or queue_of(event.call_id) or UNASSIGNED
-            deltas.add("hotline_survey_responses_total", label)
+            deltas.add(Count.SURVEYS, label)
             if event.score >= thresholds.satisfied_score:
-                deltas.add("hotline_survey_satisfied_total", label)
+                deltas.add(Count.SATISFIED, label)
         if conflict is not None:
             conflicts.append((item, conflict))
             continue

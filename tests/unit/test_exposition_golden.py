@@ -25,8 +25,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from hotline_kpi.ingest.decode import decode_batch
 from hotline_kpi.ingest.events import epoch_us
-from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch, QueueLabels
-from hotline_kpi.metrics.fold import Thresholds, fold_batch
+from hotline_kpi.metrics.exposition import (
+    HotlineMetrics,
+    ProcessedBatch,
+    QueueLabels,
+    counter_family,
+    timing_family,
+)
+from hotline_kpi.metrics.fold import Count, Deltas, Thresholds, Timing, fold_batch
 from tests.conftest import line, make_event
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "metrics.prom"
@@ -148,3 +154,25 @@ def test_the_golden_exposition_covers_every_metric_family(frozen_clock: None) ->
             and "_bucket" not in row
         ]
         assert family in unmoved or any(values), family
+
+
+def test_every_kind_of_delta_moves_exactly_one_metric_of_its_own() -> None:
+    names = [counter_family(count).name for count in Count]
+    names += [timing_family(timing).name for timing in Timing]
+    assert len(set(names)) == len(Count) + len(Timing)
+    value_of = {"queue": "billing", "kind": "complaint", None: ""}
+    registry = CollectorRegistry()
+    metrics = HotlineMetrics(registry, QueueLabels((), cap=50))
+    deltas = Deltas()
+    for count in Count:
+        deltas.add(count, value_of[counter_family(count).label])
+    for timing in Timing:
+        deltas.observe(timing, "billing", 1.5)
+    metrics.apply(ProcessedBatch(deltas, {}, (), None))
+    for count in Count:
+        family = counter_family(count)
+        labels = {} if family.label is None else {family.label: value_of[family.label]}
+        assert registry.get_sample_value(f"{family.name}_total", labels) == 1, count
+    for timing in Timing:
+        name = f"{timing_family(timing).name}_sum"
+        assert registry.get_sample_value(name, {"queue": "billing"}) == 1.5, timing

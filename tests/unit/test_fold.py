@@ -20,6 +20,7 @@ from hotline_kpi.metrics.fold import (
     US,
     WITHIN_THRESHOLD,
     CallFact,
+    Count,
     Deltas,
     Thresholds,
     TicketFact,
@@ -120,15 +121,15 @@ def test_in_time_order_every_true_fact_is_counted_exactly_once(
         return
     call = calls["c"]
     queue = call.queue or "unassigned"
-    for bit, metric in [
-        (ANSWERED_FACT, "hotline_agent_answered_total"),
-        (WITHIN_THRESHOLD, "hotline_answered_within_threshold_total"),
-        (ABANDONED_FACT, "hotline_calls_abandoned_total"),
-        (SHORT_ABANDON, "hotline_calls_short_abandoned_total"),
-        (DROPPED, "hotline_calls_dropped_total"),
+    for bit, count in [
+        (ANSWERED_FACT, Count.ANSWERED),
+        (WITHIN_THRESHOLD, Count.WITHIN_THRESHOLD),
+        (ABANDONED_FACT, Count.ABANDONED),
+        (SHORT_ABANDON, Count.SHORT_ABANDONED),
+        (DROPPED, Count.DROPPED),
     ]:
         # Only facts that cannot change later are compared: the queue is final in time order.
-        assert deltas.counts.get((metric, queue), 0) == (1 if call.facts & bit else 0), metric
+        assert deltas.counts.get((count, queue), 0) == (1 if call.facts & bit else 0), count
 
 
 def outcome_after(wait: timedelta, kind: str) -> CallFact:
@@ -182,7 +183,7 @@ def test_an_end_before_its_answer_counts_once_the_record_is_complete() -> None:
     assert first.deltas.counts == {}
     answered = make_event("call.answered", at(15), call_id="c", queue="mobile", agent_id="A")
     second = fold_batch(accepted(answered), first.calls, {}, THRESHOLDS, first.watermark)
-    assert second.deltas.counts[("hotline_calls_dropped_total", "mobile")] == 1
+    assert second.deltas.counts[(Count.DROPPED, "mobile")] == 1
     assert second.calls["c"].facts & DROPPED
 
 
@@ -206,7 +207,7 @@ def test_a_ticket_counted_overdue_is_not_counted_on_time_later() -> None:
     deltas = Deltas()
     overdue = count_ticket(ticket(100, None), epoch_us(at(200)), deltas)
     closed = count_ticket(replace(overdue, closed_at=epoch_us(at(50))), epoch_us(at(300)), deltas)
-    assert deltas.counts == {("hotline_tickets_due_total", "fault"): 1}
+    assert deltas.counts == {(Count.TICKETS_SETTLED, "fault"): 1}
     assert closed.counted == TICKET_DUE
 
 
@@ -220,7 +221,7 @@ def test_overdue_tickets_settle_when_the_watermark_passes_their_due() -> None:
     second = fold_batch(
         accepted(later), {}, {}, THRESHOLDS, first.watermark, overdue=[first.tickets["t"]]
     )
-    assert second.deltas.counts[("hotline_tickets_due_total", "callback")] == 1
+    assert second.deltas.counts[(Count.TICKETS_SETTLED, "callback")] == 1
     assert [(t.ticket_id, t.counted, before) for t, before in second.overdue] == [
         ("t", TICKET_DUE, 0)
     ]
@@ -232,6 +233,6 @@ def test_reviews_and_surveys_take_their_calls_queue_for_the_label() -> None:
     review = make_event("qa.reviewed", at(9), call_id="c", agent_id="A", accurate=True)
     survey = make_event("survey.answered", at(9), call_id="c", score=8, queue="mobile")
     result = fold_batch(accepted(queued, review, survey), {}, {}, THRESHOLDS, None)
-    assert result.deltas.counts[("hotline_qa_accurate_total", "vip")] == 1
-    assert result.deltas.counts[("hotline_survey_satisfied_total", "mobile")] == 1
+    assert result.deltas.counts[(Count.QA_ACCURATE, "vip")] == 1
+    assert result.deltas.counts[(Count.SATISFIED, "mobile")] == 1
     assert result.reviews[0].queue is None  # stored as sent; exports resolve the call's queue
