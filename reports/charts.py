@@ -22,7 +22,8 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from hotline_kpi.reports.labels import Words
+from hotline_kpi.metrics.catalogue import kpi, met
+from hotline_kpi.reports.labels import CALL_TARGETS, SCORE_KPI, TREND_KPIS, Words
 
 FONT = "WenQuanYi Zen Hei"
 BLUE = "#1f5f99"
@@ -54,16 +55,6 @@ _RC: dict[str, Any] = {
     "legend.frameon": False,
 }
 
-# The daily trend panels: KPI key and whether the axis is a percentage.
-TREND_PANELS = (
-    "manual_connection_rate",
-    "drop_rate",
-    "timeliness",
-    "answer_accuracy",
-    "service_level",
-    "satisfaction_rate",
-)
-
 
 @contextmanager
 def _figure(width: float, height: float) -> Iterator[Figure]:
@@ -88,7 +79,7 @@ def daily_trend(report: Mapping[str, Any], words: Words) -> bytes:
     days = list(daily)
     with _figure(7.2, 5.6) as figure:
         grid = figure.subplots(3, 2, sharex=True)
-        for axes, key in zip(grid.flat, TREND_PANELS, strict=True):
+        for axes, key in zip(grid.flat, TREND_KPIS, strict=True):
             values = [daily[day][key]["value"] for day in days]
             xs = [int(day[-2:]) for day in days]
             points = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
@@ -103,11 +94,7 @@ def daily_trend(report: Mapping[str, Any], words: Words) -> bytes:
                     linewidth=1.4,
                 )
                 if target is not None:
-                    missed = [
-                        p
-                        for p in points
-                        if (p[1] >= target if key == "drop_rate" else p[1] < target)
-                    ]
+                    missed = [p for p in points if not met(kpi(key), p[1], target)]
                     axes.scatter(
                         [p[0] for p in missed], [p[1] for p in missed], color=RED, s=9, zorder=3
                     )
@@ -141,9 +128,8 @@ def queue_comparison(report: Mapping[str, Any], words: Words) -> bytes:
         left, right = figure.subplots(1, 2, width_ratios=(3, 2))
         height = 0.38
         ys = list(range(len(queues)))
-        for offset, key, colour in (
-            (-height / 2, "manual_connection_rate", BLUE),
-            (height / 2, "service_level", LIGHT_BLUE),
+        for offset, key, colour in zip(
+            (-height / 2, height / 2), CALL_TARGETS, (BLUE, LIGHT_BLUE), strict=True
         ):
             values = [report["queues"][q][key]["value"] or 0.0 for q in queues]
             left.barh([y + offset for y in ys], values, height, color=colour, label=words.kpi(key))
@@ -162,7 +148,7 @@ def queue_comparison(report: Mapping[str, Any], words: Words) -> bytes:
         left.set_xlim(0.5, 1.0)
         left.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         left.legend(loc="lower left", fontsize=7.5, bbox_to_anchor=(0, 1.0), ncols=2)
-        means = [report["queues"][q]["satisfaction_mean"]["value"] for q in queues]
+        means = [report["queues"][q][SCORE_KPI]["value"] for q in queues]
         known = [m for m in means if m is not None]
         low = math.floor(min(known) - 0.5) if known else 0
         for y, m in zip(ys, means, strict=True):
@@ -173,7 +159,7 @@ def queue_comparison(report: Mapping[str, Any], words: Words) -> bytes:
         right.set_yticks(ys, [""] * len(ys))
         right.invert_yaxis()
         right.set_xlim(low, 10)
-        right.set_title(words.kpi("satisfaction_mean"), loc="left")
+        right.set_title(words.kpi(SCORE_KPI), loc="left")
         return _png(figure)
 
 

@@ -14,10 +14,16 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS, clean_text
+from hotline_kpi.metrics.catalogue import KPI_KEYS, KPIS
+from hotline_kpi.metrics.export import clean_text
 from hotline_kpi.reports.charts import all_charts
 from hotline_kpi.reports.labels import (
+    AGENT_FIGURES,
+    QUEUE_KPIS,
+    SUMMARY_CARDS,
+    TICKET_KPI,
     Words,
+    figure_kind,
     format_as_of,
     format_change,
     format_duration,
@@ -26,18 +32,6 @@ from hotline_kpi.reports.labels import (
 )
 from hotline_kpi.reports.labels import subtitle as report_subtitle
 
-GROUP_TARGETS = ("manual_connection_rate", "drop_rate", "timeliness", "answer_accuracy")
-QUEUE_KPIS = (
-    "manual_connection_rate",
-    "service_level",
-    "abandon_rate",
-    "drop_rate",
-    "average_speed_of_answer",
-    "average_handle_time",
-    "answer_accuracy",
-    "timeliness",
-    "satisfaction_mean",
-)
 OVERDUE_SHOWN = 20
 # The printed agent table: every agent up to AGENT_ROWS; beyond, the best BEST_SHOWN and the
 # worst WORST_SHOWN ranked agents (the full list is in the XLSX, CSV and JSON).
@@ -97,10 +91,10 @@ def _status_cell(entry: Mapping[str, Any], words: Words) -> str:
 
 
 def _trend_class(key: str, change: float | None) -> str:
-    if change is None or change == 0 or key in ("average_handle_time",):
+    entry = KPIS[key]
+    if change is None or change == 0 or entry.neutral:
         return ""
-    worse_when_up = key in BELOW_TARGET or key in ("abandon_rate", "average_speed_of_answer")
-    return "down" if (change > 0) == worse_when_up else "up"
+    return "down" if (change > 0) == entry.worse_when_up else "up"
 
 
 def _img(charts: Mapping[str, bytes], name: str, caption: str, cls: str = "") -> str:
@@ -116,12 +110,12 @@ def _img(charts: Mapping[str, bytes], name: str, caption: str, cls: str = "") ->
 
 def _summary(report: Mapping[str, Any], words: Words) -> str:
     cards = []
-    for key in GROUP_TARGETS:
+    for key in SUMMARY_CARDS:
         entry = report["overall"][key]
         state = {True: "met", False: "missed"}.get(entry["met"], "")
         kind = kpi_kind(key)
         target = format_value(entry["target"], kind, words.lang)
-        relation = "<" if key in BELOW_TARGET else "≥"
+        relation = KPIS[key].direction.sign
         cards.append(
             f'<div class="card {state}"><div class="name">{escape(words.kpi(key))}</div>'
             f'<div class="big" data-src="overall/{key}/value" data-kind="{kind}">'
@@ -322,19 +316,6 @@ def _satisfaction(report: Mapping[str, Any], words: Words, charts: Mapping[str, 
     )
 
 
-AGENT_FIGURES = (
-    ("answered", "int", "answered"),
-    ("average_speed_of_answer", "seconds", "average_speed_of_answer"),
-    ("average_handle_time", "seconds", "average_handle_time"),
-    ("drop_rate", "ratio", "drop_rate"),
-    ("qa_reviews", "int", "qa_reviews"),
-    ("answer_accuracy", "ratio", "answer_accuracy"),
-    ("surveys", "int", "surveys"),
-    ("satisfaction_rate", "ratio", "satisfaction_rate"),
-    ("satisfaction_mean", "score", "satisfaction_mean"),
-)
-
-
 def _shown_agents(ranking: Mapping[str, Any], total: int) -> list[tuple[int | None, str]]:
     """The agents the printed table lists, as (rank or None, agent id), in table order.
 
@@ -376,14 +357,14 @@ def _agents(report: Mapping[str, Any], words: Words) -> str:
         note = words("bottom") if agent_id in bottom else ("" if rank else words("unranked"))
         cells = [f'<td class="num">{rank or "–"}</td>', _text(agent_id)]
         cells += [
-            _num(agent[key], kind, f"agents/{agent_id}/{key}", words)
-            for key, kind, _ in AGENT_FIGURES
+            _num(agent[key], figure_kind(key), f"agents/{agent_id}/{key}", words)
+            for key in AGENT_FIGURES
         ]
         cells.append(_text(note))
         rows.append(
             f'<tr class="{"bottom" if agent_id in bottom else ""}">' + "".join(cells) + "</tr>"
         )
-    labels = [words.kpi(k) if k in KPI_KEYS else words(k) for _, _, k in AGENT_FIGURES]
+    labels = [words.figure(key) for key in AGENT_FIGURES]
     table = (
         "<table>"
         + _head(words("rank"), words("agent"), *labels, words("note"))
@@ -412,7 +393,8 @@ def _agents(report: Mapping[str, Any], words: Words) -> str:
 def _tickets(report: Mapping[str, Any], words: Words) -> str:
     rows = []
     kinds = [(k, words.kind(k), f"ticket_kinds/{k}", e) for k, e in report["ticket_kinds"].items()]
-    kinds.append(("", words("overall"), "overall/timeliness", report["overall"]["timeliness"]))
+    overall = report["overall"][TICKET_KPI]
+    kinds.append(("", words("overall"), f"overall/{TICKET_KPI}", overall))
     for kind, name, src, entry in kinds:
         state = {True: "met", False: "missed"}.get(entry.get("met"), "")
         rows.append(
@@ -420,7 +402,7 @@ def _tickets(report: Mapping[str, Any], words: Words) -> str:
             + _text(name)
             + _num(entry["denominator"], "int", f"{src}/denominator", words)
             + _num(entry["numerator"], "int", f"{src}/numerator", words)
-            + _num(entry["value"], "ratio", f"{src}/value", words, state)
+            + _num(entry["value"], kpi_kind(TICKET_KPI), f"{src}/value", words, state)
             + _status_cell(entry, words)
             + "</tr>"
         )

@@ -8,29 +8,50 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hotline_kpi.metrics.catalogue import CATALOGUE, KPIS, MISSION, QUEUE_ORDER, Scope, Unit
 from hotline_kpi.metrics.export import clean_text
 
 LANGS = ("zh", "en")
 
-# KPI key -> (zh, en). Order is the report's order.
-KPI_NAMES: dict[str, tuple[str, str]] = {
-    "manual_connection_rate": ("人工接通率", "Manual connection rate"),
-    "drop_rate": ("电话中断率", "Call drop rate"),
-    "timeliness": ("工单及时率", "Timeliness"),
-    "answer_accuracy": ("咨询处理准确率", "Answer accuracy"),
-    "service_level": ("服务水平", "Service level"),
-    "abandon_rate": ("放弃率", "Abandon rate"),
-    "average_speed_of_answer": ("平均应答时长", "Average speed of answer"),
-    "average_handle_time": ("平均处理时长", "Average handle time"),
-    "satisfaction_rate": ("满意率", "Satisfaction rate"),
-    "satisfaction_mean": ("满意度均分", "Mean satisfaction score"),
-}
-# How each KPI's value is shown: a ratio, a duration in seconds, or a score of 10.
-KPI_KIND: dict[str, str] = {
-    "average_speed_of_answer": "seconds",
-    "average_handle_time": "seconds",
-    "satisfaction_mean": "score",
-}
+# KPI key -> (zh, en), from the catalogue. Order is the report's order.
+KPI_NAMES: dict[str, tuple[str, str]] = {entry.key: (entry.zh, entry.en) for entry in CATALOGUE}
+
+# Which KPIs each part of the report shows, in its order: layout only, since what each KPI is
+# (names, unit, direction, target) is the catalogue's.
+SUMMARY_CARDS: tuple[str, ...] = MISSION
+# The KPI headquarters lists first: compared with last month per queue, counted out per day.
+HEADLINE: str = MISSION[0]
+# The per-queue table: satisfaction as its mean score (the rate is in the XLSX).
+QUEUE_KPIS: tuple[str, ...] = tuple(key for key in QUEUE_ORDER if key != "satisfaction_rate")
+# The daily trend's small multiples (three rows of two): the ratios worth a day-by-day look.
+TREND_KPIS: tuple[str, ...] = (
+    "manual_connection_rate",
+    "drop_rate",
+    "timeliness",
+    "answer_accuracy",
+    "service_level",
+    "satisfaction_rate",
+)
+# The two call targets staffing is planned for, drawn side by side per queue and per day.
+CALL_TARGETS: tuple[str, ...] = ("manual_connection_rate", "service_level")
+# The satisfaction score out of 10, compared across queues.
+SCORE_KPI: str = next(entry.key for entry in CATALOGUE if entry.unit is Unit.SCORE)
+# The work-order KPI, broken down by ticket kind.
+TICKET_KPI: str = next(entry.key for entry in CATALOGUE if Scope.KIND in entry.scopes)
+# The agent table's columns (JSON keys of an agent: volumes and KPIs), and the KPIs among them
+# whose cells are coloured against the target.
+AGENT_FIGURES: tuple[str, ...] = (
+    "answered",
+    "average_speed_of_answer",
+    "average_handle_time",
+    "drop_rate",
+    "qa_reviews",
+    "answer_accuracy",
+    "surveys",
+    "satisfaction_rate",
+    "satisfaction_mean",
+)
+AGENT_JUDGED: tuple[str, ...] = ("answer_accuracy",)
 
 QUEUE_NAMES: dict[str, tuple[str, str]] = {
     "billing": ("账务查询", "Billing"),
@@ -267,6 +288,10 @@ class Words:
         """A KPI's name."""
         return self._pick(KPI_NAMES, key)
 
+    def figure(self, key: str) -> str:
+        """A column head: a KPI's name, or the word for a volume (``answered``)."""
+        return self.kpi(key) if key in KPIS else self(key)
+
     def queue(self, name: str | None) -> str:
         """A queue's display name."""
         return self._pick(QUEUE_NAMES, name)
@@ -339,5 +364,10 @@ def format_change(change: float | None, kind: str) -> str:
 
 
 def kpi_kind(key: str) -> str:
-    """``ratio``, ``seconds`` or ``score``."""
-    return KPI_KIND.get(key, "ratio")
+    """``ratio``, ``seconds`` or ``score``: the catalogue's unit of KPI ``key``."""
+    return str(KPIS[key].unit) if key in KPIS else str(Unit.RATIO)
+
+
+def figure_kind(key: str) -> str:
+    """How a figure is shown: its KPI's unit (``ratio``, ``seconds``, ``score``), else ``int``."""
+    return kpi_kind(key) if key in KPIS else "int"

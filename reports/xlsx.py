@@ -25,8 +25,18 @@ from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
-from hotline_kpi.metrics.export import BELOW_TARGET, KPI_KEYS, clean_text, looks_like_formula
-from hotline_kpi.reports.labels import Words, kpi_kind
+from hotline_kpi.metrics.catalogue import KPI_KEYS, Direction, kpi
+from hotline_kpi.metrics.export import clean_text, looks_like_formula
+from hotline_kpi.reports.labels import (
+    AGENT_FIGURES,
+    AGENT_JUDGED,
+    CALL_TARGETS,
+    HEADLINE,
+    TICKET_KPI,
+    Words,
+    figure_kind,
+    kpi_kind,
+)
 from hotline_kpi.reports.labels import subtitle as report_subtitle
 
 HEADER_ROW = 4
@@ -55,9 +65,12 @@ THIN = Side(style="thin", color="D5D8DC")
 ROW_BORDER = Border(bottom=THIN)
 
 
+_FORMATS = {"int": INTEGER, "seconds": DURATION, "score": SCORE, "ratio": PERCENT}
+
+
 def _number_format(key: str) -> str:
-    kind = kpi_kind(key)
-    return {"seconds": DURATION, "score": SCORE}.get(kind, PERCENT)
+    """The cell format of figure ``key``: a KPI's by its unit, a volume's as an integer."""
+    return _FORMATS[figure_kind(key)]
 
 
 def _cell_value(key: str, value: float | None) -> float | None:
@@ -193,13 +206,14 @@ def _target_rules(ws: Any, column: int, first: int, last: int, key: str, target:
     letter = get_column_letter(column)
     span = f"{letter}{first}:{letter}{last}"
     cell = f"{letter}{first}"
-    missed = f"{cell}>={target}" if key in BELOW_TARGET else f"{cell}<{target}"
-    met = f"{cell}<{target}" if key in BELOW_TARGET else f"{cell}>={target}"
+    below = kpi(key).direction is Direction.BELOW
+    missed = f"{cell}>={target}" if below else f"{cell}<{target}"
+    met_formula = f"{cell}<{target}" if below else f"{cell}>={target}"
     ws.conditional_formatting.add(
         span, FormulaRule(formula=[f"AND(ISNUMBER({cell}),{missed})"], fill=RED_FILL)
     )
     ws.conditional_formatting.add(
-        span, FormulaRule(formula=[f"AND(ISNUMBER({cell}),{met})"], fill=GREEN_FILL)
+        span, FormulaRule(formula=[f"AND(ISNUMBER({cell}),{met_formula})"], fill=GREEN_FILL)
     )
 
 
@@ -296,7 +310,7 @@ def _queues(
     sheet = _Sheet(book, words("queues"), heading, subtitle)
     names = [words("queue"), words("queued"), words("answered")]
     names += [words.kpi(k) for k in KPI_KEYS]
-    names += [words("previous") + " " + words.kpi("manual_connection_rate"), words("change")]
+    names += [words("previous") + " " + words.kpi(HEADLINE), words("change")]
     sheet.header(names, (16, 10, 10, *([12] * len(KPI_KEYS)), 14, 11))
     rows: list[tuple[str, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any] | None]] = [
         (
@@ -324,10 +338,10 @@ def _queues(
         for offset, key in enumerate(KPI_KEYS):
             sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
         column = 4 + len(KPI_KEYS)
-        earlier = before["manual_connection_rate"]["value"] if before else None
-        sheet.put(row, column, earlier, PERCENT)
-        now = kpis["manual_connection_rate"]["value"]
-        sheet.put(row, column + 1, _change("manual_connection_rate", now, earlier), CHANGE["ratio"])
+        earlier = before[HEADLINE]["value"] if before else None
+        sheet.put(row, column, _cell_value(HEADLINE, earlier), _number_format(HEADLINE))
+        now = kpis[HEADLINE]["value"]
+        sheet.put(row, column + 1, _change(HEADLINE, now, earlier), CHANGE[kpi_kind(HEADLINE)])
     for cell in sheet.cells(row):
         cell.font = TOTAL_FONT
     for offset, key in enumerate(KPI_KEYS):
@@ -338,20 +352,6 @@ def _queues(
     sheet.close()
 
 
-AGENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    # (JSON key, label key or KPI key, number format)
-    ("answered", "answered", INTEGER),
-    ("average_speed_of_answer", "average_speed_of_answer", DURATION),
-    ("average_handle_time", "average_handle_time", DURATION),
-    ("drop_rate", "drop_rate", PERCENT),
-    ("qa_reviews", "qa_reviews", INTEGER),
-    ("answer_accuracy", "answer_accuracy", PERCENT),
-    ("surveys", "surveys", INTEGER),
-    ("satisfaction_rate", "satisfaction_rate", PERCENT),
-    ("satisfaction_mean", "satisfaction_mean", SCORE),
-)
-
-
 def _agents(
     book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
 ) -> None:
@@ -359,9 +359,7 @@ def _agents(
     sheet = _Sheet(book, words("agents"), heading, subtitle)
     hint = words("bottom_hint", min=ranking["min_surveys"])
     sheet.put(3, 1, hint, border=False).font = SUBTITLE_FONT
-    labels = [
-        words.kpi(label) if label in KPI_KEYS else words(label) for _, label, _ in AGENT_COLUMNS
-    ]
+    labels = [words.figure(key) for key in AGENT_FIGURES]
     sheet.header(
         [words("rank"), words("agent"), *labels, words("note")],
         (7, 12, 10, 12, 12, 10, 9, 12, 9, 10, 12, 12),
@@ -375,20 +373,14 @@ def _agents(
     ]
     order += [(None, agent) for agent in ranking["unranked"]]
     row = HEADER_ROW
-    accuracy_column = 0
     for rank, agent_id in order:
         row += 1
         agent = by_id[agent_id]
         sheet.put(row, 1, rank, INTEGER)
         sheet.put(row, 2, agent_id)
-        for offset, (key, _, fmt) in enumerate(AGENT_COLUMNS):
-            value = agent[key]
-            if fmt == DURATION and value is not None:
-                value = value / SECONDS_PER_DAY
-            sheet.put(row, 3 + offset, value, fmt)
-            if key == "answer_accuracy":
-                accuracy_column = 3 + offset
-        note_column = 3 + len(AGENT_COLUMNS)
+        for offset, key in enumerate(AGENT_FIGURES):
+            sheet.put(row, 3 + offset, _cell_value(key, agent[key]), _number_format(key))
+        note_column = 3 + len(AGENT_FIGURES)
         if agent_id in bottom:
             sheet.put(row, note_column, words("bottom"))
             for cell in sheet.cells(row):
@@ -398,7 +390,7 @@ def _agents(
             sheet.put(row, note_column, words("unranked")).font = SUBTITLE_FONT
         sheet.flush(row)
     if row > HEADER_ROW:
-        mean_letter = get_column_letter(2 + len(AGENT_COLUMNS))
+        mean_letter = get_column_letter(2 + len(AGENT_FIGURES))
         sheet.ws.conditional_formatting.add(
             f"{mean_letter}{HEADER_ROW + 1}:{mean_letter}{row}",
             ColorScaleRule(
@@ -411,8 +403,10 @@ def _agents(
                 end_color="63BE7B",
             ),
         )
-        target = report["overall"]["answer_accuracy"]["target"]
-        _target_rules(sheet.ws, accuracy_column, HEADER_ROW + 1, row, "answer_accuracy", target)
+        for key in AGENT_JUDGED:
+            column = 3 + AGENT_FIGURES.index(key)
+            target = report["overall"][key]["target"]
+            _target_rules(sheet.ws, column, HEADER_ROW + 1, row, key, target)
     sheet.close()
 
 
@@ -420,16 +414,20 @@ def _daily(
     book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
 ) -> None:
     sheet = _Sheet(book, words("daily"), heading, subtitle)
-    mcr = words.kpi("manual_connection_rate")
-    names = [words("date"), f"{mcr} {words('denominator')}", f"{mcr} {words('numerator')}"]
+    headline = words.kpi(HEADLINE)
+    names = [
+        words("date"),
+        f"{headline} {words('denominator')}",
+        f"{headline} {words('numerator')}",
+    ]
     names += [words.kpi(k) for k in KPI_KEYS]
     sheet.header(names, (12, 12, 12, *([12] * len(KPI_KEYS))))
     row = HEADER_ROW
     for day, kpis in report.get("daily", {}).items():
         row += 1
         sheet.put(row, 1, datetime.strptime(day, "%Y-%m-%d").date(), "yyyy-mm-dd")  # noqa: DTZ007
-        sheet.put(row, 2, kpis["manual_connection_rate"]["denominator"], INTEGER)
-        sheet.put(row, 3, kpis["manual_connection_rate"]["numerator"], INTEGER)
+        sheet.put(row, 2, kpis[HEADLINE]["denominator"], INTEGER)
+        sheet.put(row, 3, kpis[HEADLINE]["numerator"], INTEGER)
         for offset, key in enumerate(KPI_KEYS):
             sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
     for offset, key in enumerate(KPI_KEYS):
@@ -438,12 +436,12 @@ def _daily(
             _target_rules(sheet.ws, 4 + offset, HEADER_ROW + 1, row, key, target)
     if row > HEADER_ROW and report.get("has_data"):
         chart = LineChart()
-        chart.title = f"{mcr} / {words.kpi('service_level')}"
+        chart.title = " / ".join(words.kpi(key) for key in CALL_TARGETS)
         chart.height, chart.width = 7.5, 22
         chart.y_axis.number_format = "0%"
         chart.y_axis.scaling.min = 0.5
         chart.y_axis.scaling.max = 1.0
-        for column in (4, 8):  # manual connection rate, service level
+        for column in (4 + KPI_KEYS.index(key) for key in CALL_TARGETS):
             data = Reference(sheet.ws, min_col=column, min_row=HEADER_ROW, max_row=row)
             chart.add_data(data, titles_from_data=True)
         chart.set_categories(Reference(sheet.ws, min_col=1, min_row=HEADER_ROW + 1, max_row=row))
@@ -459,7 +457,7 @@ def _tickets(
     names = ("kind", "tickets_settled", "on_time", "value", "target", "status")
     sheet.header([words(n) for n in names], (14, 12, 12, 12, 10, 12))
     rows = [(words.kind(kind), entry) for kind, entry in report["ticket_kinds"].items()]
-    rows.append((words("overall"), report["overall"]["timeliness"]))
+    rows.append((words("overall"), report["overall"][TICKET_KPI]))
     row = HEADER_ROW
     for name, entry in rows:
         row += 1
