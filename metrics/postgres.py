@@ -22,11 +22,9 @@ import psycopg
 from hotline_kpi.errors import StoreError
 from hotline_kpi.metrics.store import (
     LOCK_TIMEOUT_SECONDS,
-    SCHEMA,
-    SCHEMA_VERSION,
     SqlStore,
     WriterConflictError,
-    _check_version,
+    create_schema,
     one_line,
 )
 
@@ -57,18 +55,13 @@ class PostgresStore(SqlStore):
         try:
             with db.transaction():
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                exists = db.execute("SELECT to_regclass('meta')").fetchone()
-                if exists is not None and exists[0] is not None:
-                    row = db.execute(
-                        "SELECT value FROM meta WHERE key = 'schema_version'"
-                    ).fetchone()
-                    _check_version(row[0] if row else None, "(PostgreSQL)")
-                for statement in SCHEMA:
-                    db.execute(statement.format(serial="BIGSERIAL"))
-                db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
-                    "ON CONFLICT (key) DO NOTHING",
-                    (SCHEMA_VERSION,),
+                meta = db.execute("SELECT to_regclass('meta')").fetchone()
+                create_schema(
+                    db,
+                    placeholder=self.placeholder,
+                    serial="BIGSERIAL",
+                    exists=meta is not None and meta[0] is not None,
+                    where="(PostgreSQL)",
                 )
         except (psycopg.Error, StoreError) as exc:
             db.close()

@@ -1,13 +1,16 @@
 """Staffing analysis: measured load per queue and interval, Erlang A advice, and a backtest.
 
-A pure core (issue 10): per-call facts in, frozen dataclasses out; no store, no clock, no
-configuration reading. The caller (the ``staffing`` command) reads the facts of a month from the
-store, passes the configured thresholds, targets, interval and time zone, and prints or exports
-:meth:`StaffingReport.to_rows` / :meth:`StaffingReport.to_json`.
+A pure core (issue 10): the store's queued calls (:class:`QueuedCall`, with the facts the fold
+computed) in, frozen dataclasses out; no store, no clock, no configuration reading. The caller
+(the ``staffing`` command, the monthly report) reads the calls of a month from the store, passes
+the configured thresholds, targets, interval and time zone (:func:`staffing_settings`), and
+prints or exports :meth:`StaffingReport.to_rows` / :meth:`StaffingReport.to_json`.
 
 What is measured, per queue and local interval (``interval_minutes``, default 15):
 
-- calls queued (SPEC §3, attributed to ``queued_at``) and so the arrival rate ``λ``;
+- calls queued (SPEC §3, attributed to ``queued_at``) and so the arrival rate ``λ``; which of
+  them were short abandons or answered within the threshold is the fold's stored fact, never
+  re-derived here;
 - mean handle time (``ended − answered``) and so ``μ = 1/AHT``;
 - caller patience, the exponential maximum-likelihood estimate with censoring:
   ``θ̂ = abandons / Σ waits``, where the waits of abandoned calls are observed patience times and
@@ -43,6 +46,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from hotline_kpi.config import Settings
+from hotline_kpi.errors import UsageError
 from hotline_kpi.metrics.erlang import (
     agents_needed,
     erlang_a,
@@ -50,21 +55,18 @@ from hotline_kpi.metrics.erlang import (
     model_abandon_rate,
     model_service_level,
 )
+from hotline_kpi.metrics.records import QueuedCall
 
 __all__ = [
     "MIN_SAMPLE",
     "BacktestInterval",
     "BacktestSummary",
-    "CallFact",
     "SlotRow",
     "StaffingReport",
     "StaffingSettings",
     "analyse_staffing",
+    "staffing_settings",
 ]
-
-CallFact = tuple[str, int, str | None, int | None, str | None, int | None]
-"""``(queue, queued_at_us, outcome, outcome_at_us, agent_id, ended_at_us)``, epoch µs UTC;
-``outcome`` is ``"answered"``, ``"abandoned"`` or ``None``."""
 
 MIN_SAMPLE = 10
 """Handled calls (for the handle time) or abandons (for patience) a slot needs for its own
@@ -99,6 +101,21 @@ class StaffingSettings:
         for name in ("target_manual_connection_rate", "target_service_level"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)}")
+
+
+def staffing_settings(settings: Settings) -> StaffingSettings:
+    """The analysis settings from the configuration: interval, zone, thresholds and targets."""
+    try:
+        return StaffingSettings(
+            interval_minutes=settings.interval_minutes,
+            timezone=settings.zone,
+            short_abandon_seconds=settings.thresholds.short_abandon_seconds,
+            service_level_seconds=settings.thresholds.service_level_seconds,
+            target_manual_connection_rate=settings.targets.manual_connection_rate,
+            target_service_level=settings.targets.service_level,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +249,8 @@ class StaffingReport:
 
 
 @dataclass(slots=True)
-class _Tally:
-    """Counts of the calls queued in one interval (SPEC §3 attribution) and their agents."""
+class _SlotLoad:
+    """What the calls queued in one interval did (SPEC §3 attribution), and their agents."""
 
     arrivals: int = 0
     answered: int = 0
@@ -246,7 +263,7 @@ class _Tally:
     agents: set[str] = field(default_factory=set)
     busy_seconds: float = 0.0
 
-    def add(self, other: _Tally) -> None:
+    def add(self, other: _SlotLoad) -> None:
         """Pool another tally into this one (agents are pooled by the caller as needed)."""
         self.arrivals += other.arrivals
         self.answered += other.answered
@@ -297,28 +314,24 @@ class _Clock:
         return day, index, end
 
 
-def _accumulate(
-    facts: Iterable[CallFact], clock: _Clock, settings: StaffingSettings
-) -> dict[Key, _Tally]:
-    tallies: dict[Key, _Tally] = defaultdict(_Tally)
-    s_us = settings.short_abandon_seconds * _US
-    t_us = settings.service_level_seconds * _US
-    for queue, queued_at, outcome, outcome_at, agent_id, ended_at in facts:
+def _accumulate(calls: Iterable[QueuedCall], clock: _Clock) -> dict[Key, _SlotLoad]:
+    tallies: dict[Key, _SlotLoad] = defaultdict(_SlotLoad)
+    for call in calls:
+        queue, queued_at, outcome_at = call.queue, call.queued_at, call.outcome_at
+        agent_id, ended_at = call.agent_id, call.ended_at
         day, index, _ = clock.slot(queued_at)
         tally = tallies[(queue, day, index)]
         tally.arrivals += 1
-        if outcome is None or outcome_at is None:
+        if outcome_at is None or not (call.answered or call.abandoned):
             continue
         wait = max(0, outcome_at - queued_at)
-        if outcome == "abandoned":
+        if call.abandoned:
             tally.abandoned += 1
-            tally.short += wait < s_us
+            tally.short += call.short_abandon
             tally.wait_seconds += wait / _US
             continue
-        if outcome != "answered":
-            raise ValueError(f"unknown call outcome {outcome!r}: expected answered or abandoned")
         tally.answered += 1
-        tally.within += wait <= t_us
+        tally.within += call.within_threshold
         tally.wait_seconds += wait / _US
         if ended_at is not None and ended_at >= outcome_at:
             tally.handle_seconds += (ended_at - outcome_at) / _US
@@ -350,7 +363,7 @@ class _Estimates:
     patience_rate: float | None  # per second; 0 = no abandons seen
 
 
-def _estimates(tally: _Tally, pooled: _Estimates | None) -> _Estimates:
+def _estimates(tally: _SlotLoad, pooled: _Estimates | None) -> _Estimates:
     """Slot estimates, falling back to the pooled queue figures when the slot sample is small."""
     handle = tally.handle_seconds / tally.handled if tally.handled else None
     theta: float | None
@@ -372,7 +385,7 @@ def _slot_row(
     start_minute: int,
     minutes: int,
     days: int,
-    tally: _Tally,
+    tally: _SlotLoad,
     agents_observed: float,
     pooled: _Estimates,
     settings: StaffingSettings,
@@ -444,7 +457,7 @@ def _days(period: tuple[date, date]) -> list[date]:
 
 
 def analyse_staffing(
-    facts: Iterable[CallFact],
+    calls: Iterable[QueuedCall],
     settings: StaffingSettings | None = None,
     *,
     period: tuple[date, date] | None = None,
@@ -458,7 +471,7 @@ def analyse_staffing(
     settings = settings or StaffingSettings()
     minutes = settings.interval_minutes
     clock = _Clock(settings.timezone, minutes * 60 * _US)
-    tallies = _accumulate(facts, clock, settings)
+    tallies = _accumulate(calls, clock)
     queued = [key for key, tally in tallies.items() if tally.arrivals]
     if period is None and queued:
         dates = [key[1] for key in queued]
@@ -484,14 +497,14 @@ def analyse_staffing(
     slots_per_day = 1440 // minutes
     for queue in queues:
         mine = {key: t for key, t in in_period.items() if key[0] == queue}
-        pooled_tally = _Tally()
+        pooled_tally = _SlotLoad()
         for t in mine.values():
             pooled_tally.add(t)
         pooled = _estimates(pooled_tally, None)
 
         models: dict[int, _Estimates] = {}
         for index in range(slots_per_day):
-            slot_tally = _Tally()
+            slot_tally = _SlotLoad()
             agents = 0
             for day in days:
                 found = mine.get((queue, day, index))
@@ -535,7 +548,7 @@ def analyse_staffing(
 
 def _hour_weekday_rows(
     queue: str,
-    mine: dict[Key, _Tally],
+    mine: dict[Key, _SlotLoad],
     days: list[date],
     per_hour: int,
     pooled: _Estimates,
@@ -547,7 +560,7 @@ def _hour_weekday_rows(
         if not these:
             continue
         for hour in range(24):
-            tally = _Tally()
+            tally = _SlotLoad()
             agents = 0
             for day in these:
                 names: set[str] = set()
@@ -576,7 +589,7 @@ def _hour_weekday_rows(
 
 def _backtest(
     queue: str,
-    mine: dict[Key, _Tally],
+    mine: dict[Key, _SlotLoad],
     models: dict[int, _Estimates],
     clock: _Clock,
     settings: StaffingSettings,

@@ -25,13 +25,29 @@ from typing import Any, Protocol
 
 from hotline_kpi.errors import StoreError, UsageError
 from hotline_kpi.ingest.decode import Rejected
+from hotline_kpi.metrics.catalogue import Measure
 from hotline_kpi.metrics.fold import (
+    ABANDONED_FACT,
+    ANSWERED,
+    ANSWERED_FACT,
+    DROPPED,
+    HANDLED,
+    SHORT_ABANDON,
+    WITHIN_THRESHOLD,
     CallFact,
     Review,
     Survey,
     Thresholds,
     TicketFact,
     call_facts,
+)
+from hotline_kpi.metrics.records import (
+    FactorRating,
+    GroupCounts,
+    Grouping,
+    QueuedCall,
+    Rejection,
+    WaitBucket,
 )
 
 SCHEMA_VERSION = "2"
@@ -84,6 +100,54 @@ TICKET_COLUMNS = "ticket_id, opened_at, due, kind, queue, call_id, closed_at, co
 TICKET_WRITE_COLUMNS = TICKET_COLUMNS + ", partition"
 
 
+def _bit(mask: int) -> str:
+    """How many rows of a group have the fact bit ``mask`` (both dialects)."""
+    return f"SUM((facts / {mask}) % 2)"
+
+
+# The call measures, in the order of the columns of _CALLS_SQL after the group.
+_CALL_MEASURES = (
+    Measure.REQUESTS,
+    Measure.ANSWERED,
+    Measure.WITHIN_THRESHOLD,
+    Measure.ABANDONED,
+    Measure.SHORT_ABANDONED,
+    Measure.DROPPED,
+    Measure.HANDLED,
+    Measure.WAIT_US,
+    Measure.HANDLE_US,
+)
+_CALL_MEASURES_SQL = f"""
+    SELECT {{group}}, COUNT(*), {_bit(ANSWERED_FACT)}, {_bit(WITHIN_THRESHOLD)},
+           {_bit(ABANDONED_FACT)}, {_bit(SHORT_ABANDON)}, {_bit(DROPPED)}, {_bit(HANDLED)},
+           SUM(CASE WHEN (facts / {ANSWERED_FACT}) % 2 = 1 THEN outcome_at - queued_at
+                    ELSE 0 END),
+           SUM(CASE WHEN (facts / {HANDLED}) % 2 = 1 THEN ended_at - outcome_at ELSE 0 END)
+    FROM calls WHERE queued_at >= ? AND queued_at < ? {{where}} GROUP BY {{group}}
+"""
+_CALLS_SQL: dict[Grouping, str] = {
+    "queue": _CALL_MEASURES_SQL.format(group="queue", where=""),
+    "agent": _CALL_MEASURES_SQL.format(group="agent_id", where=f"AND outcome = {ANSWERED}"),
+}
+_REVIEWS_SQL: dict[Grouping, str] = {
+    "queue": "SELECT COALESCE(r.queue, c.queue), COUNT(*), SUM(r.accurate) FROM reviews r "
+    "LEFT JOIN calls c ON c.call_id = r.call_id WHERE r.ts >= ? AND r.ts < ? "
+    "GROUP BY COALESCE(r.queue, c.queue)",
+    "agent": "SELECT agent_id, COUNT(*), SUM(accurate) FROM reviews WHERE ts >= ? AND ts < ? "
+    "GROUP BY agent_id",
+}
+_SURVEYS_SQL: dict[Grouping, str] = {
+    "queue": "SELECT COALESCE(s.queue, c.queue), COUNT(*), "
+    "SUM(CASE WHEN s.score >= ? THEN 1 ELSE 0 END), SUM(s.score) FROM surveys s "
+    "LEFT JOIN calls c ON c.call_id = s.call_id WHERE s.ts >= ? AND s.ts < ? "
+    "GROUP BY COALESCE(s.queue, c.queue)",
+    "agent": "SELECT COALESCE(s.agent_id, c.agent_id), COUNT(*), "
+    "SUM(CASE WHEN s.score >= ? THEN 1 ELSE 0 END), SUM(s.score) FROM surveys s "
+    "LEFT JOIN calls c ON c.call_id = s.call_id WHERE s.ts >= ? AND s.ts < ? "
+    "GROUP BY COALESCE(s.agent_id, c.agent_id)",
+}
+
+
 @dataclass(slots=True)
 class BatchWrite:
     """Everything one batch changes, written in one transaction."""
@@ -120,7 +184,7 @@ class WriterConflictError(StoreError):
 
 
 class Store(Protocol):
-    """What the pipeline and the exports need of a store."""
+    """What the pipeline and the exports need of a store: its writes and its typed reads."""
 
     def batch(self) -> AbstractContextManager[None]: ...
     def write(self, batch: BatchWrite) -> None: ...
@@ -135,7 +199,18 @@ class Store(Protocol):
     def positions(self, source: str) -> dict[int, int]: ...
     def watermark(self) -> int | None: ...
     def waiting_calls(self, since_us: int) -> list[CallFact]: ...
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def call_counts(self, lo: int, hi: int, by: Grouping) -> list[GroupCounts]: ...
+    def review_counts(self, lo: int, hi: int, by: Grouping) -> list[GroupCounts]: ...
+    def survey_counts(
+        self, lo: int, hi: int, by: Grouping, satisfied_score: int
+    ) -> list[GroupCounts]: ...
+    def tickets_due_in(self, lo: int, hi: int) -> list[TicketFact]: ...
+    def offered_count(self, lo: int, hi: int) -> int: ...
+    def wait_buckets(self, lo: int, hi: int, edges_us: Sequence[int]) -> list[WaitBucket]: ...
+    def score_counts(self, lo: int, hi: int) -> dict[int, int]: ...
+    def factor_ratings(self, lo: int, hi: int) -> list[FactorRating]: ...
+    def queued_calls(self, lo: int, hi: int, queue: str | None = None) -> list[QueuedCall]: ...
+    def undelivered_count(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -264,12 +339,117 @@ class SqlStore:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run a read query written with ``?`` placeholders."""
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one of this module's reads, written with ``?`` placeholders, in this dialect."""
         if self.placeholder != "?":
             sql = sql.replace("%", "%%").replace("?", self.placeholder)
         cursor = self._db.execute(sql, tuple(params))
         return list(cursor.fetchall())
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Deprecated (issue 13): only ``ingest/dead_letters.py`` still calls it, for the outbox
+        count; it moves to :meth:`undelivered_count`, and this goes then."""
+        return self._rows(sql, params)
+
+    def call_counts(self, lo: int, hi: int, by: Grouping) -> list[GroupCounts]:
+        """Call measures of the requests queued in [lo, hi) (SPEC §3 attribution), per group.
+
+        By ``"agent"`` only answered requests count: an agent's call figures are its answers.
+        """
+        return [
+            GroupCounts(
+                row[0], {m: int(v or 0) for m, v in zip(_CALL_MEASURES, row[1:], strict=True)}
+            )
+            for row in self._rows(_CALLS_SQL[by], (lo, hi))
+        ]
+
+    def review_counts(self, lo: int, hi: int, by: Grouping) -> list[GroupCounts]:
+        """QA reviews made in [lo, hi) and the accurate ones, per group (SPEC §5: a review counts
+        in the queue it names, else the queue of its call)."""
+        return [
+            GroupCounts(
+                group, {Measure.QA_REVIEWS: int(count), Measure.QA_ACCURATE: int(accurate or 0)}
+            )
+            for group, count, accurate in self._rows(_REVIEWS_SQL[by], (lo, hi))
+        ]
+
+    def survey_counts(
+        self, lo: int, hi: int, by: Grouping, satisfied_score: int
+    ) -> list[GroupCounts]:
+        """Surveys answered in [lo, hi), the satisfied ones (score ≥ ``satisfied_score``) and
+        their score sum, per group: the queue or agent a survey names, else that of its call."""
+        rows = self._rows(_SURVEYS_SQL[by], (satisfied_score, lo, hi))
+        return [
+            GroupCounts(
+                group,
+                {
+                    Measure.SURVEYS: int(count),
+                    Measure.SATISFIED: int(satisfied or 0),
+                    Measure.SCORE_SUM: int(score_sum or 0),
+                },
+            )
+            for group, count, satisfied, score_sum in rows
+        ]
+
+    def tickets_due_in(self, lo: int, hi: int) -> list[TicketFact]:
+        """The work orders whose ``due`` falls in [lo, hi) (SPEC §3 timeliness attribution)."""
+        sql = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE due >= ? AND due < ?"
+        return [TicketFact(*row) for row in self._rows(sql, (lo, hi))]
+
+    def offered_count(self, lo: int, hi: int) -> int:
+        """Calls that reached the hotline in [lo, hi), by ``call.offered`` time."""
+        sql = "SELECT COUNT(*) FROM calls WHERE offered_at >= ? AND offered_at < ?"
+        return int(self._rows(sql, (lo, hi))[0][0])
+
+    def wait_buckets(self, lo: int, hi: int, edges_us: Sequence[int]) -> list[WaitBucket]:
+        """Answered and abandoned requests queued in [lo, hi) by wait: bucket ``i`` holds the
+        waits from ``edges_us[i]`` to the next edge, the last one is open; empty ones are left
+        out."""
+        cases = " ".join(
+            f"WHEN outcome_at - queued_at < {int(edge)} THEN {index - 1}"
+            for index, edge in enumerate(edges_us)
+            if index > 0
+        )
+        sql = (
+            f"SELECT CASE {cases} ELSE {len(edges_us) - 1} END AS bucket, "
+            f"{_bit(ANSWERED_FACT)}, {_bit(ABANDONED_FACT)} FROM calls "
+            "WHERE queued_at >= ? AND queued_at < ? AND outcome_at IS NOT NULL GROUP BY bucket"
+        )
+        return [
+            WaitBucket(int(bucket), int(answered or 0), int(abandoned or 0))
+            for bucket, answered, abandoned in self._rows(sql, (lo, hi))
+        ]
+
+    def score_counts(self, lo: int, hi: int) -> dict[int, int]:
+        """Surveys answered in [lo, hi) per overall score (scores no survey gave are missing)."""
+        sql = "SELECT score, COUNT(*) FROM surveys WHERE ts >= ? AND ts < ? GROUP BY score"
+        return {int(score): int(count) for score, count in self._rows(sql, (lo, hi))}
+
+    def factor_ratings(self, lo: int, hi: int) -> list[FactorRating]:
+        """The surveys answered in [lo, hi) that rated factors, with their overall score."""
+        sql = "SELECT score, factors FROM surveys WHERE ts >= ? AND ts < ? AND factors IS NOT NULL"
+        ratings = []
+        for score, factors in self._rows(sql, (lo, hi)):
+            parsed = json.loads(factors) if isinstance(factors, str) else factors
+            if parsed:
+                ratings.append(FactorRating(int(score), parsed))
+        return ratings
+
+    def queued_calls(self, lo: int, hi: int, queue: str | None = None) -> list[QueuedCall]:
+        """The agent requests queued in [lo, hi) (of one queue if given), with their facts."""
+        sql = (
+            "SELECT queue, queued_at, outcome_at, agent_id, ended_at, facts FROM calls "
+            "WHERE queued_at >= ? AND queued_at < ?"
+        )
+        params: list[Any] = [lo, hi]
+        if queue is not None:
+            sql += " AND queue = ?"
+            params.append(queue)
+        return [QueuedCall.with_facts(*row) for row in self._rows(sql, params)]
+
+    def undelivered_count(self) -> int:
+        """How many rejected events wait in the dead-letter outbox (not yet on the topic)."""
+        return int(self._rows("SELECT COUNT(*) FROM rejected WHERE dead_lettered = 0")[0][0])
 
     def load(
         self, call_ids: Collection[str], ticket_ids: Collection[str]
@@ -321,18 +501,18 @@ class SqlStore:
 
     def positions(self, source: str) -> dict[int, int]:
         """The next position to read, per partition, of ``source``."""
-        rows = self.query("SELECT partition, position FROM positions WHERE source = ?", (source,))
+        rows = self._rows("SELECT partition, position FROM positions WHERE source = ?", (source,))
         return {int(partition): int(position) for partition, position in rows}
 
     def watermark(self) -> int | None:
         """The latest event time of an accepted event, in epoch microseconds."""
-        rows = self.query("SELECT value FROM meta WHERE key = 'watermark'")
+        rows = self._rows("SELECT value FROM meta WHERE key = 'watermark'")
         return int(rows[0][0]) if rows else None
 
     def identities(self, source: str) -> dict[int, str]:
         """The identity stored with each partition's position of ``source`` (see
         :attr:`BatchWrite.identities`); partitions committed without one are missing."""
-        rows = self.query("SELECT key, value FROM meta WHERE key LIKE 'identity:%'")
+        rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'identity:%'")
         found: dict[int, str] = {}
         for key, value in rows:
             _, partition, name = str(key).split(":", 2)
@@ -342,11 +522,11 @@ class SqlStore:
 
     def queue_labels(self) -> list[str]:
         """The queue names that hold a label slot, in the order they got it."""
-        return [str(row[0]) for row in self.query("SELECT queue FROM queue_labels ORDER BY slot")]
+        return [str(row[0]) for row in self._rows("SELECT queue FROM queue_labels ORDER BY slot")]
 
     def meta(self, key: str) -> str | None:
         """A stored setting (schema version, thresholds the facts were computed with)."""
-        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
 
     def waiting_calls(self, since_us: int) -> list[CallFact]:
@@ -360,7 +540,7 @@ class SqlStore:
 
     def rejection_counts(self) -> dict[str, int]:
         """Rejected events by reason, over the store's whole history."""
-        rows = self.query("SELECT reason, COUNT(*) FROM rejected GROUP BY reason")
+        rows = self._rows("SELECT reason, COUNT(*) FROM rejected GROUP BY reason")
         return {str(reason): int(count) for reason, count in rows}
 
     # -- writing ------------------------------------------------------------------------------
@@ -516,13 +696,14 @@ class SqlStore:
                     f"partition {partition} of {batch.source} moved since the batch was read"
                 )
 
-    def undelivered_rejections(self, limit: int) -> list[tuple[Any, ...]]:
+    def undelivered_rejections(self, limit: int) -> list[Rejection]:
         """The dead-letter outbox: rejected rows not yet sent to the dead-letter topic."""
-        return self.query(
+        rows = self._rows(
             "SELECT id, source, partition, position, reason, event_id, type, detail, payload "
             "FROM rejected WHERE dead_lettered = 0 ORDER BY id LIMIT ?",
             (limit,),
         )
+        return [Rejection(*row) for row in rows]
 
     def mark_dead_lettered(self, ids: Sequence[int]) -> None:
         """Mark outbox rows as delivered to the dead-letter topic."""
@@ -548,7 +729,7 @@ class SqlStore:
 
     def _refresh_facts(self, thresholds: Thresholds) -> int:
         # Read inside the batch: another writer's newer facts must not be overwritten.
-        rows = self.query(f"SELECT {CALL_COLUMNS} FROM calls WHERE queued_at IS NOT NULL")
+        rows = self._rows(f"SELECT {CALL_COLUMNS} FROM calls WHERE queued_at IS NOT NULL")
         changed = []
         for row in rows:
             call = CallFact(*row)
@@ -588,13 +769,25 @@ class SqlStore:
         self._db.close()
 
 
-def _check_version(stored: str | None, where: object) -> None:
-    """Refuse a store written with another schema rather than misread it."""
-    if stored is not None and stored != SCHEMA_VERSION:
-        raise StoreError(
-            f"store {where} has schema version {stored}, this version needs "
-            f"{SCHEMA_VERSION}: replay the events into a new store"
-        )
+def create_schema(db: Any, *, placeholder: str, serial: str, exists: bool, where: object) -> None:
+    """Create the tables of :data:`SCHEMA` on a connection of either dialect, and record the
+    schema version; refuse a store written with another version (``exists``: it has a ``meta``
+    table) rather than misread it."""
+    if exists:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        stored = row[0] if row else None
+        if stored is not None and stored != SCHEMA_VERSION:
+            raise StoreError(
+                f"store {where} has schema version {stored}, this version needs "
+                f"{SCHEMA_VERSION}: replay the events into a new store"
+            )
+    for statement in SCHEMA:
+        db.execute(statement.format(serial=serial))
+    db.execute(
+        f"INSERT INTO meta (key, value) VALUES ('schema_version', {placeholder}) "
+        "ON CONFLICT (key) DO NOTHING",
+        (SCHEMA_VERSION,),
+    )
 
 
 class _SqliteTransaction:
@@ -626,16 +819,8 @@ class SqliteStore(SqlStore):
             db.execute("PRAGMA synchronous = NORMAL")
             # Another writer holds the lock for one batch at a time: wait for it.
             db.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
-            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
-                row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                _check_version(row[0] if row else None, path)
-            for statement in SCHEMA:
-                db.execute(statement.format(serial="INTEGER"))
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                "ON CONFLICT (key) DO NOTHING",
-                (SCHEMA_VERSION,),
-            )
+            exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+            create_schema(db, placeholder="?", serial="INTEGER", exists=bool(exists), where=path)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {path}: {exc}") from None
         super().__init__(db)

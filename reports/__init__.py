@@ -7,6 +7,6 @@ quadrant, the overdue work orders, the bottom performers, the previous month). T
 """
 
 from hotline_kpi.reports.data import extend_report
-from hotline_kpi.reports.render import build_report, export_document
+from hotline_kpi.reports.render import build_report, export_document, run_export
 
-__all__ = ["build_report", "export_document", "extend_report"]
+__all__ = ["build_report", "export_document", "extend_report", "run_export"]

@@ -20,28 +20,19 @@ The JSON export carries these keys, so that XLSX, HTML and PDF stay drawn from o
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
-from hotline_kpi.metrics.export import Report, month_bounds, previous_month
-from hotline_kpi.metrics.fold import (
-    ABANDONED_FACT,
-    ANSWERED_FACT,
-    TICKET_DUE,
-    TICKET_ON_TIME,
-    US,
-    TicketFact,
-    ticket_facts,
-)
-from hotline_kpi.metrics.staffing import CallFact, analyse_staffing
-from hotline_kpi.metrics.store import SqlStore, Store
-from hotline_kpi.staffing import call_facts, month_period, staffing_settings
+from hotline_kpi.metrics.export import KpiFigures
+from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_facts
+from hotline_kpi.metrics.months import local_time, month_bounds, month_period, previous_month
+from hotline_kpi.metrics.records import QueuedCall
+from hotline_kpi.metrics.staffing import analyse_staffing, staffing_settings
+from hotline_kpi.metrics.store import Store
 
 # Bucket edges of the wait-time distribution, in seconds; the last bucket is open.
 WAIT_EDGES: tuple[int, ...] = (0, 5, 10, 20, 30, 60, 120, 300)
@@ -56,14 +47,14 @@ QUADRANTS = ("improve", "maintain", "low_priority", "irrelevant")
 
 
 def extend_report(
-    report: dict[str, Any], store: SqlStore, settings: Settings, month: str
+    report: dict[str, Any], store: Store, settings: Settings, month: str
 ) -> dict[str, Any]:
     """Add the report-only figures of the module docstring to ``report`` and return it."""
     lo, hi = month_bounds(month, settings.zone)
     volumes = report["volumes"]["overall"]
     report["has_data"] = any(volumes.values()) or bool(report["agents"])
     before = previous_month(month)
-    earlier = Report(store, settings).month(before)
+    earlier = KpiFigures(store, settings).month(before)
     report["previous"] = {
         "month": before,
         "overall": earlier["overall"],
@@ -72,14 +63,18 @@ def extend_report(
     }
     report["wait_distribution"] = wait_distribution(store, lo, hi)
     report["score_distribution"] = score_distribution(store, lo, hi)
-    report["factors"] = factor_analysis(_factor_rows(store, lo, hi))
+    report["factors"] = factor_analysis(
+        (rating.score, rating.factors) for rating in store.factor_ratings(lo, hi)
+    )
     report["overdue_tickets"] = overdue_tickets(store, lo, hi, settings.zone)
     report["agent_ranking"] = agent_ranking(report["agents"])
-    report["staffing"] = staffing_shortfall(call_facts(store, lo, hi), settings, month)
+    report["staffing"] = staffing_shortfall(store.queued_calls(lo, hi), settings, month)
     return report
 
 
-def staffing_shortfall(facts: Sequence[CallFact], settings: Settings, month: str) -> dict[str, Any]:
+def staffing_shortfall(
+    calls: Sequence[QueuedCall], settings: Settings, month: str
+) -> dict[str, Any]:
     """The month's staffing shortfall per queue as heat-map cells, and the model's backtest.
 
     ``queues`` maps each queue to ``[weekday, hour, shortfall]`` cells (ISO weekday 1–7, local
@@ -88,7 +83,7 @@ def staffing_shortfall(facts: Sequence[CallFact], settings: Settings, month: str
     hours with calls. ``backtest`` is one summary per queue (mean absolute errors of the
     predicted abandon rate and service level). ``message`` says why there is nothing to show.
     """
-    analysis = analyse_staffing(facts, staffing_settings(settings), period=month_period(month))
+    analysis = analyse_staffing(calls, staffing_settings(settings), period=month_period(month))
     queues: dict[str, list[list[Any]]] = {}
     for row in analysis.hour_weekday:
         queues.setdefault(row.queue, []).append([row.weekday, int(row.start[:2]), row.shortfall])
@@ -107,19 +102,10 @@ def staffing_shortfall(facts: Sequence[CallFact], settings: Settings, month: str
 
 def wait_distribution(store: Store, lo: int, hi: int) -> list[dict[str, Any]]:
     """Answered and abandoned calls queued in [lo, hi) by wait bucket (``to`` None = open)."""
-    cases = " ".join(
-        f"WHEN outcome_at - queued_at < {edge * US} THEN {index - 1}"
-        for index, edge in enumerate(WAIT_EDGES)
-        if index > 0
-    )
-    rows = store.query(
-        f"SELECT CASE {cases} ELSE {len(WAIT_EDGES) - 1} END AS bucket, "
-        f"SUM((facts / {ANSWERED_FACT}) % 2), SUM((facts / {ABANDONED_FACT}) % 2) "
-        "FROM calls WHERE queued_at >= ? AND queued_at < ? AND outcome_at IS NOT NULL "
-        "GROUP BY bucket",
-        (lo, hi),
-    )
-    counts = {int(bucket): (int(a or 0), int(b or 0)) for bucket, a, b in rows}
+    counts = {
+        bucket.index: (bucket.answered, bucket.abandoned)
+        for bucket in store.wait_buckets(lo, hi, [edge * US for edge in WAIT_EDGES])
+    }
     buckets = []
     for index, edge in enumerate(WAIT_EDGES):
         upper = WAIT_EDGES[index + 1] if index + 1 < len(WAIT_EDGES) else None
@@ -130,22 +116,8 @@ def wait_distribution(store: Store, lo: int, hi: int) -> list[dict[str, Any]]:
 
 def score_distribution(store: Store, lo: int, hi: int) -> dict[str, int]:
     """Surveys answered in [lo, hi) per overall score, every score 1–10 present."""
-    rows = store.query(
-        "SELECT score, COUNT(*) FROM surveys WHERE ts >= ? AND ts < ? GROUP BY score", (lo, hi)
-    )
-    counts = {int(score): int(count) for score, count in rows}
+    counts = store.score_counts(lo, hi)
     return {str(score): counts.get(score, 0) for score in range(1, 11)}
-
-
-def _factor_rows(store: Store, lo: int, hi: int) -> Iterable[tuple[int, Mapping[str, int]]]:
-    rows = store.query(
-        "SELECT score, factors FROM surveys WHERE ts >= ? AND ts < ? AND factors IS NOT NULL",
-        (lo, hi),
-    )
-    for score, factors in rows:
-        parsed = json.loads(factors) if isinstance(factors, str) else factors
-        if parsed:
-            yield int(score), parsed
 
 
 def _pearson(pairs: Sequence[tuple[int, int]]) -> float | None:
@@ -212,10 +184,7 @@ def factor_analysis(
 
 
 def _local(moment_us: int | None, zone: ZoneInfo) -> str | None:
-    if moment_us is None:
-        return None
-    moment = datetime.fromtimestamp(moment_us // US, tz=zone)
-    return (moment + timedelta(microseconds=moment_us % US)).isoformat(timespec="seconds")
+    return None if moment_us is None else local_time(moment_us, zone, timespec="seconds")
 
 
 def overdue_tickets(store: Store, lo: int, hi: int, zone: ZoneInfo) -> list[dict[str, Any]]:
@@ -225,14 +194,8 @@ def overdue_tickets(store: Store, lo: int, hi: int, zone: ZoneInfo) -> list[dict
     closing time, or to the watermark for a ticket still open.
     """
     watermark = store.watermark()
-    rows = store.query(
-        "SELECT ticket_id, opened_at, due, kind, queue, call_id, closed_at, counted "
-        "FROM tickets WHERE due >= ? AND due < ?",
-        (lo, hi),
-    )
     late: list[dict[str, Any]] = []
-    for row in rows:
-        ticket = TicketFact(*row)
+    for ticket in store.tickets_due_in(lo, hi):
         facts = ticket_facts(ticket, watermark)
         if not facts & TICKET_DUE or facts & TICKET_ON_TIME or ticket.due is None:
             continue

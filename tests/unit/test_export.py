@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from hotline_kpi.config import load_settings
+from hotline_kpi.config import Targets, load_settings
 from hotline_kpi.ingest.events import epoch_us
-from hotline_kpi.metrics.export import Report, kpi, month_bounds, parse_month, to_csv
+from hotline_kpi.metrics.catalogue import Measure, kpi
+from hotline_kpi.metrics.export import KpiFigures, kpi_entry, month_bounds, parse_month, to_csv
 from hotline_kpi.metrics.fold import Thresholds
 from hotline_kpi.metrics.store import SqliteStore, open_store
 from hotline_kpi.pipeline import Pipeline, Tally
@@ -61,7 +62,7 @@ def test_calls_around_local_midnight_fall_in_the_right_month(
     store = SqliteStore(path)
     pipeline = Pipeline(store, Thresholds.of_seconds(5, 20, 8), clock=lambda: 1 << 62)
     pipeline.process([(line(e), 0, i) for i, e in enumerate(events)], "t", {}, Tally())
-    report = Report(store, load_settings(None, timezone=zone_name)).month(month)
+    report = KpiFigures(store, load_settings(None, timezone=zone_name)).month(month)
     store.close()
     queued = report["overall"]["manual_connection_rate"]["denominator"]
     assert queued == expected_in_month
@@ -70,16 +71,20 @@ def test_calls_around_local_midnight_fall_in_the_right_month(
 
 
 def test_a_kpi_without_denominator_is_null_and_neither_met_nor_missed() -> None:
-    assert kpi(0, 0, 0.9) == {
+    connection, drop = kpi("manual_connection_rate"), kpi("drop_rate")
+    targets = Targets(manual_connection_rate=0.9, drop_rate=0.005)
+    assert kpi_entry(connection, {}, targets) == {
         "value": None,
         "numerator": 0,
         "denominator": 0,
         "target": 0.9,
         "met": None,
     }
-    assert kpi(9, 10, 0.9)["met"] is True
-    assert kpi(5, 1000, 0.005, "drop_rate")["met"] is False  # drop rate must stay below
-    assert kpi(4, 1000, 0.005, "drop_rate")["met"] is True
+    answered = {Measure.REQUESTS: 10, Measure.ANSWERED: 9}
+    assert kpi_entry(connection, answered, targets)["met"] is True
+    dropped = {Measure.ANSWERED: 1000, Measure.DROPPED: 5}
+    assert kpi_entry(drop, dropped, targets)["met"] is False  # drop rate must stay below
+    assert kpi_entry(drop, {**dropped, Measure.DROPPED: 4}, targets)["met"] is True
 
 
 def test_month_bounds_are_local_midnights() -> None:
@@ -125,7 +130,7 @@ def _calls(prefix: str, day: str, answered: int, abandoned: int) -> list[dict[st
 def _export(store: Path, month: str = OCTOBER) -> dict[str, Any]:
     opened = open_store(str(store))
     try:
-        return Report(opened, load_settings(None, store=str(store))).export(month)
+        return KpiFigures(opened, load_settings(None, store=str(store))).export(month)
     finally:
         opened.close()
 
@@ -163,7 +168,7 @@ def test_every_format_shows_the_revision(tmp_path: Path) -> None:
     expected = _export(store)["revision"]
     opened = open_store(str(store))
     try:
-        full = build_report(Report(opened, load_settings(None, store=str(store))), OCTOBER)
+        full = build_report(KpiFigures(opened, load_settings(None, store=str(store))), OCTOBER)
     finally:
         opened.close()
     assert full["revision"] == expected

@@ -22,7 +22,7 @@ import pytest
 from openpyxl import load_workbook
 
 from hotline_kpi.config import load_settings
-from hotline_kpi.metrics.export import Report, csv_text, to_csv
+from hotline_kpi.metrics.export import KpiFigures, csv_text, to_csv
 from hotline_kpi.metrics.store import open_store
 from hotline_kpi.reports import build_report
 from hotline_kpi.reports.html import render_html
@@ -86,7 +86,7 @@ def _report(store: Path) -> dict[str, Any]:
     settings = load_settings(None, store=str(store))
     opened = open_store(str(store))
     try:
-        return build_report(Report(opened, settings), MONTH)
+        return build_report(KpiFigures(opened, settings), MONTH)
     finally:
         opened.close()
 

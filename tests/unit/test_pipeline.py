@@ -18,6 +18,7 @@ from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, Thresholds, Tic
 from hotline_kpi.metrics.store import BatchWrite, SqliteStore
 from hotline_kpi.pipeline import BatchOutcome, Pipeline
 from tests.conftest import line, make_event
+from tests.support.sql import sqlite_rows
 
 T0 = datetime.fromisoformat("2026-10-31T23:59:50+08:00")
 NOW = epoch_us(T0 + timedelta(days=30))
@@ -108,7 +109,7 @@ def test_a_failed_commit_moves_no_counter_and_stores_nothing(
     assert value(registry, "hotline_agent_requests_total", queue="billing") == 0
     assert value(registry, "hotline_store_commit_failures_total") == 1
     assert store.positions("test") == {}
-    assert store.query("SELECT COUNT(*) FROM calls") == [(0,)]
+    assert sqlite_rows(store, "SELECT COUNT(*) FROM calls") == [(0,)]
     monkeypatch.setattr(store, "_sql_seen", original)
     feed(pipeline, a_call("c3"))  # the source re-delivers the batch: counted once
     assert value(registry, "hotline_agent_requests_total", queue="billing") == 1
@@ -127,7 +128,7 @@ def test_a_restarted_pipeline_resumes_from_the_store(
     # The call's earlier facts came from the store; only the new facts move the new counters.
     assert value(registry, "hotline_agent_requests_total", queue="billing") == 0
     assert value(registry, "hotline_agent_answered_total", queue="billing") == 1
-    (call,) = restarted.store.query("SELECT queue, outcome FROM calls WHERE call_id = 'c4'")
+    (call,) = sqlite_rows(restarted.store, "SELECT queue, outcome FROM calls WHERE call_id = 'c4'")
     assert call == ("billing", 1)
 
 
@@ -200,7 +201,7 @@ def test_a_stale_overdue_settle_never_overwrites_a_newer_close(tmp_path: Path) -
     store.commit(BatchWrite(tickets=[closed]))  # the successor closed it, on time
     stale = TicketFact("t1", epoch_us(at(0)), due, "fault", "vip", None, None, TICKET_DUE)
     store.commit(BatchWrite(overdue=[(stale, 0)]))
-    assert store.query("SELECT closed_at, counted, partition FROM tickets") == [
+    assert sqlite_rows(store, "SELECT closed_at, counted, partition FROM tickets") == [
         (epoch_us(at(50)), TICKET_DUE | TICKET_ON_TIME, 3)
     ]
     assert store.overdue_tickets(epoch_us(at(100)), partitions={3}) == []
@@ -297,6 +298,6 @@ def test_a_duplicate_or_conflict_keeps_no_phone_number(harness: Callable[..., An
     event["caller"] = "13912345678"
     feed(pipeline, [event])
     feed(pipeline, [event], start=1)
-    rows = pipeline.store.query("SELECT event_id, payload, reason FROM rejected")
+    rows = sqlite_rows(pipeline.store, "SELECT event_id, payload, reason FROM rejected")
     assert [row[2] for row in rows] == ["duplicate"]
     assert all("1234" not in f"{row[0]} {row[1]}" for row in rows), rows

@@ -14,6 +14,7 @@ import pytest
 from hotline_kpi.cli import main
 from hotline_kpi.metrics.store import SqliteStore
 from tests.conftest import line, make_event
+from tests.support.sql import sqlite_rows
 
 T0 = datetime.fromisoformat("2026-10-10T10:00:00+08:00")
 
@@ -136,7 +137,9 @@ def test_a_position_stored_without_an_identity_is_not_trusted(
     path.write_bytes(events_file(6, "a"))
     replay(path, capsys)
     store = SqliteStore(tmp_path / "s.db")
-    store.query("DELETE FROM meta WHERE key LIKE 'identity:%'")  # as an older version left it
+    sqlite_rows(
+        store, "DELETE FROM meta WHERE key LIKE 'identity:%'"
+    )  # as an older version left it
     store.close()
     accepted, rejected, stderr = replay(path, capsys)
     assert (accepted, rejected) == (0, {"duplicate": 6})

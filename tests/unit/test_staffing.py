@@ -13,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline_kpi.metrics.erlang import agents_needed
-from hotline_kpi.metrics.staffing import (
-    CallFact,
-    StaffingSettings,
-    analyse_staffing,
-)
+from hotline_kpi.metrics.fold import ABANDONED, ANSWERED, NO_OUTCOME, CallFact, call_facts
+from hotline_kpi.metrics.fold import Thresholds as FoldThresholds
+from hotline_kpi.metrics.records import QueuedCall
+from hotline_kpi.metrics.staffing import StaffingSettings, analyse_staffing
 
 US = 1_000_000
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -28,16 +27,44 @@ def _us(text: str) -> int:
     return int((moment - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * US
 
 
+# The fold's thresholds for the default StaffingSettings: S = 5 s, T = 20 s.
+_THRESHOLDS = FoldThresholds.of_seconds(5.0, 20.0, 8)
+_OUTCOMES = {"answered": ANSWERED, "abandoned": ABANDONED, None: NO_OUTCOME}
+
+
+def _call(
+    queue: str,
+    queued: int,
+    outcome: str | None,
+    outcome_at: int | None,
+    agent: str | None,
+    ended: int | None,
+) -> QueuedCall:
+    """A queued call as the store reads it, with the facts the fold computes for it."""
+    fact = CallFact(
+        f"c{queued}",
+        queued_at=queued,
+        queue=queue,
+        outcome=_OUTCOMES[outcome],
+        outcome_at=outcome_at,
+        agent_id=agent,
+        ended_at=ended,
+    )
+    return QueuedCall.with_facts(
+        queue, queued, outcome_at, agent, ended, call_facts(fact, _THRESHOLDS)
+    )
+
+
 def _simulated_facts(
     n: int, lam: float, aht: float, patience: float, hours: float, start: str, seed: int
-) -> list[CallFact]:
+) -> list[QueuedCall]:
     """M/M/n+M, FCFS, with named agents (the earliest free agent answers)."""
     rng = random.Random(seed)
     free = [(0.0, f"A{i:03d}") for i in range(n)]
     heapq.heapify(free)
     t0 = _us(start)
     now = 0.0
-    facts: list[CallFact] = []
+    facts: list[QueuedCall] = []
     while True:
         now += rng.expovariate(lam)
         if now > hours * 3600:
@@ -46,13 +73,13 @@ def _simulated_facts(
         limit = rng.expovariate(1 / patience)
         queued = t0 + int(now * US)
         if wait > limit:
-            facts.append(("mobile", queued, "abandoned", queued + int(limit * US), None, None))
+            facts.append(_call("mobile", queued, "abandoned", queued + int(limit * US), None, None))
             continue
         _, agent = free[0]
         end = now + wait + rng.expovariate(1 / aht)
         heapq.heapreplace(free, (end, agent))
         answered = queued + int(wait * US)
-        facts.append(("mobile", queued, "answered", answered, agent, t0 + int(end * US)))
+        facts.append(_call("mobile", queued, "answered", answered, agent, t0 + int(end * US)))
 
 
 def test_no_calls_gives_an_empty_report_that_says_so() -> None:
@@ -63,7 +90,7 @@ def test_no_calls_gives_an_empty_report_that_says_so() -> None:
     assert json.loads(json.dumps(report.to_json()))["empty"] is True
 
     month = (date(2026, 10, 1), date(2026, 10, 31))
-    outside = [("mobile", _us("2026-09-15T10:00:00+08:00"), None, None, None, None)]
+    outside = [_call("mobile", _us("2026-09-15T10:00:00+08:00"), None, None, None, None)]
     report = analyse_staffing(outside, period=month)
     assert report.empty
     assert report.message is not None and "2026-10-01" in report.message
@@ -72,16 +99,16 @@ def test_no_calls_gives_an_empty_report_that_says_so() -> None:
 def test_counts_attribution_to_local_interval_agents_and_busy_time() -> None:
     # 2026-10-31T16:30Z is 2026-11-01 00:30 in Shanghai (SPEC §3 example).
     q = _us("2026-10-31T16:30:00+00:00")
-    facts: list[CallFact] = [
+    facts: list[QueuedCall] = [
         # answered after 10 s by A1, talks 20 min: busy 00:30:10-00:45 and 00:45-00:50:10
-        ("mobile", q, "answered", q + 10 * US, "A1", q + 10 * US + 1200 * US),
+        _call("mobile", q, "answered", q + 10 * US, "A1", q + 10 * US + 1200 * US),
         # answered after 30 s (outside T = 20 s) by A2, 60 s of talk
-        ("mobile", q + 60 * US, "answered", q + 90 * US, "A2", q + 150 * US),
+        _call("mobile", q + 60 * US, "answered", q + 90 * US, "A2", q + 150 * US),
         # short abandon (3 s) and a long abandon (40 s)
-        ("mobile", q + 120 * US, "abandoned", q + 123 * US, None, None),
-        ("mobile", q + 180 * US, "abandoned", q + 220 * US, None, None),
+        _call("mobile", q + 120 * US, "abandoned", q + 123 * US, None, None),
+        _call("mobile", q + 180 * US, "abandoned", q + 220 * US, None, None),
         # still waiting / failed while waiting: counts as queued only
-        ("mobile", q + 240 * US, None, None, None, None),
+        _call("mobile", q + 240 * US, None, None, None, None),
     ]
     report = analyse_staffing(facts, StaffingSettings(timezone=SHANGHAI))
     assert report.period == (date(2026, 11, 1), date(2026, 11, 1))
@@ -105,9 +132,9 @@ def test_counts_attribution_to_local_interval_agents_and_busy_time() -> None:
 def test_hour_by_weekday_view_pools_the_same_weekday() -> None:
     monday = _us("2026-11-02T09:10:00+08:00")
     week = 7 * 86_400 * US
-    facts: list[CallFact] = [
-        ("q", monday, "answered", monday + US, "A1", monday + 61 * US),
-        ("q", monday + week, "answered", monday + week + US, "A2", monday + week + 61 * US),
+    facts: list[QueuedCall] = [
+        _call("q", monday, "answered", monday + US, "A1", monday + 61 * US),
+        _call("q", monday + week, "answered", monday + week + US, "A2", monday + week + 61 * US),
     ]
     report = analyse_staffing(facts, period=(date(2026, 11, 1), date(2026, 11, 30)))
     (row,) = report.hour_weekday
@@ -154,13 +181,11 @@ def test_estimates_and_advice_recover_a_simulated_queue() -> None:
     assert report.to_rows("backtest")[0]["intervals"] == 48
 
 
-def test_bad_settings_and_facts_are_rejected_with_the_offending_value() -> None:
+def test_bad_settings_are_rejected_with_the_offending_value() -> None:
     with pytest.raises(ValueError, match="interval_minutes"):
         StaffingSettings(interval_minutes=7)
     with pytest.raises(ValueError, match="target_service_level"):
         StaffingSettings(target_service_level=80)
-    with pytest.raises(ValueError, match="'transferred'"):
-        analyse_staffing([("q", 0, "transferred", 1, None, None)])
     with pytest.raises(ValueError, match="unknown view"):
         analyse_staffing([]).to_rows("heatmap")  # type: ignore[arg-type]
 

@@ -20,6 +20,7 @@ from hotline_kpi.metrics.fold import Thresholds
 from hotline_kpi.metrics.store import BatchWrite, SqliteStore, WriterConflictError
 from hotline_kpi.pipeline import Pipeline, Tally
 from tests.conftest import line, make_event
+from tests.support.sql import sqlite_rows
 
 T0 = datetime.fromisoformat("2026-10-10T10:00:00+08:00")
 NOW = epoch_us(T0 + timedelta(days=30))
@@ -83,12 +84,12 @@ def test_a_call_split_between_two_writers_keeps_every_fact_and_counts_duplicates
     assert threads and not threads[0].is_alive()
 
     store = SqliteStore(path)
-    (call,) = store.query("SELECT outcome, agent_id, ended_at, cause, queued_at FROM calls")
+    (call,) = sqlite_rows(store, "SELECT outcome, agent_id, ended_at, cause, queued_at FROM calls")
     assert call == (1, "A1", epoch_us(at(300)), "network_failure", epoch_us(at(0)))
     accepted = tallies["first"].accepted + tallies["second"].accepted
     duplicates = tallies["first"].rejected["duplicate"] + tallies["second"].rejected["duplicate"]
     assert (accepted, duplicates) == (3, 1)
-    assert store.query("SELECT COUNT(*) FROM seen_events") == [(3,)]
+    assert sqlite_rows(store, "SELECT COUNT(*) FROM seen_events") == [(3,)]
     assert store.watermark() == epoch_us(at(300))
 
 
@@ -106,7 +107,7 @@ def test_a_writer_folds_on_the_watermark_another_writer_moved(
     feed(first, "a", [opened])
     store = SqliteStore(path)
     # Due an hour after opening, before the store's "now" (two hours): settled and overdue.
-    assert store.query("SELECT counted FROM tickets") == [(1,)]
+    assert sqlite_rows(store, "SELECT counted FROM tickets") == [(1,)]
     assert first.watermark == epoch_us(at(7200))
 
 
@@ -161,7 +162,7 @@ def test_a_batch_another_writer_deadlocked_is_folded_again_and_counted_once(
     assert (tally.accepted, tally.batches) == (1, 1)
     assert registry.get_sample_value("hotline_agent_requests_total", {"queue": "vip"}) == 1
     assert registry.get_sample_value("hotline_store_commit_failures_total") == 0
-    assert store.query("SELECT call_id FROM calls") == [("c1",)]
+    assert sqlite_rows(store, "SELECT call_id FROM calls") == [("c1",)]
 
 
 def test_a_batch_that_keeps_conflicting_fails_after_three_attempts_and_stores_nothing(

@@ -1,0 +1,104 @@
+"""What the store's read side returns: typed rows, no SQL and no I/O.
+
+The store (:mod:`.store`, :mod:`.postgres`) owns the schema and its codes (outcome numbers, fact
+bits); everything downstream — the export, the reports, the staffing analysis — reads these
+records instead, so that none of them knows a table or a column. Counts are keyed by the
+catalogue's :class:`~hotline_kpi.metrics.catalogue.Measure`, the additive counts KPIs divide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from hotline_kpi.metrics.catalogue import Measure
+from hotline_kpi.metrics.fold import (
+    ABANDONED_FACT,
+    ANSWERED_FACT,
+    SHORT_ABANDON,
+    WITHIN_THRESHOLD,
+)
+
+Grouping = Literal["queue", "agent"]
+"""How a read groups its counts: by the queue (SPEC §5 attribution) or by the agent."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCounts:
+    """Measure counts of one group (a queue or an agent; ``None``: the record names none)."""
+
+    group: str | None
+    counts: Mapping[Measure, int]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitBucket:
+    """Answered and abandoned requests whose wait fell in bucket ``index`` of the given edges."""
+
+    index: int
+    answered: int
+    abandoned: int
+
+
+@dataclass(frozen=True, slots=True)
+class FactorRating:
+    """One survey's overall score and its factor scores (factor name → score)."""
+
+    score: int
+    factors: Mapping[str, int]
+
+
+class QueuedCall(NamedTuple):
+    """One agent request as the staffing analysis takes it, with the fold's stored facts.
+
+    Times are epoch µs UTC. ``answered``, ``abandoned``, ``short_abandon`` and
+    ``within_threshold`` are the fold's fact bits (SPEC §3), not re-derived from the times.
+    """
+
+    queue: str
+    queued_at: int
+    outcome_at: int | None
+    agent_id: str | None
+    ended_at: int | None
+    answered: bool
+    abandoned: bool
+    short_abandon: bool = False
+    within_threshold: bool = False
+
+    @classmethod
+    def with_facts(
+        cls,
+        queue: str,
+        queued_at: int,
+        outcome_at: int | None,
+        agent_id: str | None,
+        ended_at: int | None,
+        facts: int,
+    ) -> QueuedCall:
+        """A queued call from its stored columns and the fold's fact bits (``calls.facts``)."""
+        return cls(
+            queue,
+            queued_at,
+            outcome_at,
+            agent_id,
+            ended_at,
+            answered=bool(facts & ANSWERED_FACT),
+            abandoned=bool(facts & ABANDONED_FACT),
+            short_abandon=bool(facts & SHORT_ABANDON),
+            within_threshold=bool(facts & WITHIN_THRESHOLD),
+        )
+
+
+class Rejection(NamedTuple):
+    """A rejected event waiting in the dead-letter outbox."""
+
+    id: int
+    source: str
+    partition: int
+    position: int
+    reason: str
+    event_id: str | None
+    type: str | None
+    detail: str | None
+    payload: str | None
