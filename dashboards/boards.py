@@ -118,7 +118,7 @@ def overview(settings: Settings) -> dash.Dashboard:
     service = [
         kpi
         for kpi in catalogue.values()
-        if kpi.key not in MISSION and kpi.window == "1h" and not kpi.entry.neutral
+        if kpi.entry.key not in MISSION and kpi.entry.window == "1h" and not kpi.entry.neutral
     ]
     for kpi in service:
         board = board.with_panel(
@@ -192,7 +192,7 @@ def overview(settings: Settings) -> dash.Dashboard:
 
 
 def _queue_column(kpi: Shown) -> Column:
-    return Column(kpi.title, Query(kpi.rule(per_group=True), "{{queue}}"), kpi.unit, kpi)
+    return Column(kpi.entry.title, Query(kpi.rule(per_group=True), "{{queue}}"), kpi.unit, kpi)
 
 
 def queue_drilldown(settings: Settings) -> dash.Dashboard:
@@ -218,7 +218,7 @@ def queue_drilldown(settings: Settings) -> dash.Dashboard:
     board = board.with_row(_row("当前 Now: $queue"))
     # The queue's call ratios that move within the hour.
     for kpi in catalogue.values():
-        if kpi.window == "1h" and kpi.unit == PERCENT:
+        if kpi.entry.window == "1h" and kpi.unit == PERCENT:
             board = board.with_panel(
                 kpi_stat(kpi, Query(kpi.rule(per_group=True) + QUEUE), width=4)
             )
@@ -250,12 +250,12 @@ def queue_drilldown(settings: Settings) -> dash.Dashboard:
         goal = target_text(kpi)
         board = board.with_panel(
             series(
-                kpi.title,
-                f"{kpi.window} 滚动值"
+                kpi.entry.title,
+                f"{kpi.entry.window} 滚动值"
                 + (f",目标 {goal}(虚线)" if goal else "")
-                + f"。 Rolling {kpi.window} value"
+                + f"。 Rolling {kpi.entry.window} value"
                 + (f", target {goal} (dashed line)." if goal else "."),
-                [Query(kpi.rule(per_group=True) + QUEUE, f"{{{{queue}}}} {kpi.window}")],
+                [Query(kpi.rule(per_group=True) + QUEUE, f"{{{{queue}}}} {kpi.entry.window}")],
                 kpi.unit,
                 target_of=kpi,
             )
@@ -297,7 +297,7 @@ def queue_drilldown(settings: Settings) -> dash.Dashboard:
                 "1 表示恰好按预算消耗;大于 1 表示若持续将超出目标。"
                 " 1 = spending the budget exactly as the target allows; above 1 the target is"
                 " missed if it lasts. (Timeliness has a 100% target and no budget.)",
-                [Query(budget_burn(kpi, window, QUEUE), kpi.zh) for kpi in budgeted],
+                [Query(budget_burn(kpi, window, QUEUE), kpi.entry.zh) for kpi in budgeted],
                 "none",
                 line_at=1,
             )
@@ -315,7 +315,7 @@ def _group_series(kpi: Shown, description: str) -> ts.Panel:
     group = kpi.entry.group
     where = "各队列 per queue" if group is Scope.QUEUE else "按类型 by kind"
     return series(
-        f"{kpi.title} — {where}",
+        f"{kpi.entry.title} — {where}",
         description,
         [Query(kpi.rule(per_group=True), f"{{{{{group}}}}}")],
         kpi.unit,
@@ -344,8 +344,8 @@ def quality(settings: Settings) -> dash.Dashboard:
     board = board.with_panel(
         _group_series(
             accuracy,
-            f"{accuracy.window} 滚动值,目标 {target_text(accuracy)}(虚线)。"
-            f" Rolling {accuracy.window}, target {target_text(accuracy)} (dashed line).",
+            f"{accuracy.entry.window} 滚动值,目标 {target_text(accuracy)}(虚线)。"
+            f" Rolling {accuracy.entry.window}, target {target_text(accuracy)} (dashed line).",
         )
     )
     reviews = _in_range(accuracy, accuracy.entry.counters.denominator)
@@ -377,8 +377,8 @@ def quality(settings: Settings) -> dash.Dashboard:
     board = board.with_panel(
         _group_series(
             satisfaction,
-            f"评分 ≥ {satisfied} 分(10 分制)为满意,{satisfaction.window} 滚动值。"
-            f" Scores ≥ {satisfied} of 10 are satisfied; rolling {satisfaction.window}.",
+            f"评分 ≥ {satisfied} 分(10 分制)为满意,{satisfaction.entry.window} 滚动值。"
+            f" Scores ≥ {satisfied} of 10 are satisfied; rolling {satisfaction.entry.window}.",
         )
     )
     board = board.with_panel(

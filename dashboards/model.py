@@ -54,42 +54,17 @@ TAG = "hotline-kpi"
 class Shown:
     """A catalogue KPI with its configured target, as the dashboards show and judge it.
 
-    ``window`` is the catalogue's recording-rule window for "now" figures: call KPIs move within
-    the hour, QA reviews, surveys and work orders are sparse and settle over a day.
+    Its "now" figures use the catalogue's ``window``: call KPIs move within the hour, QA
+    reviews, surveys and work orders are sparse and settle over a day.
     """
 
     entry: Kpi
     target: float | None = None
 
     @property
-    def key(self) -> str:
-        """The SPEC §5 key."""
-        return self.entry.key
-
-    @property
-    def zh(self) -> str:
-        """The Chinese name."""
-        return self.entry.zh
-
-    @property
-    def title(self) -> str:
-        """Chinese title with the English alongside, as the supervisors read it."""
-        return self.entry.title
-
-    @property
     def unit(self) -> GrafanaUnit:
         """Grafana's unit id for the KPI's unit."""
         return _GRAFANA_UNITS[self.entry.unit]
-
-    @property
-    def window(self) -> str:
-        """The window of the "now" figures."""
-        return self.entry.window
-
-    @property
-    def direction(self) -> Direction:
-        """Which side of the target is met (SPEC §6)."""
-        return self.entry.direction
 
     @property
     def error_budget(self) -> float | None:
@@ -105,7 +80,7 @@ class Shown:
 
     def rule(self, window: str | None = None, *, per_group: bool) -> str:
         """The recording rule for this KPI (never re-derived: see alerts/conventions.py)."""
-        name: str = ratio_rule(self.key, window or self.window, per_queue=per_group)
+        name: str = ratio_rule(self.entry.key, window or self.entry.window, per_queue=per_group)
         return name
 
 
@@ -133,7 +108,7 @@ def budget_burn(shown: Shown, window: str, selector: str = "") -> str:
     """
     budget = shown.error_budget
     if budget is None:
-        raise ValueError(f"{shown.key} has no error budget")
+        raise ValueError(f"{shown.entry.key} has no error budget")
     series = f"{shown.rule(window, per_group=bool(selector))}{selector}"
-    failures = f"(1 - {series})" if shown.direction is Direction.AT_LEAST else series
+    failures = f"(1 - {series})" if shown.entry.direction is Direction.AT_LEAST else series
     return f"{failures} / {number(budget)}"

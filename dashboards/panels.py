@@ -72,7 +72,7 @@ def thresholds(kpi: Shown) -> dash.ThresholdsConfig:
     """
     if kpi.target is None:
         steps = [models.Threshold(value=None, color=NEUTRAL)]
-    elif kpi.direction is Direction.AT_LEAST:
+    elif kpi.entry.direction is Direction.AT_LEAST:
         steps = [
             models.Threshold(value=None, color=MISSED),
             models.Threshold(value=kpi.target, color=MET),
@@ -99,8 +99,8 @@ def kpi_stat(kpi: Shown, query: Query, *, width: int = 6, height: int = 5) -> st
     target = "" if kpi.target is None else f"目标 target {_target_text(kpi)}. "
     return (
         stat.Panel()
-        .title(kpi.title)
-        .description(f"{target}最近 {kpi.window} 滚动值 / rolling {kpi.window} value.")
+        .title(kpi.entry.title)
+        .description(f"{target}最近 {kpi.entry.window} 滚动值 / rolling {kpi.entry.window} value.")
         .datasource(DATASOURCE)
         .targets(_targets([query]))
         .unit(kpi.unit)
@@ -382,7 +382,7 @@ def alerts_table(title: str, description: str, expr: str, *, width: int = 24) ->
 
 
 def _target_text(kpi: Shown) -> str:
-    sign = kpi.direction.sign
+    sign = kpi.entry.direction.sign
     return f"{sign} {kpi.target:.1%}" if kpi.unit == "percentunit" else f"{sign} {kpi.target}"
 
 

@@ -79,6 +79,11 @@ def _head(*names: str) -> str:
     return "<thead><tr>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr></thead>"
 
 
+def _table(head: str, rows: list[str]) -> str:
+    """A table of ``rows`` (``<tr>`` markup) under the header ``head`` (from :func:`_head`)."""
+    return f"<table>{head}<tbody>{''.join(rows)}</tbody></table>"
+
+
 def _status_cell(entry: Mapping[str, Any], words: Words) -> str:
     met = entry.get("met")
     if "target" not in entry:
@@ -147,9 +152,8 @@ def _summary(report: Mapping[str, Any], words: Words) -> str:
             + _num(change, f"change-{kind}", f"change/{key}", words, _trend_class(key, change))
             + "</tr>"
         )
-    table = (
-        "<table>"
-        + _head(
+    table = _table(
+        _head(
             words("kpi"),
             words("value"),
             words("target"),
@@ -158,10 +162,8 @@ def _summary(report: Mapping[str, Any], words: Words) -> str:
             words("denominator"),
             words("previous") + f" ({report['previous']['month']})",
             words("change"),
-        )
-        + "<tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        ),
+        rows,
     )
     volumes = report["volumes"]["overall"]
     names = ("offered", "queued", "answered", "abandoned", "qa_reviews", "surveys")
@@ -194,12 +196,8 @@ def _queues(report: Mapping[str, Any], words: Words) -> str:
             state = {True: "met", False: "missed"}.get(entry.get("met"), "")
             cells.append(_num(entry["value"], kpi_kind(key), f"{prefix}/{key}/value", words, state))
         rows.append(f'<tr class="{"total" if not queue else ""}">' + "".join(cells) + "</tr>")
-    table = (
-        "<table>"
-        + _head(words("queue"), words("queued"), *(words.kpi(k) for k in QUEUE_KPIS))
-        + "<tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+    table = _table(
+        _head(words("queue"), words("queued"), *(words.kpi(k) for k in QUEUE_KPIS)), rows
     )
     return f"<section><h2>{escape(words('queues'))}</h2>{table}</section>"
 
@@ -244,11 +242,8 @@ def _staffing(report: Mapping[str, Any], words: Words, charts: Mapping[str, byte
             + "</tr>"
         )
     backtest = (
-        f"<h3>{escape(words('backtest'))}</h3><table>"
-        + _head(words("queue"), *(words(label) for _, _, label in BACKTEST_FIGURES))
-        + "<tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        f"<h3>{escape(words('backtest'))}</h3>"
+        + _table(_head(words("queue"), *(words(label) for _, _, label in BACKTEST_FIGURES)), rows)
         + f'<p class="hint">{escape(words("backtest_hint"))}</p>'
         if rows
         else ""
@@ -288,17 +283,16 @@ def _satisfaction(report: Mapping[str, Any], words: Words, charts: Mapping[str, 
         )
     table = (
         (
-            "<table>"
-            + _head(
-                words("factor"),
-                words("responses"),
-                words("factor_mean"),
-                words("importance"),
-                words("quadrant"),
+            _table(
+                _head(
+                    words("factor"),
+                    words("responses"),
+                    words("factor_mean"),
+                    words("importance"),
+                    words("quadrant"),
+                ),
+                rows,
             )
-            + "<tbody>"
-            + "".join(rows)
-            + "</tbody></table>"
         )
         if rows
         else f'<p class="hint">{escape(words("no_factors"))}</p>'
@@ -365,13 +359,7 @@ def _agents(report: Mapping[str, Any], words: Words) -> str:
             f'<tr class="{"bottom" if agent_id in bottom else ""}">' + "".join(cells) + "</tr>"
         )
     labels = [words.figure(key) for key in AGENT_FIGURES]
-    table = (
-        "<table>"
-        + _head(words("rank"), words("agent"), *labels, words("note"))
-        + "<tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
-    )
+    table = _table(_head(words("rank"), words("agent"), *labels, words("note")), rows)
     more = ""
     if len(shown) < len(agents):
         ranked = len(ranking["order"])
@@ -406,18 +394,15 @@ def _tickets(report: Mapping[str, Any], words: Words) -> str:
             + _status_cell(entry, words)
             + "</tr>"
         )
-    kinds_table = (
-        "<table>"
-        + _head(
+    kinds_table = _table(
+        _head(
             words("kind"),
             words("tickets_settled"),
             words("on_time"),
             words("value"),
             words("status"),
-        )
-        + "<tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
+        ),
+        rows,
     )
     overdue = report["overdue_tickets"]
     shown = overdue[:OVERDUE_SHOWN]
@@ -438,19 +423,18 @@ def _tickets(report: Mapping[str, Any], words: Words) -> str:
         )
     overdue_table = (
         (
-            "<table>"
-            + _head(
-                words("ticket_id"),
-                words("kind"),
-                words("queue"),
-                words("due"),
-                words("closed_at"),
-                words("state"),
-                words("overdue_hours"),
+            _table(
+                _head(
+                    words("ticket_id"),
+                    words("kind"),
+                    words("queue"),
+                    words("due"),
+                    words("closed_at"),
+                    words("state"),
+                    words("overdue_hours"),
+                ),
+                lines,
             )
-            + "<tbody>"
-            + "".join(lines)
-            + "</tbody></table>"
         )
         if lines
         else f'<p class="hint">{escape(words("no_overdue"))}</p>'

@@ -217,6 +217,25 @@ def _target_rules(ws: Any, column: int, first: int, last: int, key: str, target:
     )
 
 
+def _colour_scale(
+    ws: Any, span: str, low: str, mid: str, high: str, *, middle: tuple[str, float]
+) -> None:
+    """A three-colour scale over ``span``: ``low`` at the minimum, ``high`` at the maximum and
+    ``mid`` at ``middle`` (``("percentile", 50)`` or ``("num", 0)``)."""
+    ws.conditional_formatting.add(
+        span,
+        ColorScaleRule(
+            start_type="min",
+            start_color=low,
+            mid_type=middle[0],
+            mid_value=middle[1],
+            mid_color=mid,
+            end_type="max",
+            end_color=high,
+        ),
+    )
+
+
 def _status(words: Words, met: bool | None) -> tuple[str, PatternFill]:
     if met is None:
         return words("none"), GREY_FILL
@@ -391,17 +410,14 @@ def _agents(
         sheet.flush(row)
     if row > HEADER_ROW:
         mean_letter = get_column_letter(2 + len(AGENT_FIGURES))
-        sheet.ws.conditional_formatting.add(
+        # Red to green through yellow at the median: the bottom stands out.
+        _colour_scale(
+            sheet.ws,
             f"{mean_letter}{HEADER_ROW + 1}:{mean_letter}{row}",
-            ColorScaleRule(
-                start_type="min",
-                start_color="F8696B",
-                mid_type="percentile",
-                mid_value=50,
-                mid_color="FFEB84",
-                end_type="max",
-                end_color="63BE7B",
-            ),
+            "F8696B",
+            "FFEB84",
+            "63BE7B",
+            middle=("percentile", 50),
         )
         for key in AGENT_JUDGED:
             column = 3 + AGENT_FIGURES.index(key)
@@ -583,17 +599,14 @@ def _staffing(
         sheet.put(row + 1, 1, words("no_staffing"))
         row += 1
     else:
-        sheet.ws.conditional_formatting.add(
+        # Blue (spare agents) to red (short), white at zero.
+        _colour_scale(
+            sheet.ws,
             f"C{HEADER_ROW + 1}:{get_column_letter(26)}{row}",
-            ColorScaleRule(
-                start_type="min",
-                start_color="5B9BD5",
-                mid_type="num",
-                mid_value=0,
-                mid_color="FFFFFF",
-                end_type="max",
-                end_color="F8696B",
-            ),
+            "5B9BD5",
+            "FFFFFF",
+            "F8696B",
+            middle=("num", 0),
         )
     sheet.put(row + 1, 1, words("staffing_hint")).font = SUBTITLE_FONT
     sheet.row = row + 3

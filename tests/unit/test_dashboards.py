@@ -151,23 +151,28 @@ def test_mission_stats_are_coloured_against_the_configured_targets() -> None:
     )
     board = build_dashboards(Settings(targets=targets))[OVERVIEW_UID]
     catalogue = kpis(Settings(targets=targets))
-    assert _steps(_stat(board, catalogue["manual_connection_rate"].zh)) == [
+    assert _steps(_stat(board, catalogue["manual_connection_rate"].entry.zh)) == [
         (None, "red"),
         (0.85, "green"),
     ]
     # Drop rate is met when *below* its target: green up to it, red from it on (SPEC §6).
-    assert _steps(_stat(board, catalogue["drop_rate"].zh)) == [(None, "green"), (0.01, "red")]
-    assert _steps(_stat(board, catalogue["timeliness"].zh)) == [(None, "red"), (0.95, "green")]
-    assert _steps(_stat(board, catalogue["answer_accuracy"].zh)) == [
+    assert _steps(_stat(board, catalogue["drop_rate"].entry.zh)) == [(None, "green"), (0.01, "red")]
+    assert _steps(_stat(board, catalogue["timeliness"].entry.zh)) == [
+        (None, "red"),
+        (0.95, "green"),
+    ]
+    assert _steps(_stat(board, catalogue["answer_accuracy"].entry.zh)) == [
         (None, "red"),
         (0.97, "green"),
     ]
     for key in MISSION:
-        stat = _stat(board, catalogue[key].zh)
+        stat = _stat(board, catalogue[key].entry.zh)
         assert stat["fieldConfig"]["defaults"]["unit"] == "percentunit"
         assert stat["options"]["graphMode"] == "area"  # the trend sparkline
         assert stat["options"]["colorMode"] == "background"
-        assert stat["targets"][0]["expr"] == ratio_rule(key, catalogue[key].window, per_queue=False)
+        assert stat["targets"][0]["expr"] == ratio_rule(
+            key, catalogue[key].entry.window, per_queue=False
+        )
 
 
 def test_queue_drilldown_filters_every_panel_by_the_queue_variable(
