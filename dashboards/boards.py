@@ -9,7 +9,6 @@ queried directly (SPEC §4).
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.builders import timeseries as ts
 from grafana_foundation_sdk.models import dashboard as models
 
 from hotline_kpi.alerts.conventions import (
@@ -310,17 +309,23 @@ def _in_range(kpi: Shown, counter: str) -> str:
     return f"sum by ({kpi.entry.group}) (increase({counter}[$__range]))"
 
 
-def _group_series(kpi: Shown, description: str) -> ts.Panel:
-    """``kpi`` per queue (or per ticket kind) over time, its target dashed, beside its stat."""
+def _kpi_row(board: dash.Dashboard, row: str, kpi: Shown, description: str) -> dash.Dashboard:
+    """A row opening with ``kpi`` now, then per queue (or per ticket kind) over time."""
     group = kpi.entry.group
     where = "各队列 per queue" if group is Scope.QUEUE else "按类型 by kind"
-    return series(
-        f"{kpi.entry.title} — {where}",
-        description,
-        [Query(kpi.rule(per_group=True), f"{{{{{group}}}}}")],
-        kpi.unit,
-        target_of=kpi,
-        width=18,
+    return (
+        board.with_row(_row(row))
+        .with_panel(kpi_stat(kpi, Query(kpi.rule(per_group=False)), width=6))
+        .with_panel(
+            series(
+                f"{kpi.entry.title} — {where}",
+                description,
+                [Query(kpi.rule(per_group=True), f"{{{{{group}}}}}")],
+                kpi.unit,
+                target_of=kpi,
+                width=18,
+            )
+        )
     )
 
 
@@ -339,14 +344,12 @@ def quality(settings: Settings) -> dash.Dashboard:
         settings,
     ).time("now-7d", "now")
 
-    board = board.with_row(_row("质检 QA reviews"))
-    board = board.with_panel(kpi_stat(accuracy, Query(accuracy.rule(per_group=False)), width=6))
-    board = board.with_panel(
-        _group_series(
-            accuracy,
-            f"{accuracy.entry.window} 滚动值,目标 {target_text(accuracy)}(虚线)。"
-            f" Rolling {accuracy.entry.window}, target {target_text(accuracy)} (dashed line).",
-        )
+    board = _kpi_row(
+        board,
+        "质检 QA reviews",
+        accuracy,
+        f"{accuracy.entry.window} 滚动值,目标 {target_text(accuracy)}(虚线)。"
+        f" Rolling {accuracy.entry.window}, target {target_text(accuracy)} (dashed line).",
     )
     reviews = _in_range(accuracy, accuracy.entry.counters.denominator)
     accurate = _in_range(accuracy, accuracy.entry.counters.numerator)
@@ -370,16 +373,12 @@ def quality(settings: Settings) -> dash.Dashboard:
         )
     )
 
-    board = board.with_row(_row("满意度 Satisfaction"))
-    board = board.with_panel(
-        kpi_stat(satisfaction, Query(satisfaction.rule(per_group=False)), width=6)
-    )
-    board = board.with_panel(
-        _group_series(
-            satisfaction,
-            f"评分 ≥ {satisfied} 分(10 分制)为满意,{satisfaction.entry.window} 滚动值。"
-            f" Scores ≥ {satisfied} of 10 are satisfied; rolling {satisfaction.entry.window}.",
-        )
+    board = _kpi_row(
+        board,
+        "满意度 Satisfaction",
+        satisfaction,
+        f"评分 ≥ {satisfied} 分(10 分制)为满意,{satisfaction.entry.window} 滚动值。"
+        f" Scores ≥ {satisfied} of 10 are satisfied; rolling {satisfaction.entry.window}.",
     )
     board = board.with_panel(
         bars(
@@ -393,15 +392,13 @@ def quality(settings: Settings) -> dash.Dashboard:
         )
     )
 
-    board = board.with_row(_row("工单 Work orders"))
-    board = board.with_panel(kpi_stat(timeliness, Query(timeliness.rule(per_group=False)), width=6))
-    board = board.with_panel(
-        _group_series(
-            timeliness,
-            f"按期办结的工单占已到期工单的比例,目标 {target_text(timeliness)}(虚线)。"
-            f" Work orders closed by their deadline among those due; target"
-            f" {target_text(timeliness)} (dashed line).",
-        )
+    board = _kpi_row(
+        board,
+        "工单 Work orders",
+        timeliness,
+        f"按期办结的工单占已到期工单的比例,目标 {target_text(timeliness)}(虚线)。"
+        f" Work orders closed by their deadline among those due; target"
+        f" {target_text(timeliness)} (dashed line).",
     )
     due = _in_range(timeliness, timeliness.entry.counters.denominator)
     on_time = _in_range(timeliness, timeliness.entry.counters.numerator)

@@ -9,12 +9,14 @@ from hotline_kpi.metrics.catalogue import (
     CATALOGUE,
     KPI_KEYS,
     MISSION,
+    QUEUE_ORDER,
     Counters,
     Direction,
     Histogram,
     Measure,
     kpi,
     met,
+    target_of,
 )
 from hotline_kpi.metrics.exposition import HotlineMetrics, QueueLabels
 
@@ -53,3 +55,21 @@ def test_targets_are_met_in_each_kpis_fixed_direction() -> None:
     assert met(kpi("drop_rate"), 0.005, 0.005) is False
     assert met(kpi("manual_connection_rate"), 0.9, 0.9) is True
     assert met(kpi("timeliness"), None, 1.0) is None
+
+
+def test_the_queue_order_lists_every_kpi_once() -> None:
+    assert sorted(QUEUE_ORDER) == sorted(KPI_KEYS)
+
+
+def test_a_target_reads_the_configured_value_under_the_kpis_target_key() -> None:
+    targets = Targets(drop_rate=0.01)
+    assert target_of(kpi("drop_rate"), targets) == 0.01
+    assert target_of(kpi("abandon_rate"), targets) is None
+    assert kpi("drop_rate").direction.sign == "<"
+    assert kpi("service_level").direction.sign == "≥"
+
+
+def test_a_rise_is_bad_news_only_for_kpis_where_lower_is_better() -> None:
+    worse = {entry.key for entry in CATALOGUE if entry.worse_when_up}
+    assert worse == {"drop_rate", "abandon_rate", "average_speed_of_answer"}
+    assert [entry.key for entry in CATALOGUE if entry.neutral] == ["average_handle_time"]
