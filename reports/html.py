@@ -79,6 +79,17 @@ def _head(*names: str) -> str:
     return "<thead><tr>" + "".join(f"<th>{escape(n)}</th>" for n in names) + "</tr></thead>"
 
 
+def _section(title: str, body: str, *, page: bool = False) -> str:
+    """A titled part of the report; ``page`` starts it on a new printed page."""
+    opening = '<section class="page">' if page else "<section>"
+    return f"{opening}<h2>{escape(title)}</h2>{body}</section>"
+
+
+def _hint(text: str) -> str:
+    """A note in small print under a table or chart."""
+    return f'<p class="hint">{escape(text)}</p>'
+
+
 def _table(head: str, rows: list[str]) -> str:
     """A table of ``rows`` (``<tr>`` markup) under the header ``head`` (from :func:`_head`)."""
     return f"<table>{head}<tbody>{''.join(rows)}</tbody></table>"
@@ -175,11 +186,10 @@ def _summary(report: Mapping[str, Any], words: Words) -> str:
         + _num(volumes["tickets_settled"], "int", "volumes/overall/tickets_settled", words)
         + "</tr></tbody></table>"
     )
-    return (
-        f"<section><h2>{escape(words('summary'))}</h2>"
-        f'<div class="cards">{"".join(cards)}</div>{table}'
-        f'<p class="hint">{escape(words("mom_hint"))}</p>'
-        f"<h3>{escape(words('volumes'))}</h3>{volume_table}</section>"
+    return _section(
+        words("summary"),
+        f'<div class="cards">{"".join(cards)}</div>{table}{_hint(words("mom_hint"))}'
+        f"<h3>{escape(words('volumes'))}</h3>{volume_table}",
     )
 
 
@@ -199,16 +209,16 @@ def _queues(report: Mapping[str, Any], words: Words) -> str:
     table = _table(
         _head(words("queue"), words("queued"), *(words.kpi(k) for k in QUEUE_KPIS)), rows
     )
-    return f"<section><h2>{escape(words('queues'))}</h2>{table}</section>"
+    return _section(words("queues"), table)
 
 
 def _trend(words: Words, charts: Mapping[str, bytes]) -> str:
-    return (
-        f'<section class="page"><h2>{escape(words("daily"))}</h2>'
-        + _img(charts, "trend", words("charts_trend"))
+    return _section(
+        words("daily"),
+        _img(charts, "trend", words("charts_trend"))
         + f"<h3>{escape(words('charts_queues'))}</h3>"
-        + _img(charts, "queues", "")
-        + "</section>"
+        + _img(charts, "queues", ""),
+        page=True,
     )
 
 
@@ -229,7 +239,7 @@ def _staffing(report: Mapping[str, Any], words: Words, charts: Mapping[str, byte
         _img(charts, f"staffing/{queue}", "", "heatmap") for queue in staffing["queues"]
     )
     if not staffing["queues"]:
-        figures = f'<p class="hint">{escape(words("no_staffing"))}</p>'
+        figures = _hint(words("no_staffing"))
     rows = []
     for index, summary in enumerate(staffing["backtest"]):
         rows.append(
@@ -244,13 +254,12 @@ def _staffing(report: Mapping[str, Any], words: Words, charts: Mapping[str, byte
     backtest = (
         f"<h3>{escape(words('backtest'))}</h3>"
         + _table(_head(words("queue"), *(words(label) for _, _, label in BACKTEST_FIGURES)), rows)
-        + f'<p class="hint">{escape(words("backtest_hint"))}</p>'
+        + _hint(words("backtest_hint"))
         if rows
         else ""
     )
-    return (
-        f'<section class="page"><h2>{escape(words("staffing"))}</h2>'
-        f'<p class="hint">{escape(words("staffing_hint"))}</p>{figures}{backtest}</section>'
+    return _section(
+        words("staffing"), _hint(words("staffing_hint")) + figures + backtest, page=True
     )
 
 
@@ -295,10 +304,10 @@ def _satisfaction(report: Mapping[str, Any], words: Words, charts: Mapping[str, 
             )
         )
         if rows
-        else f'<p class="hint">{escape(words("no_factors"))}</p>'
+        else _hint(words("no_factors"))
     )
-    return (
-        f'<section class="page"><h2>{escape(words("waits_satisfaction"))}</h2>'
+    return _section(
+        words("waits_satisfaction"),
         '<div class="pair">'
         + _img(charts, "wait", words("charts_wait"))
         + _img(charts, "scores", words("charts_scores"))
@@ -306,7 +315,8 @@ def _satisfaction(report: Mapping[str, Any], words: Words, charts: Mapping[str, 
         + f"<h3>{escape(words('charts_quadrant'))}</h3>"
         + _img(charts, "quadrant", "", "quadrant")
         + table
-        + f'<p class="hint">{escape(words("quadrant_hint"))}</p></section>'
+        + _hint(words("quadrant_hint")),
+        page=True,
     )
 
 
@@ -368,14 +378,11 @@ def _agents(report: Mapping[str, Any], words: Words) -> str:
             more = words("agents_shown", best=BEST_SHOWN, worst=WORST_SHOWN, **counts)
         else:
             more = words("agents_ranked_shown", ranked=ranked, **counts)
-        more = f'<p class="hint">{escape(more)}</p>'
+        more = _hint(more)
     if not rows:
         table = ""  # nobody to rank: the line above says where the agents are
-    return (
-        f'<section class="page"><h2>{escape(words("agents"))}</h2>'
-        f'<p class="hint">{escape(words("bottom_hint", min=ranking["min_surveys"]))}</p>'
-        f"{more}{table}</section>"
-    )
+    hint = _hint(words("bottom_hint", min=ranking["min_surveys"]))
+    return _section(words("agents"), hint + more + table, page=True)
 
 
 def _tickets(report: Mapping[str, Any], words: Words) -> str:
@@ -437,16 +444,16 @@ def _tickets(report: Mapping[str, Any], words: Words) -> str:
             )
         )
         if lines
-        else f'<p class="hint">{escape(words("no_overdue"))}</p>'
+        else _hint(words("no_overdue"))
     )
     more = (
-        f'<p class="hint">{escape(words("overdue_more", n=len(overdue) - len(shown)))}</p>'
+        _hint(words("overdue_more", n=len(overdue) - len(shown)))
         if len(overdue) > len(shown)
         else ""
     )
-    return (
-        f"<section><h2>{escape(words('tickets'))}</h2>{kinds_table}"
-        f"<h3>{escape(words('overdue'))} ({len(overdue)})</h3>{overdue_table}{more}</section>"
+    return _section(
+        words("tickets"),
+        f"{kinds_table}<h3>{escape(words('overdue'))} ({len(overdue)})</h3>{overdue_table}{more}",
     )
 
 
