@@ -20,7 +20,7 @@ from typing import Any
 
 from hotline_kpi.config import Settings, Targets
 from hotline_kpi.errors import UsageError
-from hotline_kpi.metrics.catalogue import CATALOGUE, KPI_KEYS, Direction, Kpi, Measure, kpi, met
+from hotline_kpi.metrics.catalogue import CATALOGUE, KPI_KEYS, Kpi, Measure, kpi, met
 from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_facts
 from hotline_kpi.metrics.months import (
     day_bounds,
@@ -32,7 +32,6 @@ from hotline_kpi.metrics.months import (
 from hotline_kpi.metrics.store import Store
 
 __all__ = [
-    "BELOW_TARGET",
     "KPI_KEYS",
     "KpiFigures",
     "MeasureCounts",
@@ -46,10 +45,6 @@ __all__ = [
     "previous_month",
     "to_csv",
 ]
-
-# Compatibility for reports/xlsx.py and reports/html.py until they read the catalogue's
-# ``Kpi.direction`` (issue 13): the KPIs whose target is a ceiling.
-BELOW_TARGET = frozenset(entry.key for entry in CATALOGUE if entry.direction is Direction.BELOW)
 
 # Characters no export may carry in a text cell: C0 controls, DEL, C1 controls, lone surrogates
 # and the two XML non-characters. openpyxl refuses most of them (IllegalCharacterError, which

@@ -48,6 +48,7 @@ from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import UsageError
+from hotline_kpi.metrics.erlang import Kpi as StaffedKpi
 from hotline_kpi.metrics.erlang import (
     agents_needed,
     erlang_a,
@@ -398,23 +399,21 @@ def _slot_row(
     need_mcr = need_sl = need_c = None
     if model.handle and model.patience_rate is not None:
         mu = 1.0 / model.handle
-        need_mcr = agents_needed(
-            lam,
-            mu,
-            model.patience_rate,
-            kpi="manual_connection_rate",
-            target=settings.target_manual_connection_rate,
-            short_abandon=settings.short_abandon_seconds,
-            service_level_threshold=settings.service_level_seconds,
+        goals: tuple[tuple[StaffedKpi, float], ...] = (
+            ("manual_connection_rate", settings.target_manual_connection_rate),
+            ("service_level", settings.target_service_level),
         )
-        need_sl = agents_needed(
-            lam,
-            mu,
-            model.patience_rate,
-            kpi="service_level",
-            target=settings.target_service_level,
-            short_abandon=settings.short_abandon_seconds,
-            service_level_threshold=settings.service_level_seconds,
+        need_mcr, need_sl = (
+            agents_needed(
+                lam,
+                mu,
+                model.patience_rate,
+                kpi=key,
+                target=target,
+                short_abandon=settings.short_abandon_seconds,
+                service_level_threshold=settings.service_level_seconds,
+            )
+            for key, target in goals
         )
         need_c = erlang_c_agents_needed(
             lam,

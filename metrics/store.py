@@ -346,11 +346,6 @@ class SqlStore:
         cursor = self._db.execute(sql, tuple(params))
         return list(cursor.fetchall())
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Deprecated (issue 13): only ``ingest/dead_letters.py`` still calls it, for the outbox
-        count; it moves to :meth:`undelivered_count`, and this goes then."""
-        return self._rows(sql, params)
-
     def call_counts(self, lo: int, hi: int, by: Grouping) -> list[GroupCounts]:
         """Call measures of the requests queued in [lo, hi) (SPEC §3 attribution), per group.
 
@@ -455,28 +450,29 @@ class SqlStore:
         self, call_ids: Collection[str], ticket_ids: Collection[str]
     ) -> tuple[dict[str, CallFact], dict[str, TicketFact]]:
         """The stored facts of these calls and tickets (absent ones are simply missing)."""
-        calls: dict[str, CallFact] = {}
-        for chunk in _chunks(sorted(call_ids)):
-            marks = ", ".join([self.placeholder] * len(chunk))
-            sql = f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id IN ({marks})"
-            for row in self._db.execute(sql, tuple(chunk)).fetchall():
-                calls[row[0]] = CallFact(*row)
-        tickets: dict[str, TicketFact] = {}
-        for chunk in _chunks(sorted(ticket_ids)):
-            marks = ", ".join([self.placeholder] * len(chunk))
-            sql = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id IN ({marks})"
-            for row in self._db.execute(sql, tuple(chunk)).fetchall():
-                tickets[row[0]] = TicketFact(*row)
+        calls = {
+            row[0]: CallFact(*row)
+            for row in self._rows_in(f"SELECT {CALL_COLUMNS} FROM calls WHERE call_id", call_ids)
+        }
+        tickets = {
+            row[0]: TicketFact(*row)
+            for row in self._rows_in(
+                f"SELECT {TICKET_COLUMNS} FROM tickets WHERE ticket_id", ticket_ids
+            )
+        }
         return calls, tickets
+
+    def _rows_in(self, select: str, ids: Collection[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``select`` (ending in ``WHERE <column>``) whose column is one of ``ids``,
+        asked in chunks that one statement can hold."""
+        for chunk in _chunks(sorted(ids)):
+            marks = ", ".join([self.placeholder] * len(chunk))
+            yield from self._db.execute(f"{select} IN ({marks})", tuple(chunk)).fetchall()
 
     def seen(self, event_ids: Collection[str]) -> set[str]:
         """Which of these event ids the store has already seen in a valid event."""
-        found: set[str] = set()
-        for chunk in _chunks(list(event_ids)):
-            marks = ", ".join([self.placeholder] * len(chunk))
-            sql = f"SELECT event_id FROM seen_events WHERE event_id IN ({marks})"
-            found.update(row[0] for row in self._db.execute(sql, tuple(chunk)).fetchall())
-        return found
+        sql = "SELECT event_id FROM seen_events WHERE event_id"
+        return {row[0] for row in self._rows_in(sql, event_ids)}
 
     def overdue_tickets(
         self, watermark: int, partitions: Collection[int] | None = None
