@@ -267,7 +267,7 @@ def _burn_alert(
         "severity": severity,
         "kpi": entry.key,
         "component": COMPONENT_KPI,
-        "scope": entry.group if per_group else "hotline",
+        "scope": str(entry.group) if per_group else "hotline",
     }
     annotations = {
         "summary": (

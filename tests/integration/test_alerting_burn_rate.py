@@ -225,7 +225,8 @@ class Scenario:
                     continue
                 labels = {"severity": self.severity, "kpi": self.kpi.key, "component": "kpi"}
                 if queue:
-                    labels |= {"scope": self.kpi.group, self.kpi.group: queue}
+                    group = str(self.kpi.group)
+                    labels |= {"scope": group, group: queue}
                 else:
                     labels["scope"] = "hotline"
                 alerts.append({"exp_labels": labels})
