@@ -85,6 +85,18 @@ DESCRIPTION = (
 )
 
 
+def _add_traffic(parser: argparse.ArgumentParser, *, seed: int) -> None:
+    """The simulated hotline's options, shared by ``demo`` and ``simulate``."""
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--calls-per-day", type=_calls_per_day, default=20_000)
+    parser.add_argument(
+        "--scenario",
+        choices=["normal", "understaffed"],
+        default="normal",
+        help="'understaffed' makes the manual connection rate breach its target",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, one subparser per subcommand."""
     parser = _Parser(prog="hotline-kpi", description=DESCRIPTION)
@@ -94,20 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="simulated traffic -> pipeline -> SQLite, /metrics, live view"
     )
     _add_common(demo)
-    demo.add_argument("--seed", type=int, default=7)
+    _add_traffic(demo, seed=7)
     demo.add_argument(
         "--speed", type=_positive_number, default=60.0, help="simulated seconds per second"
     )
     demo.add_argument("--metrics-port", type=int)
     demo.add_argument("--headless", action="store_true", help="no live terminal view")
     demo.add_argument("--duration", type=_positive_number, help="stop after this many wall seconds")
-    demo.add_argument(
-        "--scenario",
-        choices=["normal", "understaffed"],
-        default="normal",
-        help="'understaffed' makes the manual connection rate breach its target",
-    )
-    demo.add_argument("--calls-per-day", type=_calls_per_day, default=20_000)
     demo.set_defaults(handler=_cmd_demo)
 
     run = sub.add_parser("run", help="the long-running Kafka consumer")
@@ -156,9 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--month", metavar="YYYY-MM", help="simulate this whole month")
     simulate.add_argument("--start", metavar="YYYY-MM-DD", help="first local day")
     simulate.add_argument("--days", type=_positive_number, default=1.0, help="days from --start")
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--calls-per-day", type=_calls_per_day, default=20_000)
-    simulate.add_argument("--scenario", choices=["normal", "understaffed"], default="normal")
+    _add_traffic(simulate, seed=1)
     simulate.add_argument("--duplicates", type=float, default=0.0, help="share re-sent")
     simulate.add_argument("--shuffle", action="store_true", help="shuffle each call's events")
     simulate.add_argument("--bad", type=float, default=0.0, help="share of malformed lines")

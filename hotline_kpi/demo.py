@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hotline_kpi.config import Settings, Targets
-from hotline_kpi.ingest.sources import Batch
+from hotline_kpi.ingest.sources import Batch, SingleReader
 from hotline_kpi.metrics.catalogue import Kpi, Unit, kpi, met
 from hotline_kpi.metrics.export import Report, Tallies
 from hotline_kpi.metrics.fold import US
@@ -52,7 +52,7 @@ COLUMNS: tuple[Kpi, ...] = tuple(
 )
 
 
-class SimulatorSource:
+class SimulatorSource(SingleReader):
     """Batches of simulated event lines whose arrival has come, never ahead of the wall clock.
 
     The demo keeps no position: a restarted demo continues the day after the store's
@@ -98,20 +98,6 @@ class SimulatorSource:
             self._pending = None
         self._caught_up = len(lines) < BATCH_LINES
         return Batch([(line, 0, 0) for line in lines])
-
-    def owned(self) -> None:
-        """One demo per store: every ticket is its own."""
-        return None
-
-    def commit(self, batch: Batch) -> None:
-        """Nothing to acknowledge."""
-
-    def rewind(self, batch: Batch) -> None:
-        """Never asked: the demo's batches carry no position fence."""
-        raise AssertionError("a demo batch was fenced")
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def simulated_today(

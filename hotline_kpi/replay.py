@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from hotline_kpi.ingest.decode import Record
-from hotline_kpi.ingest.sources import Batch
+from hotline_kpi.ingest.sources import Batch, SingleReader
 from hotline_kpi.pipeline import Totals
 
 
@@ -67,7 +67,7 @@ def file_batches(
         yield batch, position
 
 
-class FileSource:
+class FileSource(SingleReader):
     """A file (or standard input) read from ``start`` in batches of ``batch_size`` lines; with a
     ``fingerprint`` of the bytes before ``start``, each position is committed with the file's
     identity up to it."""
@@ -97,20 +97,6 @@ class FileSource:
             return None
         identity = {0: self._fingerprint.identity()} if self._fingerprint is not None else {}
         return Batch(records, {0: position}, checkpoints=identity)
-
-    def owned(self) -> None:
-        """A file has one partition, and one reader: every ticket is this reader's."""
-        return None
-
-    def commit(self, batch: Batch) -> None:
-        """Nothing to acknowledge: the store's position is where the file resumes."""
-
-    def rewind(self, batch: Batch) -> None:
-        """Never asked: a file's batches carry no position fence."""
-        raise AssertionError("a file source's batch was fenced")
-
-    def close(self) -> None:
-        """The stream belongs to whoever opened it."""
 
 
 def resume(

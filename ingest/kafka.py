@@ -240,19 +240,10 @@ class KafkaSource:
 
 
 def __getattr__(name: str) -> Any:
-    # Transitional, until simulate.py and bench/ import from hotline_kpi.ingest.producer:
-    # ``produce_lines(settings, lines)`` as it was, with the credentials resolved by the
-    # composition root's function.
+    # Transitional, until bench/ imports message_key from hotline_kpi.ingest.producer (which
+    # imports this module, so it cannot be re-exported eagerly).
     if name == "message_key":
         from hotline_kpi.ingest.producer import message_key
 
         return message_key
-    if name == "produce_lines":
-        from hotline_kpi.config import Settings, kafka_credentials
-        from hotline_kpi.ingest.producer import produce_lines
-
-        def produce_settings_lines(settings: Settings, lines: Any) -> int:
-            return produce_lines(settings.kafka, kafka_credentials(settings.kafka), lines)
-
-        return produce_settings_lines
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

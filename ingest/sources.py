@@ -75,3 +75,22 @@ class Source(Protocol):
     def close(self) -> None:
         """Release the source's files or connections."""
         ...
+
+
+class SingleReader:
+    """What a source read by one process without a fence shares (a file, the demo): every
+    partition is its own, nothing is acknowledged upstream, and nothing needs releasing."""
+
+    def owned(self) -> None:
+        """Every partition is this reader's, and so is every ticket's deadline."""
+        return None
+
+    def commit(self, batch: Batch) -> None:
+        """Nothing to acknowledge: the store's positions are where reading resumes."""
+
+    def rewind(self, batch: Batch) -> None:
+        """Never asked: the batches of a single reader carry no position fence."""
+        raise AssertionError(f"{type(self).__name__}: a batch without a fence was refused")
+
+    def close(self) -> None:
+        """Nothing to release (a stream belongs to whoever opened it)."""
