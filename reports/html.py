@@ -290,22 +290,8 @@ def _satisfaction(report: Mapping[str, Any], words: Words, charts: Mapping[str, 
             + _num(analysis["mean_importance"], "corr", "factors/mean_importance", words)
             + "<td></td></tr>"
         )
-    table = (
-        (
-            _table(
-                _head(
-                    words("factor"),
-                    words("responses"),
-                    words("factor_mean"),
-                    words("importance"),
-                    words("quadrant"),
-                ),
-                rows,
-            )
-        )
-        if rows
-        else _hint(words("no_factors"))
-    )
+    names = ("factor", "responses", "factor_mean", "importance", "quadrant")
+    table = _table(_head(*map(words, names)), rows) if rows else _hint(words("no_factors"))
     return _section(
         words("waits_satisfaction"),
         '<div class="pair">'
@@ -401,16 +387,8 @@ def _tickets(report: Mapping[str, Any], words: Words) -> str:
             + _status_cell(entry, words)
             + "</tr>"
         )
-    kinds_table = _table(
-        _head(
-            words("kind"),
-            words("tickets_settled"),
-            words("on_time"),
-            words("value"),
-            words("status"),
-        ),
-        rows,
-    )
+    names = ("kind", "tickets_settled", "on_time", "value", "status")
+    kinds_table = _table(_head(*map(words, names)), rows)
     overdue = report["overdue_tickets"]
     shown = overdue[:OVERDUE_SHOWN]
     lines = []
@@ -428,23 +406,9 @@ def _tickets(report: Mapping[str, Any], words: Words) -> str:
             )
             + "</tr>"
         )
+    columns = ("ticket_id", "kind", "queue", "due", "closed_at", "state", "overdue_hours")
     overdue_table = (
-        (
-            _table(
-                _head(
-                    words("ticket_id"),
-                    words("kind"),
-                    words("queue"),
-                    words("due"),
-                    words("closed_at"),
-                    words("state"),
-                    words("overdue_hours"),
-                ),
-                lines,
-            )
-        )
-        if lines
-        else _hint(words("no_overdue"))
+        _table(_head(*map(words, columns)), lines) if lines else _hint(words("no_overdue"))
     )
     more = (
         _hint(words("overdue_more", n=len(overdue) - len(shown)))
