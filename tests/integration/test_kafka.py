@@ -9,220 +9,49 @@ topic does not exist.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import signal
-import sqlite3
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
+from kafka import KafkaConsumer
 
+from tests.support.consumers import (
+    CLI,
+    Consumer,
+    assert_exact,
+    assert_published_once,
+    consume_all,
+    end_offsets,
+    export_matches,
+    killed_at_exit,
+    outbox,
+    produce,
+    produce_wave,
+    read_topic,
+    rejected_origins,
+    rejection_counts,
+    stored_positions,
+    topic_exists,
+    wait_consumed,
+)
 from tests.support.services import KafkaBroker, ScramBroker, wait_until
-from tests.support.truth import assert_matches_truth
+
+# test_concurrent_writers.py imports these from here (their home is tests/support/consumers.py).
+__all__ = ["Consumer", "export_matches", "rejection_counts", "wait_consumed"]
 
 pytestmark = pytest.mark.integration
-
-CLI = [sys.executable, "-m", "hotline_kpi.cli"]
-
-
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        [*CLI, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def produce(cwd: Path, bootstrap: str, topic: str, *extra: str) -> dict[str, Any]:
-    """Simulate traffic straight to ``topic``; return the ground truth."""
-    cli(
-        "simulate",
-        "--to",
-        "kafka",
-        "--bootstrap-servers",
-        bootstrap,
-        "--topic",
-        topic,
-        "--truth",
-        "truth.json",
-        *extra,
-        cwd=cwd,
-    )
-    return json.loads((cwd / "truth.json").read_text())
-
-
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
-    finally:
-        consumer.close()
-
-
-def stored_positions(store: str, topic: str) -> dict[int, int]:
-    sql = "SELECT partition, position FROM positions WHERE source = 'kafka:' || %s"
-    if store.startswith("postgresql://"):
-        with psycopg.connect(store) as con:
-            return dict(con.execute(sql, (topic,)).fetchall())
-    if not Path(store).exists():
-        return {}
-    con = sqlite3.connect(store, timeout=10)
-    try:
-        return dict(con.execute(sql.replace("%s", "?"), (topic,)).fetchall())
-    except sqlite3.OperationalError:
-        return {}  # the consumer has not created its tables yet
-    finally:
-        con.close()
-
-
-class Consumer:
-    """One ``hotline-kpi run`` process."""
-
-    def __init__(
-        self,
-        cwd: Path,
-        bootstrap: str,
-        topic: str,
-        store: str,
-        *extra: str,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.log = (cwd / f"run-{time.monotonic_ns()}.log").open("w")
-        self.process = subprocess.Popen(
-            [
-                *CLI,
-                "run",
-                "--bootstrap-servers",
-                bootstrap,
-                "--topic",
-                topic,
-                "--group",
-                f"g-{topic}",
-                "--store",
-                store,
-                "--metrics-port",
-                "0",
-                *extra,
-            ],
-            cwd=cwd,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-
-    def alive(self) -> bool:
-        """Whether the process runs; a dead one fails the test with its log's tail."""
-        if self.process.poll() is None:
-            return True
-        self.log.flush()
-        tail = Path(self.log.name).read_text().splitlines()[-5:]
-        raise AssertionError(f"hotline-kpi run exited {self.process.returncode}: {tail}")
-
-    def ready(self) -> bool:
-        """Whether it has joined the group and sought its partitions (so handles SIGTERM)."""
-        self.log.flush()
-        return self.alive() and "partitions assigned" in Path(self.log.name).read_text()
-
-    def output(self) -> str:
-        """Everything the process has logged so far."""
-        self.log.flush()
-        return Path(self.log.name).read_text()
-
-    def metrics(self) -> dict[str, float]:
-        """Its /metrics, each family's samples summed over their labels."""
-        found = re.search(r"metrics on [0-9.]+:(\d+)", self.output())
-        assert found, "the consumer has not said where /metrics is"
-        url = f"http://127.0.0.1:{found.group(1)}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            text = response.read().decode()
-        totals: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
-        return totals
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=60)
-        self.log.close()
-        return code
-
-    def stop_timed(self, timeout: float = 150) -> tuple[int | None, float]:
-        """SIGTERM; the exit status (None: still running after ``timeout``, then killed) and
-        the seconds it took."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code: int | None = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=30)
-            code = None
-        elapsed = time.monotonic() - started
-        self.log.close()
-        return code, elapsed
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=30)
-        self.log.close()
 
 
 @pytest.fixture
 def consumers() -> Iterator[list[Consumer]]:
-    started: list[Consumer] = []
-    yield started
-    for consumer in started:
-        if consumer.process.poll() is None:
-            consumer.kill()
-
-
-def wait_consumed(
-    store: str, bootstrap: str, topic: str, running: list[Consumer], timeout: float = 240
-) -> None:
-    ends = end_offsets(bootstrap, topic)
-    wait_until(
-        lambda: all(c.ready() for c in running) and stored_positions(store, topic) == ends,
-        timeout=timeout,
-        interval=0.5,
-        message=f"the store did not reach the end offsets {ends}",
-    )
-
-
-def export_matches(cwd: Path, store: str, truth: dict[str, Any]) -> None:
-    for month, expected in truth["months"].items():
-        report = json.loads(cli("export", "--month", month, "--store", store, cwd=cwd))
-        assert_matches_truth(report, expected)
-
-
-def rejection_counts(store: str) -> dict[str, int]:
-    sql = "SELECT reason, COUNT(*) FROM rejected GROUP BY reason"
-    if store.startswith("postgresql://"):
-        with psycopg.connect(store) as con:
-            return dict(con.execute(sql).fetchall())
-    con = sqlite3.connect(store)
-    try:
-        return dict(con.execute(sql).fetchall())
-    finally:
-        con.close()
+    with killed_at_exit() as started:
+        yield started
 
 
 def test_a_stream_with_duplicates_and_poison_is_consumed_exactly_and_dead_lettered(
@@ -237,18 +66,11 @@ def test_a_stream_with_duplicates_and_poison_is_consumed_exactly_and_dead_letter
         tmp_path,
         kafka_broker.bootstrap,
         topic,
-        "--start",
         "2026-10-31",
-        "--days",
-        "1",
-        "--calls-per-day",
-        "2500",
-        "--seed",
-        "21",
-        "--duplicates",
-        "0.03",
-        "--bad",
-        "0.01",
+        1,
+        2500,
+        seed=21,
+        extra=("--duplicates", "0.03", "--bad", "0.01"),
     )
     assert truth["rejections"]["duplicate"] > 50 and truth["rejections"]["invalid_json"] > 0
     store = str(tmp_path / "k.db")
@@ -269,8 +91,7 @@ def test_a_stream_with_duplicates_and_poison_is_consumed_exactly_and_dead_letter
         letters.extend(reader)
     reader.close()
     assert consumers[0].stop() == 0
-    export_matches(tmp_path, store, truth)
-    assert rejection_counts(store) == truth["rejections"]
+    assert_exact(tmp_path, store, truth)
     assert len(letters) == expected_dead
     headers = dict(letters[0].headers)
     assert headers["origin_topic"] == topic.encode()
@@ -291,17 +112,11 @@ def test_sigkill_mid_stream_and_restart_loses_nothing_and_counts_nothing_twice(
         tmp_path,
         kafka_broker.bootstrap,
         topic,
-        "--start",
         "2026-10-30",
-        "--days",
-        "2",
-        "--calls-per-day",
-        "4000",
-        "--seed",
-        "22",
-        "--duplicates",
-        "0.01",
-        "--shuffle",
+        2,
+        4000,
+        seed=22,
+        extra=("--duplicates", "0.01", "--shuffle"),
     )
     store = str(tmp_path / "k.db")
     ends = end_offsets(kafka_broker.bootstrap, topic)
@@ -326,8 +141,7 @@ def test_sigkill_mid_stream_and_restart_loses_nothing_and_counts_nothing_twice(
     consumers.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, store))
     wait_consumed(store, kafka_broker.bootstrap, topic, consumers[-1:])
     assert consumers[-1].stop() == 0
-    export_matches(tmp_path, store, truth)
-    assert rejection_counts(store) == truth["rejections"]
+    assert_exact(tmp_path, store, truth)
 
 
 def test_the_consumer_waits_out_a_broker_restart_and_stays_exact(
@@ -341,16 +155,11 @@ def test_the_consumer_waits_out_a_broker_restart_and_stays_exact(
         tmp_path,
         broker.bootstrap,
         "calls",
-        "--start",
         "2026-10-31",
-        "--days",
-        "1.5",
-        "--calls-per-day",
-        "4000",
-        "--seed",
-        "23",
-        "--duplicates",
-        "0.01",
+        1.5,
+        4000,
+        seed=23,
+        extra=("--duplicates", "0.01"),
     )
     store = str(tmp_path / "k.db")
     total = sum(end_offsets(broker.bootstrap, "calls").values())
@@ -383,25 +192,14 @@ def test_two_consumers_in_one_group_share_a_postgresql_store_exactly(
         tmp_path,
         kafka_broker.bootstrap,
         topic,
-        "--start",
         "2026-10-31",
-        "--days",
-        "1",
-        "--calls-per-day",
-        "4000",
-        "--seed",
-        "24",
-        "--duplicates",
-        "0.02",
-        "--bad",
-        "0.002",
+        1,
+        4000,
+        seed=24,
+        extra=("--duplicates", "0.02", "--bad", "0.002"),
     )
-    consumers.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, postgres_database))
-    consumers.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, postgres_database))
-    wait_consumed(postgres_database, kafka_broker.bootstrap, topic, consumers)
-    assert [c.stop() for c in consumers] == [0, 0]
-    export_matches(tmp_path, postgres_database, truth)
-    assert rejection_counts(postgres_database) == truth["rejections"]
+    consume_all(tmp_path, kafka_broker.bootstrap, topic, postgres_database, consumers, 2)
+    assert_exact(tmp_path, postgres_database, truth)
 
 
 def test_run_consumes_through_a_scram_listener_and_a_wrong_password_is_one_line(
@@ -412,19 +210,7 @@ def test_run_consumes_through_a_scram_listener_and_a_wrong_password_is_one_line(
 ) -> None:
     topic = kafka_topic(partitions=2)
     plain = kafka_scram_broker.broker.bootstrap
-    truth = produce(
-        tmp_path,
-        plain,
-        topic,
-        "--start",
-        "2026-10-31",
-        "--days",
-        "0.2",
-        "--calls-per-day",
-        "3000",
-        "--seed",
-        "25",
-    )
+    truth = produce(tmp_path, plain, topic, "2026-10-31", 0.2, 3000, seed=25)
     config = tmp_path / "scram.yaml"
     config.write_text(
         "kafka:\n  security_protocol: SASL_PLAINTEXT\n  sasl_mechanism: SCRAM-SHA-256\n"
@@ -470,115 +256,74 @@ def test_run_consumes_through_a_scram_listener_and_a_wrong_password_is_one_line(
     assert "not-the-password" not in wrong.stderr
 
 
-def offered(call_id: str) -> bytes:
-    """A valid ``call.offered`` event (in the past, so never ``future_timestamp``)."""
-    return json.dumps(
-        {
-            "event_id": f"e-{call_id}",
-            "type": "call.offered",
-            "call_id": call_id,
-            "ts": "2026-11-01T08:00:00+08:00",
-        }
-    ).encode()
+@dataclass
+class DeadLetterRun:
+    """A fresh topic consumed into a SQLite store with a dead-letter topic named ``dead``,
+    which does not exist until a test creates it."""
 
+    cwd: Path
+    broker: KafkaBroker
+    topic: str
+    consumers: list[Consumer]
+    dead: str = field(default_factory=lambda: f"dead-{uuid.uuid4().hex[:12]}")
 
-POISON = (
-    b"not json",
-    b"[1, 2]",
-    b'{"event_id": "p", "type": "call.nope", "ts": "2026-11-01T08:00:00+08:00"}',
-    b'{"event_id": "q", "type": "call.queued", "ts": "2026-11-01T08:00:00+08:00"}',
-)
+    @property
+    def store(self) -> str:
+        return str(self.cwd / "k.db")
 
+    @property
+    def consumer(self) -> Consumer:
+        return self.consumers[-1]
 
-def produce_wave(bootstrap: str, topic: str, wave: int, calls: int) -> tuple[int, int]:
-    """Produce ``calls`` valid events with a poison message before each; (good, bad) sent."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    try:
-        for i in range(calls):
-            call_id = f"w{wave}-c{i}"
-            producer.send(topic, key=call_id.encode(), value=POISON[i % len(POISON)])
-            producer.send(topic, key=call_id.encode(), value=offered(call_id))
-        producer.flush(timeout=60)
-    finally:
-        producer.close(timeout=10)
-    return calls, calls
-
-
-def outbox(store: str) -> int:
-    """Rejected events not yet published to the dead-letter topic."""
-    con = sqlite3.connect(store, timeout=10)
-    try:
-        return int(
-            con.execute("SELECT COUNT(*) FROM rejected WHERE dead_lettered = 0").fetchone()[0]
+    def start(self) -> Consumer:
+        """A consumer process of the topic, publishing to ``dead``."""
+        consumer = Consumer(
+            self.cwd,
+            self.broker.bootstrap,
+            self.topic,
+            self.store,
+            "--dead-letter-topic",
+            self.dead,
         )
-    finally:
-        con.close()
+        self.consumers.append(consumer)
+        return consumer
+
+    def wave(self, wave: int, calls: int, timeout: float = 30) -> tuple[int, int]:
+        """Produce a wave (a poison message before each valid one) and wait until the
+        consumer stored it; (good, bad) produced."""
+        produced = produce_wave(self.broker.bootstrap, self.topic, wave, calls)
+        wait_consumed(self.store, self.broker.bootstrap, self.topic, [self.consumer], timeout)
+        return produced
+
+    def published_once(self, origins: set[tuple[str, str]]) -> None:
+        """Each of ``origins`` is on the dead-letter topic exactly once, and nothing else."""
+        assert_published_once(read_topic(self.broker.bootstrap, self.dead), origins)
 
 
-def rejected_origins(store: str) -> set[tuple[str, str]]:
-    """(partition, offset) of every rejected event, as the dead-letter headers name them."""
-    con = sqlite3.connect(store, timeout=10)
-    try:
-        rows = con.execute("SELECT partition, position FROM rejected").fetchall()
-    finally:
-        con.close()
-    return {(str(partition), str(position - 1)) for partition, position in rows}
-
-
-def read_topic(bootstrap: str, topic: str) -> list[Any]:
-    """Every message now on ``topic``."""
-    ends = end_offsets(bootstrap, topic)
-    reader = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=2000)
-    try:
-        partitions = [TopicPartition(topic, p) for p in ends]
-        reader.assign(partitions)
-        reader.seek_to_beginning(*partitions)
-        messages: list[Any] = []
-        deadline = time.monotonic() + 60
-        while len(messages) < sum(ends.values()) and time.monotonic() < deadline:
-            messages.extend(reader)
-        return messages
-    finally:
-        reader.close()
-
-
-def topic_exists(broker: KafkaBroker, topic: str) -> bool:
-    return topic in broker.admin().list_topics()
-
-
-def assert_published_once(letters: Sequence[Any], origins: set[tuple[str, str]]) -> None:
-    """Each rejected event is on the dead-letter topic exactly once."""
-    seen = [
-        (
-            dict(letter.headers)["origin_partition"].decode(),
-            dict(letter.headers)["origin_offset"].decode(),
-        )
-        for letter in letters
-    ]
-    assert len(seen) == len(set(seen)), "a rejected event was dead-lettered twice"
-    assert set(seen) == origins
-
-
-def test_a_missing_dead_letter_topic_neither_blocks_nor_kills_run_and_is_filled_once_later(
+@pytest.fixture
+def dead_letter_run(
     tmp_path: Path,
     kafka_broker: KafkaBroker,
     kafka_topic: Callable[..., str],
     consumers: list[Consumer],
+) -> Callable[[int], DeadLetterRun]:
+    """Factory: a :class:`DeadLetterRun` on a topic of so many partitions."""
+    return lambda partitions: DeadLetterRun(
+        tmp_path, kafka_broker, kafka_topic(partitions=partitions), consumers
+    )
+
+
+def test_a_missing_dead_letter_topic_neither_blocks_nor_kills_run_and_is_filled_once_later(
+    dead_letter_run: Callable[[int], DeadLetterRun],
 ) -> None:
     # kafka.sh starts brokers with auto.create.topics.enable=false, as production brokers are.
-    topic = kafka_topic(partitions=2)
-    dead = f"dead-{uuid.uuid4().hex[:12]}"
-    bootstrap = kafka_broker.bootstrap
-    store = str(tmp_path / "k.db")
-    good, bad = produce_wave(bootstrap, topic, 1, 20)
-    consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
-    consumers.append(consumer)
-    wait_consumed(store, bootstrap, topic, [consumer], timeout=60)
+    run = dead_letter_run(2)
+    consumer = run.start()
+    good, bad = run.wave(1, 20, timeout=60)
     # A second wave after the first batch: the stream goes on (it used to hang 60 s in send
     # and then die).
-    more_good, more_bad = produce_wave(bootstrap, topic, 2, 20)
+    more_good, more_bad = run.wave(2, 20)
     good, bad = good + more_good, bad + more_bad
-    wait_consumed(store, bootstrap, topic, [consumer], timeout=30)
     wait_until(
         lambda: consumer.metrics().get("hotline_dead_letter_outbox") == bad,
         timeout=30,
@@ -594,107 +339,90 @@ def test_a_missing_dead_letter_topic_neither_blocks_nor_kills_run_and_is_filled_
     assert code == 0, output[-3000:]
     assert elapsed < 5, f"run took {elapsed:.1f} s to stop"
     assert "Traceback" not in output
-    missing = [line for line in output.splitlines() if f"'{dead}' does not exist" in line]
+    missing = [line for line in output.splitlines() if f"'{run.dead}' does not exist" in line]
     assert len(missing) == 1, missing
-    assert outbox(store) == bad
-    assert not topic_exists(kafka_broker, dead), "the broker must not have created the topic"
+    assert outbox(run.store) == bad
+    assert not topic_exists(run.broker, run.dead), "the broker must not have created the topic"
 
-    kafka_broker.create_topic(dead, 2)
+    run.broker.create_topic(run.dead, 2)
     try:
-        consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
-        consumers.append(consumer)
+        consumer = run.start()
         wait_until(
-            lambda: consumer.alive() and sum(end_offsets(bootstrap, dead).values()) >= bad,
+            lambda: (
+                consumer.alive()
+                and sum(end_offsets(run.broker.bootstrap, run.dead).values()) >= bad
+            ),
             timeout=60,
             message="the outbox did not reach the dead-letter topic",
         )
         time.sleep(2)  # a few more flushes: nothing may be sent twice
         code, elapsed = consumer.stop_timed()
         assert code == 0 and elapsed < 5, (code, elapsed)
-        assert outbox(store) == 0
-        assert_published_once(read_topic(bootstrap, dead), rejected_origins(store))
+        assert outbox(run.store) == 0
+        run.published_once(rejected_origins(run.store))
     finally:
-        kafka_broker.delete_topic(dead)
+        run.broker.delete_topic(run.dead)
 
 
 def test_a_dead_letter_topic_created_while_run_runs_gets_the_outbox_without_a_restart(
-    tmp_path: Path,
-    kafka_broker: KafkaBroker,
-    kafka_topic: Callable[..., str],
-    consumers: list[Consumer],
+    dead_letter_run: Callable[[int], DeadLetterRun],
 ) -> None:
-    topic = kafka_topic(partitions=1)
-    dead = f"dead-{uuid.uuid4().hex[:12]}"
-    bootstrap = kafka_broker.bootstrap
-    store = str(tmp_path / "k.db")
-    _, bad = produce_wave(bootstrap, topic, 1, 10)
-    consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
-    consumers.append(consumer)
-    wait_consumed(store, bootstrap, topic, [consumer], timeout=60)
+    run = dead_letter_run(1)
+    consumer = run.start()
+    _, bad = run.wave(1, 10, timeout=60)
     # Not waiting for the topic either: a batch after the first is consumed while it is missing.
-    _, more_bad = produce_wave(bootstrap, topic, 2, 10)
+    _, more_bad = run.wave(2, 10, timeout=20)
     bad += more_bad
-    wait_consumed(store, bootstrap, topic, [consumer], timeout=20)
-    assert outbox(store) == bad
-    kafka_broker.create_topic(dead, 1)
+    assert outbox(run.store) == bad
+    run.broker.create_topic(run.dead, 1)
     try:
         # Looked up again every 10 s (DEAD_LETTER_RECHECK_S).
         wait_until(
-            lambda: consumer.alive() and outbox(store) == 0,
+            lambda: consumer.alive() and outbox(run.store) == 0,
             timeout=40,
             message="the outbox was not published after the topic appeared",
         )
-        _, more_bad = produce_wave(bootstrap, topic, 3, 5)
-        wait_consumed(store, bootstrap, topic, [consumer], timeout=30)
-        wait_until(lambda: outbox(store) == 0, timeout=20, message="new rejections not sent")
+        _, more_bad = run.wave(3, 5)
+        wait_until(lambda: outbox(run.store) == 0, timeout=20, message="new rejections not sent")
         assert consumer.stop() == 0
-        assert_published_once(read_topic(bootstrap, dead), rejected_origins(store))
-        assert len(rejected_origins(store)) == bad + more_bad
+        run.published_once(rejected_origins(run.store))
+        assert len(rejected_origins(run.store)) == bad + more_bad
         assert "available now" in Path(consumer.log.name).read_text()
     finally:
-        kafka_broker.delete_topic(dead)
+        run.broker.delete_topic(run.dead)
 
 
 def test_a_dead_letter_topic_deleted_under_run_is_noticed_and_refilled_once_recreated(
-    tmp_path: Path,
-    kafka_broker: KafkaBroker,
-    kafka_topic: Callable[..., str],
-    consumers: list[Consumer],
+    dead_letter_run: Callable[[int], DeadLetterRun],
 ) -> None:
-    topic = kafka_topic(partitions=1)
-    dead = f"dead-{uuid.uuid4().hex[:12]}"
-    bootstrap = kafka_broker.bootstrap
-    store = str(tmp_path / "k.db")
-    kafka_broker.create_topic(dead, 1)
+    run = dead_letter_run(1)
+    run.broker.create_topic(run.dead, 1)
     try:
-        consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
-        consumers.append(consumer)
-        produce_wave(bootstrap, topic, 1, 5)
-        wait_consumed(store, bootstrap, topic, [consumer], timeout=60)
-        wait_until(lambda: outbox(store) == 0, timeout=20, message="first wave not sent")
-        published = rejected_origins(store)
+        consumer = run.start()
+        run.wave(1, 5, timeout=60)
+        wait_until(lambda: outbox(run.store) == 0, timeout=20, message="first wave not sent")
+        published = rejected_origins(run.store)
 
-        kafka_broker.delete_topic(dead)
-        wait_until(lambda: not topic_exists(kafka_broker, dead), timeout=20)
+        run.broker.delete_topic(run.dead)
+        wait_until(lambda: not topic_exists(run.broker, run.dead), timeout=20)
         for wave in (2, 3):  # the producer still has the topic's metadata, then it has not
-            produce_wave(bootstrap, topic, wave, 5)
-            wait_consumed(store, bootstrap, topic, [consumer], timeout=20)
+            run.wave(wave, 5, timeout=20)
             time.sleep(3)
         wait_until(
-            lambda: f"'{dead}' does not exist" in consumer.output(),
+            lambda: f"'{run.dead}' does not exist" in consumer.output(),
             timeout=40,
             message="the deleted topic was not noticed",
         )
-        assert outbox(store) == 10
-        kafka_broker.create_topic(dead, 1)
+        assert outbox(run.store) == 10
+        run.broker.create_topic(run.dead, 1)
         wait_until(
-            lambda: consumer.alive() and outbox(store) == 0,
+            lambda: consumer.alive() and outbox(run.store) == 0,
             timeout=40,
             message="the outbox was not published to the recreated topic",
         )
         code, elapsed = consumer.stop_timed()
         output = Path(consumer.log.name).read_text()
         assert code == 0 and elapsed < 5 and "Traceback" not in output, (code, elapsed)
-        assert_published_once(read_topic(bootstrap, dead), rejected_origins(store) - published)
+        run.published_once(rejected_origins(run.store) - published)
     finally:
-        kafka_broker.delete_topic(dead)
+        run.broker.delete_topic(run.dead)

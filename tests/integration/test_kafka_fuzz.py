@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from hotline_kpi.ingest.kafka import message_key
-from tests.integration.test_kafka import (
+from hotline_kpi.ingest.producer import message_key
+from tests.support.consumers import (
     Consumer,
     assert_published_once,
     cli,
+    killed_at_exit,
     read_topic,
     rejected_origins,
     wait_consumed,
@@ -34,6 +35,13 @@ from tests.integration.test_kafka import (
 from tests.support.services import KafkaBroker, wait_until
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[Consumer]]:
+    with killed_at_exit() as started:
+        yield started
+
 
 SEED = 18
 VALID = 300  # valid simulated events produced
@@ -155,35 +163,14 @@ def rejections(store: str) -> dict[tuple[int, int], str]:
     return {(partition, position - 1): reason for partition, position, reason in rows}
 
 
-@pytest.fixture
-def consumer_processes() -> Iterator[list[Consumer]]:
-    started: list[Consumer] = []
-    yield started
-    for consumer in started:
-        if consumer.process.poll() is None:
-            consumer.kill()
-
-
 def test_fuzzed_messages_never_crash_run_and_each_is_accepted_or_rejected_once(
     tmp_path: Path,
     kafka_broker: KafkaBroker,
     kafka_topic: Callable[..., str],
-    consumer_processes: list[Consumer],
+    consumers: list[Consumer],
 ) -> None:
-    cli(
-        "simulate",
-        "--start",
-        "2026-10-31",
-        "--days",
-        "1",
-        "--calls-per-day",
-        "150",
-        "--seed",
-        str(SEED),
-        "--output",
-        "valid.jsonl",
-        cwd=tmp_path,
-    )
+    day = ("--start", "2026-10-31", "--days", "1", "--calls-per-day", "150")
+    cli("simulate", *day, "--seed", str(SEED), "--output", "valid.jsonl", cwd=tmp_path)
     lines = (tmp_path / "valid.jsonl").read_bytes().splitlines()
     assert len(lines) > VALID + 100, "the simulator gave too few events to fuzz"
     stream = fuzzed_stream(lines)
@@ -196,7 +183,7 @@ def test_fuzzed_messages_never_crash_run_and_each_is_accepted_or_rejected_once(
     origins = produce(bootstrap, topic, stream)
     store = str(tmp_path / "fuzz.db")
     consumer = Consumer(tmp_path, bootstrap, topic, store, "--dead-letter-topic", dead)
-    consumer_processes.append(consumer)
+    consumers.append(consumer)
     # Consumer.alive() fails the wait, with the log's tail, as soon as the process dies.
     wait_consumed(store, bootstrap, topic, [consumer], timeout=120)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from rich.console import Console
 
 from hotline_kpi.config import load_settings
@@ -33,3 +36,41 @@ def test_the_live_table_fits_80_columns_and_colours_misses_red() -> None:
     html = console.export_html(inline_styles=True)
     assert "color: #ff0000" in html or "color: #800000" in html  # a missed target is red
     assert "color: #008000" in html  # a met target is green
+
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "demo-view.ansi"
+
+
+def test_the_live_view_is_unchanged_byte_for_byte() -> None:
+    """Heads, number formats and colours come from the KPI catalogue now: the same bytes as
+    when they were written out in demo.py. Re-record deliberately, after checking the change:
+
+        HOTLINE_KPI_RECORD_GOLDEN=1 .venv/bin/pytest tests/unit/test_demo.py
+    """
+    settings = load_settings(None)
+    slipping = Tallies(
+        queued=100,
+        answered=80,
+        within_threshold=70,
+        abandoned=20,
+        handled=80,
+        wait_us=80 * 30_000_000,
+        dropped=1,
+        qa_reviews=10,
+        qa_accurate=9,
+        surveys=5,
+        satisfied=4,
+        tickets_settled=3,
+        tickets_on_time=3,
+    )
+    fine = Tallies(queued=100, answered=99, within_threshold=95, abandoned=1, handled=99)
+    overall = Tallies()
+    overall.add(slipping)
+    overall.add(fine)
+    queues = {"fault_repair": slipping, "billing": fine, "empty": Tallies()}
+    console = Console(width=80, record=True, color_system="truecolor", force_terminal=True)
+    console.print(kpi_table(overall, queues, settings, "10000 热线 KPI"))
+    view = console.export_text(styles=True).encode()
+    if os.environ.get("HOTLINE_KPI_RECORD_GOLDEN"):
+        GOLDEN.write_bytes(view)
+    assert view == GOLDEN.read_bytes()
