@@ -12,7 +12,7 @@ Values are the JSON numbers themselves: ratios with a percent format, durations 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from copy import copy
 from datetime import datetime
 from typing import Any
@@ -248,24 +248,19 @@ def write_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     book = Workbook(write_only=True)
     heading = words.title(report["month"])
     subtitle = report_subtitle(words, report)
-    _summary(book, report, words, heading, subtitle)
-    _queues(book, report, words, heading, subtitle)
-    _agents(book, report, words, heading, subtitle)
-    _daily(book, report, words, heading, subtitle)
-    _tickets(book, report, words, heading, subtitle)
-    _overdue(book, report, words, heading, subtitle)
-    _satisfaction(book, report, words, heading, subtitle)
-    _staffing(book, report, words, heading, subtitle)
-    _notes(book, report, words, heading, subtitle)
+    for title, fill, frozen in _SHEETS:
+        sheet = _Sheet(book, words(title), heading, subtitle)
+        if frozen:
+            # Before the first row: a sheet may stream its rows out as it fills them.
+            sheet.freeze(f"{frozen}{HEADER_ROW + 1}")
+        fill(sheet, report, words)
+        sheet.close()
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _summary(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
-    sheet = _Sheet(book, words("summary"), heading, subtitle)
+def _summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     if not report.get("has_data"):
         sheet.put(3, 1, words("no_data"), border=False).font = Font(bold=True, color="C0392B")
     names = ("kpi", "value", "target", "status", "numerator", "denominator", "previous", "change")
@@ -316,17 +311,12 @@ def _summary(
         sheet.put(row, 2, volumes.get(name, 0), INTEGER)
         sheet.put(row, 3, earlier.get(name, 0), INTEGER)
     sheet.put(row + 2, 1, words("mom_hint")).font = SUBTITLE_FONT
-    sheet.freeze(f"B{HEADER_ROW + 1}")
-    sheet.close()
 
 
 QUEUE_COLUMNS = ("queued", "answered", *KPI_KEYS)
 
 
-def _queues(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
-    sheet = _Sheet(book, words("queues"), heading, subtitle)
+def _queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     names = [words("queue"), words("queued"), words("answered")]
     names += [words.kpi(k) for k in KPI_KEYS]
     names += [words("previous") + " " + words.kpi(HEADLINE), words("change")]
@@ -367,15 +357,10 @@ def _queues(
         target = report["overall"][key].get("target")
         if target is not None:
             _target_rules(sheet.ws, 4 + offset, HEADER_ROW + 1, row, key, target)
-    sheet.freeze(f"B{HEADER_ROW + 1}")
-    sheet.close()
 
 
-def _agents(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
+def _agents(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     ranking = report["agent_ranking"]
-    sheet = _Sheet(book, words("agents"), heading, subtitle)
     hint = words("bottom_hint", min=ranking["min_surveys"])
     sheet.put(3, 1, hint, border=False).font = SUBTITLE_FONT
     labels = [words.figure(key) for key in AGENT_FIGURES]
@@ -383,8 +368,6 @@ def _agents(
         [words("rank"), words("agent"), *labels, words("note")],
         (7, 12, 10, 12, 12, 10, 9, 12, 9, 10, 12, 12),
     )
-    # Frozen before the first row: the rows are streamed out one by one below.
-    sheet.freeze(f"C{HEADER_ROW + 1}")
     by_id = {agent["agent_id"]: agent for agent in report["agents"]}
     bottom = set(ranking["bottom"])
     order: list[tuple[int | None, str]] = [
@@ -423,13 +406,9 @@ def _agents(
             column = 3 + AGENT_FIGURES.index(key)
             target = report["overall"][key]["target"]
             _target_rules(sheet.ws, column, HEADER_ROW + 1, row, key, target)
-    sheet.close()
 
 
-def _daily(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
-    sheet = _Sheet(book, words("daily"), heading, subtitle)
+def _daily(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     headline = words.kpi(HEADLINE)
     names = [
         words("date"),
@@ -462,14 +441,9 @@ def _daily(
             chart.add_data(data, titles_from_data=True)
         chart.set_categories(Reference(sheet.ws, min_col=1, min_row=HEADER_ROW + 1, max_row=row))
         sheet.ws.add_chart(chart, f"B{row + 3}")
-    sheet.freeze(f"B{HEADER_ROW + 1}")
-    sheet.close()
 
 
-def _tickets(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
-    sheet = _Sheet(book, words("tickets"), heading, subtitle)
+def _tickets(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     names = ("kind", "tickets_settled", "on_time", "value", "target", "status")
     sheet.header([words(n) for n in names], (14, 12, 12, 12, 10, 12))
     rows = [(words.kind(kind), entry) for kind, entry in report["ticket_kinds"].items()]
@@ -486,8 +460,6 @@ def _tickets(
         sheet.put(row, 6, text).fill = fill
     for cell in sheet.cells(row):
         cell.font = TOTAL_FONT
-    sheet.freeze(f"A{HEADER_ROW + 1}")
-    sheet.close()
 
 
 def _excel_time(value: str | None) -> datetime | None:
@@ -495,10 +467,7 @@ def _excel_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=None)
 
 
-def _overdue(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
-    sheet = _Sheet(book, words("overdue"), heading, subtitle)
+def _overdue(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     names = ("ticket_id", "kind", "queue", "opened_at", "due", "closed_at", "state")
     sheet.header(
         [*(words(n) for n in names), words("overdue_hours")], (16, 10, 12, 17, 17, 17, 11, 11)
@@ -518,14 +487,9 @@ def _overdue(
         sheet.put(row + 1, 1, words("no_overdue"))
     else:
         sheet.ws.auto_filter.ref = f"A{HEADER_ROW}:H{row}"
-    sheet.freeze(f"B{HEADER_ROW + 1}")
-    sheet.close()
 
 
-def _satisfaction(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
-    sheet = _Sheet(book, words("satisfaction"), heading, subtitle)
+def _satisfaction(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     sheet.header([words("score"), words("surveys"), words("share")], (9, 10, 10))
     counts = report["score_distribution"]
     first = HEADER_ROW + 1
@@ -559,8 +523,6 @@ def _satisfaction(
         sheet.put(row, 7, analysis["mean_satisfaction"], SCORE).font = TOTAL_FONT
         sheet.put(row, 8, analysis["mean_importance"], "0.000").font = TOTAL_FONT
     sheet.put(max(row, last) + 2, 5, words("quadrant_hint")).font = SUBTITLE_FONT
-    sheet.freeze(f"A{HEADER_ROW + 1}")
-    sheet.close()
 
 
 HOUR_WIDTH = 7.5
@@ -576,11 +538,8 @@ BACKTEST_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _staffing(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
+def _staffing(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     """Shortfall per queue and weekday (rows) by local hour (columns); the backtest below."""
-    sheet = _Sheet(book, words("staffing"), heading, subtitle)
     staffing = report["staffing"]
     sheet.header(
         [words("queue"), words("weekday"), *(f"{hour:02d}:00" for hour in range(24))],
@@ -622,14 +581,9 @@ def _staffing(
             value = summary[key]
             sheet.put(sheet.row, 2 + offset, value * 100 if fmt != INTEGER else value, fmt)
     sheet.put(sheet.row + 1, 1, words("backtest_hint")).font = SUBTITLE_FONT
-    sheet.freeze(f"C{HEADER_ROW + 1}")
-    sheet.close()
 
 
-def _notes(
-    book: Workbook, report: Mapping[str, Any], words: Words, heading: str, subtitle: str
-) -> None:
-    sheet = _Sheet(book, words("notes"), heading, subtitle)
+def _notes(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     thresholds = report["thresholds"]
     zh = words.lang == "zh"
     lines = [
@@ -655,4 +609,17 @@ def _notes(
     for index, (name, text) in enumerate(lines):
         sheet.put(HEADER_ROW + 1 + index, 1, name).font = TOTAL_FONT
         sheet.put(HEADER_ROW + 1 + index, 2, text).alignment = Alignment(wrap_text=True)
-    sheet.close()
+
+
+_SHEETS: tuple[tuple[str, Callable[[_Sheet, Mapping[str, Any], Words], None], str], ...] = (
+    # (title key, what fills the sheet, first column not frozen: the header row always is)
+    ("summary", _summary, "B"),
+    ("queues", _queues, "B"),
+    ("agents", _agents, "C"),
+    ("daily", _daily, "B"),
+    ("tickets", _tickets, "A"),
+    ("overdue", _overdue, "B"),
+    ("satisfaction", _satisfaction, "A"),
+    ("staffing", _staffing, "C"),
+    ("notes", _notes, ""),
+)
