@@ -16,15 +16,8 @@ from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import OutputError, UsageError
-from hotline_kpi.simulation.clock import (
-    DAY_MS,
-    EPOCH,
-    FOLLOW_UP_MS,
-    LAST_MS,
-    MS,
-    iso,
-    local_midnight_ms,
-)
+from hotline_kpi.metrics.months import day_start, month_bounds
+from hotline_kpi.simulation.clock import DAY_MS, EPOCH, FOLLOW_UP_MS, LAST_MS, MS, iso
 from hotline_kpi.simulation.events import run_id
 from hotline_kpi.simulation.records import SimCall
 from hotline_kpi.simulation.simulator import Simulator
@@ -47,11 +40,14 @@ __all__ = [
 ]
 
 
+def local_midnight_ms(day: date, zone: ZoneInfo) -> int:
+    """Epoch milliseconds of local midnight starting ``day``."""
+    return day_start(day, zone) // MS
+
+
 def window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[int, int]:
     """The [start, end) epoch ms to simulate from ``--month`` or ``--start``/``--days``."""
     if args.month:
-        from hotline_kpi.metrics.export import month_bounds
-
         lo_us, hi_us = month_bounds(args.month, zone)
         start, end = lo_us // MS, hi_us // MS
         asked = f"--month {args.month}"

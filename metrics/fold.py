@@ -190,6 +190,19 @@ class Review:
     category: str | None
     ts: int
 
+    @classmethod
+    def of(cls, event: QaReviewed, ts_us: int) -> Review:
+        """The row of an accepted review stamped ``ts_us``."""
+        return cls(
+            event.event_id,
+            event.call_id,
+            event.agent_id,
+            event.accurate,
+            event.queue,
+            event.category,
+            ts_us,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Survey:
@@ -202,6 +215,14 @@ class Survey:
     agent_id: str | None
     factors: Mapping[str, int] | None
     ts: int
+
+    @classmethod
+    def of(cls, event: SurveyAnswered, ts_us: int) -> Survey:
+        """The row of an accepted survey answer stamped ``ts_us``."""
+        return cls(
+            event.event_id, event.call_id, event.score, event.queue, event.agent_id,
+            event.factors, ts_us,
+        )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -444,41 +465,21 @@ def fold_batch(
             assert isinstance(event, TicketOpened | TicketClosed)
             ticket = _own_copy(out_tickets, tickets, event.ticket_id, TicketFact)
             conflict = apply_ticket_event(ticket, item)
-        elif isinstance(event, QaReviewed):
-            conflict = None
-            reviews.append(
-                Review(
-                    event.event_id,
-                    event.call_id,
-                    event.agent_id,
-                    event.accurate,
-                    event.queue,
-                    event.category,
-                    item.ts_us,
-                )
-            )
-            label = event.queue or queue_of(event.call_id) or UNASSIGNED
-            deltas.add(Count.QA_REVIEWS, label)
-            if event.accurate:
-                deltas.add(Count.QA_ACCURATE, label)
         else:
-            assert isinstance(event, SurveyAnswered)
+            assert isinstance(event, QaReviewed | SurveyAnswered)
             conflict = None
-            surveys.append(
-                Survey(
-                    event.event_id,
-                    event.call_id,
-                    event.score,
-                    event.queue,
-                    event.agent_id,
-                    event.factors,
-                    item.ts_us,
-                )
-            )
+            # Counted in the event's own queue, else in its call's when known.
             label = event.queue or queue_of(event.call_id) or UNASSIGNED
-            deltas.add(Count.SURVEYS, label)
-            if event.score >= thresholds.satisfied_score:
-                deltas.add(Count.SATISFIED, label)
+            if isinstance(event, QaReviewed):
+                reviews.append(Review.of(event, item.ts_us))
+                deltas.add(Count.QA_REVIEWS, label)
+                if event.accurate:
+                    deltas.add(Count.QA_ACCURATE, label)
+            else:
+                surveys.append(Survey.of(event, item.ts_us))
+                deltas.add(Count.SURVEYS, label)
+                if event.score >= thresholds.satisfied_score:
+                    deltas.add(Count.SATISFIED, label)
         if conflict is not None:
             conflicts.append((item, conflict))
             continue

@@ -1,8 +1,12 @@
-"""Simulated time: epoch milliseconds, and the local hours, months and midnights of a zone."""
+"""Simulated time: epoch milliseconds, the local hour and month of an instant, RFC 3339 text.
+
+The ground truth cuts months here, not with ``metrics.months``: it must not share code with the
+exports it checks. The command's window (local midnights) comes from ``metrics.months``.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 MS = 1000  # microseconds per millisecond
@@ -28,12 +32,6 @@ def local_hour(ms: int, zone: ZoneInfo) -> int:
 def local_month(ms: int, zone: ZoneInfo) -> str:
     """The local calendar month (``YYYY-MM``) an instant falls in."""
     return local(ms, zone).strftime("%Y-%m")
-
-
-def local_midnight_ms(day: date, zone: ZoneInfo) -> int:
-    """Epoch milliseconds of local midnight starting ``day``."""
-    start = datetime(day.year, day.month, day.day, tzinfo=zone)
-    return (start - EPOCH) // timedelta(milliseconds=1)
 
 
 def iso(ms: int, zone: ZoneInfo | None) -> str:
