@@ -372,7 +372,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline_kpi.metrics.export import run_export
+    from hotline_kpi.reports.render import run_export
 
     return run_export(settings, args)
 
