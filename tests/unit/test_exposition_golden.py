@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from hotline_kpi.ingest.decode import decode_batch
 from hotline_kpi.ingest.events import epoch_us
+from hotline_kpi.metrics import catalogue
 from hotline_kpi.metrics.exposition import (
     HotlineMetrics,
     ProcessedBatch,
@@ -176,3 +177,20 @@ def test_every_kind_of_delta_moves_exactly_one_metric_of_its_own() -> None:
     for timing in Timing:
         name = f"{timing_family(timing).name}_sum"
         assert registry.get_sample_value(name, {"queue": "billing"}) == 1.5, timing
+
+
+def test_the_catalogue_names_only_metrics_that_the_deltas_move() -> None:
+    """The recording rules read the catalogue's Prometheus names; each must be a counter or a
+    histogram that :class:`HotlineMetrics` makes from the fold's deltas."""
+    moved = {f"{counter_family(count).name}_total" for count in Count}
+    moved |= {timing_family(timing).name for timing in Timing}
+    for entry in catalogue.CATALOGUE:
+        source = entry.prometheus
+        if isinstance(source, catalogue.Counters):
+            minus = (source.numerator_minus, source.denominator_minus)
+            names = {source.numerator, source.denominator, *(name for name in minus if name)}
+        elif isinstance(source, catalogue.Histogram):
+            names = {source.name}
+        else:
+            continue
+        assert names <= moved, entry.key
