@@ -171,14 +171,14 @@ class KpiView:
         settings: Settings,
         day: date,
         url: str,
-        live: Live | None,
+        terminal: Live | None,
         watermark: Callable[[], int | None],
     ) -> None:
         self.report = report
         self.settings = settings
         self.day = day.isoformat()
         self.url = url
-        self.live = live
+        self.terminal = terminal  # None: headless
         self.watermark = watermark
         self._last = 0.0
 
@@ -203,7 +203,7 @@ class KpiView:
             lo = int(midnight.timestamp()) * US
             hi = lo + 24 * 3600 * US
         overall, queues = self.report.scopes(lo, hi)
-        if self.live is None:
+        if self.terminal is None:
             kpis = overall.kpis(self.settings.targets)
             value = kpis["manual_connection_rate"]["value"]
             log.info(
@@ -218,7 +218,7 @@ class KpiView:
             f"10000 热线 KPI — {self.day} — clock {clock}\n"
             f"accepted {totals.accepted}, rejected {totals.total_rejected} — {self.url}"
         )
-        self.live.update(
+        self.terminal.update(
             Group(
                 kpi_table(overall, queues, self.settings, title),
                 Text("Ctrl-C to stop", style="dim"),

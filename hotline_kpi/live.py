@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class Live:
+class LivePipeline:
     """A store, the pipeline into it, and (when served) its metrics and ``/metrics`` server."""
 
     store: SqlStore
@@ -48,7 +48,7 @@ def open_live(
     *,
     serve_metrics: bool = True,
     basic_auth: tuple[str, str] | None = None,
-) -> Live:
+) -> LivePipeline:
     """Open the configured store and build the pipeline into it; with ``serve_metrics``, the
     counters and ``/metrics`` on the configured address, port and certificate, behind
     ``basic_auth`` when given. The caller closes what it gets."""
@@ -57,7 +57,7 @@ def open_live(
         pipeline = Pipeline(
             store, thresholds_of(settings), max_clock_skew_us=max_clock_skew_of(settings)
         )
-        return Live(store, pipeline)
+        return LivePipeline(store, pipeline)
     endpoint = settings.metrics
     registry = CollectorRegistry()
     metrics = HotlineMetrics(registry, QueueLabels(settings.queues, settings.max_queues))
@@ -85,7 +85,7 @@ def open_live(
         server.close()
         store.close()
         raise
-    return Live(store, pipeline, metrics, server, url)
+    return LivePipeline(store, pipeline, metrics, server, url)
 
 
 def consume(

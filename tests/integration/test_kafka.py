@@ -295,6 +295,15 @@ class DeadLetterRun:
         wait_consumed(self.store, self.broker.bootstrap, self.topic, [self.consumer], timeout)
         return produced
 
+    def outbox_sent(self, message: str, timeout: float = 20) -> None:
+        """Wait until every rejection in the store is on the dead-letter topic (the consumer
+        alive all along); ``message`` says what was not sent otherwise."""
+        wait_until(
+            lambda: self.consumer.alive() and outbox(self.store) == 0,
+            timeout=timeout,
+            message=message,
+        )
+
     def published_once(self, origins: set[tuple[str, str]]) -> None:
         """Each of ``origins`` is on the dead-letter topic exactly once, and nothing else."""
         assert_published_once(read_topic(self.broker.bootstrap, self.dead), origins)
@@ -377,13 +386,9 @@ def test_a_dead_letter_topic_created_while_run_runs_gets_the_outbox_without_a_re
     run.broker.create_topic(run.dead, 1)
     try:
         # Looked up again every 10 s (DEAD_LETTER_RECHECK_S).
-        wait_until(
-            lambda: consumer.alive() and outbox(run.store) == 0,
-            timeout=40,
-            message="the outbox was not published after the topic appeared",
-        )
+        run.outbox_sent("the outbox was not published after the topic appeared", timeout=40)
         _, more_bad = run.wave(3, 5)
-        wait_until(lambda: outbox(run.store) == 0, timeout=20, message="new rejections not sent")
+        run.outbox_sent("new rejections not sent")
         assert consumer.stop() == 0
         run.published_once(rejected_origins(run.store))
         assert len(rejected_origins(run.store)) == bad + more_bad
@@ -400,7 +405,7 @@ def test_a_dead_letter_topic_deleted_under_run_is_noticed_and_refilled_once_recr
     try:
         consumer = run.start()
         run.wave(1, 5, timeout=60)
-        wait_until(lambda: outbox(run.store) == 0, timeout=20, message="first wave not sent")
+        run.outbox_sent("first wave not sent")
         published = rejected_origins(run.store)
 
         run.broker.delete_topic(run.dead)
@@ -415,11 +420,7 @@ def test_a_dead_letter_topic_deleted_under_run_is_noticed_and_refilled_once_recr
         )
         assert outbox(run.store) == 10
         run.broker.create_topic(run.dead, 1)
-        wait_until(
-            lambda: consumer.alive() and outbox(run.store) == 0,
-            timeout=40,
-            message="the outbox was not published to the recreated topic",
-        )
+        run.outbox_sent("the outbox was not published to the recreated topic", timeout=40)
         code, elapsed = consumer.stop_timed()
         output = Path(consumer.log.name).read_text()
         assert code == 0 and elapsed < 5 and "Traceback" not in output, (code, elapsed)
