@@ -12,6 +12,7 @@ import heapq
 import json
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -146,26 +147,17 @@ _BAD_LINES = (
 )
 
 
+@dataclass(slots=True)
 class EventLines:
     """Event dicts made JSON lines and held in arrival order until their hour is out."""
 
-    def __init__(
-        self,
-        rng: random.Random,
-        zone: ZoneInfo,
-        ids: IdSequence,
-        truth: GroundTruth,
-        *,
-        duplicates: float,
-        shuffle: bool,
-    ) -> None:
-        self.rng = rng
-        self.zone = zone
-        self.ids = ids
-        self.truth = truth
-        self.duplicates = duplicates
-        self.shuffle = shuffle
-        self._heap: list[tuple[int, int, bytes]] = []
+    rng: random.Random
+    zone: ZoneInfo
+    ids: IdSequence
+    truth: GroundTruth
+    duplicates: float = 0.0  # share of events sent twice
+    shuffle: bool = False  # an entity's events arrive in a random order
+    _heap: list[tuple[int, int, bytes]] = field(default_factory=list)
 
     def entity(self, events: list[Timed]) -> None:
         """Write one entity's events; with ``shuffle`` their arrival order is permuted."""
