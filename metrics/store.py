@@ -422,7 +422,12 @@ class SqlStore:
 
     def factor_ratings(self, lo: int, hi: int) -> list[FactorRating]:
         """The surveys answered in [lo, hi) that rated factors, with their overall score."""
-        sql = "SELECT score, factors FROM surveys WHERE ts >= ? AND ts < ? AND factors IS NOT NULL"
+        # In a fixed order (the correlations summed from them are floats), whatever the dialect
+        # or the order the surveys arrived in.
+        sql = (
+            "SELECT score, factors FROM surveys WHERE ts >= ? AND ts < ? AND factors IS NOT NULL "
+            "ORDER BY ts, event_id"
+        )
         ratings = []
         for score, factors in self._rows(sql, (lo, hi)):
             parsed = json.loads(factors) if isinstance(factors, str) else factors
@@ -440,6 +445,8 @@ class SqlStore:
         if queue is not None:
             sql += " AND queue = ?"
             params.append(queue)
+        # A fixed order: the analysis sums seconds as floats.
+        sql += " ORDER BY queued_at, call_id"
         return [QueuedCall.with_facts(*row) for row in self._rows(sql, params)]
 
     def undelivered_count(self) -> int:
