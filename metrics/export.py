@@ -1,8 +1,11 @@
 """The monthly KPI report of SPEC §5, computed from a store for any time range.
 
-The JSON form is the single source of the numbers; CSV (here) and XLSX/HTML/PDF (``reports``)
-are drawn from it. Month and day boundaries are taken in the configured time zone. A KPI whose
-denominator is zero has the value ``None`` ("no data"), never 0 or 1.
+The store's read side gives the measure counts of each scope (overall, queue, agent, ticket
+kind); every KPI entry is the catalogue's ratio of them (``metrics/catalogue.py``), its target the
+configured one and ``met`` the catalogue's direction. The JSON form is the single source of the
+numbers; CSV (here) and XLSX/HTML/PDF (``reports``, which build on this module) are drawn from it.
+Month and day boundaries are taken in the configured time zone (``metrics/months.py``). A KPI
+whose denominator is zero has the value ``None`` ("no data"), never 0 or 1.
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ Exactly once in effect comes from here: a batch's facts and the position after i
 written in the same transaction, and a restart resumes from the stored position. The store knows
 no KPI formula; it keeps the fact bits the fold computed (``calls.facts``) and the raw times.
 
+The schema and its codes (outcome numbers, fact bits) stay in this module and ``postgres.py``:
+everything else reads through typed methods returning the records of ``records.py`` (measure
+counts per queue or agent, tickets due, wait buckets, survey scores and factors, queued calls
+with their facts, the outbox size). The SQL is shared by both dialects; the schema is created by
+one function (:func:`create_schema`).
+
 Several writers may share one store (two replays, several ``run`` consumers): every write
 transaction is serialised between them (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock),
 and :meth:`SqlStore.batch` lets the pipeline read what it folds on (seen event ids, stored facts,
