@@ -432,14 +432,3 @@ def write_output(data: str | bytes, output: str) -> None:
         path.write_bytes(data)
     else:
         path.write_text(data, encoding="utf-8")
-
-
-def run_export(settings: Settings, args: Any) -> int:
-    """Compatibility: ``hotline-kpi export`` is :func:`hotline_kpi.reports.render.run_export`.
-
-    Kept only until ``hotline_kpi/cli.py`` imports it from there (issue 13); the import stays
-    inside because the reports build on this module, not the other way round.
-    """
-    from hotline_kpi.reports.render import run_export as export_command
-
-    return export_command(settings, args)
