@@ -316,6 +316,25 @@ QUEUE_ORDER: tuple[str, ...] = (
 """The order a queue's KPIs are read in, calls first: each per-queue table (the wallboard's, the
 monthly report's) shows those of them it has, in this order."""
 
+AGENT_ORDER: tuple[str, ...] = (
+    "drop_rate",
+    "average_speed_of_answer",
+    "average_handle_time",
+    "answer_accuracy",
+    "satisfaction_rate",
+    "satisfaction_mean",
+)
+"""The KPIs of an agent's entry in the monthly export, in their order there (SPEC §5 per agent):
+the agent's answers, reviews and surveys."""
+
+AGENT_CSV_ORDER: tuple[str, ...] = (
+    "answer_accuracy",
+    "average_handle_time",
+    "satisfaction_mean",
+    "drop_rate",
+)
+"""The agent KPIs the CSV export writes a row for, in its order."""
+
 
 def kpi(key: str) -> Kpi:
     """The catalogue entry of ``key``; a ``KeyError`` names an unknown key."""

@@ -23,7 +23,19 @@ from typing import Any
 
 from hotline_kpi.config import Settings, Targets
 from hotline_kpi.errors import UsageError
-from hotline_kpi.metrics.catalogue import CATALOGUE, KPI_KEYS, Kpi, Measure, kpi, met
+from hotline_kpi.metrics.catalogue import (
+    AGENT_CSV_ORDER,
+    AGENT_ORDER,
+    CATALOGUE,
+    KPI_KEYS,
+    Kpi,
+    Measure,
+    Scope,
+    Sum,
+    kpi,
+    met,
+    target_of,
+)
 from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_facts
 from hotline_kpi.metrics.months import (
     day_bounds,
@@ -32,7 +44,7 @@ from hotline_kpi.metrics.months import (
     parse_month,
     previous_month,
 )
-from hotline_kpi.metrics.store import Store
+from hotline_kpi.metrics.store import StoreReader
 
 __all__ = [
     "KPI_KEYS",
@@ -79,14 +91,6 @@ def csv_text(value: str) -> str:
     """
     text = clean_text(value)
     return "'" + text if looks_like_formula(text) else text
-
-
-def target_of(entry: Kpi, targets: Targets) -> float | None:
-    """The configured target of a KPI (SPEC §6), or None for a KPI without one."""
-    if entry.target is None:
-        return None
-    target: float = getattr(targets, entry.target)
-    return target
 
 
 def ratio(entry: Kpi, counts: Mapping[Measure, int]) -> float | None:
@@ -161,7 +165,8 @@ class MeasureCounts(Counter[Measure]):
 Tallies = MeasureCounts
 """Compatibility: the name ``hotline_kpi/demo.py`` imports until it reads :class:`MeasureCounts`."""
 
-_TIMELINESS = kpi("timeliness")
+# SPEC §5 ``ticket_kinds``: per ticket kind, the one KPI the catalogue reports per kind.
+(_KIND_KPI,) = (entry for entry in CATALOGUE if Scope.KIND in entry.scopes)
 
 
 class KpiFigures:
@@ -170,7 +175,7 @@ class KpiFigures:
     Reads the store only through its typed read side; every KPI comes from the catalogue.
     """
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: StoreReader, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self.zone = settings.zone
@@ -255,7 +260,7 @@ class KpiFigures:
             "queues": {name: counts.kpis(targets) for name, counts in queues.items()},
             "agents": self.agents(lo, hi),
             "ticket_kinds": {
-                kind: kpi_entry(_TIMELINESS, counts, targets)
+                kind: kpi_entry(_KIND_KPI, counts, targets)
                 for kind, counts in sorted(kinds.items())
             },
             "volumes": {
@@ -308,46 +313,42 @@ def with_revision(figures: Mapping[str, Any]) -> dict[str, Any]:
     return stamped
 
 
-# An agent's figures in the export: its counts under these names, then these KPIs.
-_AGENT_COUNTS: tuple[tuple[str, Measure], ...] = (
-    ("answered", Measure.ANSWERED),
-    ("answered_within_threshold", Measure.WITHIN_THRESHOLD),
-    ("dropped", Measure.DROPPED),
-    ("handled", Measure.HANDLED),
-)
-_AGENT_KPIS = (
-    "drop_rate",
-    "average_speed_of_answer",
-    "average_handle_time",
-    "answer_accuracy",
-    "satisfaction_rate",
-    "satisfaction_mean",
-)
+# An agent's counts in the export, under these names and in this order (times in seconds), then
+# the KPIs of AGENT_ORDER.
+_AGENT_FIELDS: Mapping[Measure, str] = {
+    Measure.ANSWERED: "answered",
+    Measure.WITHIN_THRESHOLD: "answered_within_threshold",
+    Measure.DROPPED: "dropped",
+    Measure.HANDLED: "handled",
+    Measure.HANDLE_US: "handle_seconds",
+    Measure.WAIT_US: "wait_seconds",
+    Measure.QA_REVIEWS: "qa_reviews",
+    Measure.QA_ACCURATE: "qa_accurate",
+    Measure.SURVEYS: "surveys",
+    Measure.SATISFIED: "satisfied",
+    Measure.SCORE_SUM: "score_sum",
+}
+_MICROSECONDS = frozenset({Measure.HANDLE_US, Measure.WAIT_US})
 
 
 def _agent_entry(agent: str, counts: Mapping[Measure, int]) -> dict[str, Any]:
     entry: dict[str, Any] = {"agent_id": agent}
-    entry.update((name, counts.get(measure, 0)) for name, measure in _AGENT_COUNTS)
-    entry["handle_seconds"] = counts.get(Measure.HANDLE_US, 0) / US
-    entry["wait_seconds"] = counts.get(Measure.WAIT_US, 0) / US
-    for measure in (
-        Measure.QA_REVIEWS,
-        Measure.QA_ACCURATE,
-        Measure.SURVEYS,
-        Measure.SATISFIED,
-        Measure.SCORE_SUM,
-    ):
-        entry[measure.value] = counts.get(measure, 0)
-    entry.update((key, ratio(kpi(key), counts)) for key in _AGENT_KPIS)
+    for measure, name in _AGENT_FIELDS.items():
+        amount = counts.get(measure, 0)
+        entry[name] = amount / US if measure in _MICROSECONDS else amount
+    entry.update((key, ratio(kpi(key), counts)) for key in AGENT_ORDER)
     return entry
+
+
+def _agent_field(measures: Sum) -> str:
+    (measure,) = measures.plus
+    return _AGENT_FIELDS[measure]
 
 
 # Per-agent KPIs in the CSV: key -> (numerator field, denominator field) of the JSON entry.
 _AGENT_CSV = {
-    "answer_accuracy": ("qa_accurate", "qa_reviews"),
-    "average_handle_time": ("handle_seconds", "handled"),
-    "satisfaction_mean": ("score_sum", "surveys"),
-    "drop_rate": ("dropped", "answered"),
+    key: (_agent_field(kpi(key).numerator), _agent_field(kpi(key).denominator))
+    for key in AGENT_CSV_ORDER
 }
 
 CSV_COLUMNS = (
@@ -396,7 +397,7 @@ def to_csv(report: Mapping[str, Any]) -> str:
     for queue, kpis in report["queues"].items():
         rows("queue", queue, kpis)
     for kind, entry in report["ticket_kinds"].items():
-        rows("ticket_kind", kind, {"timeliness": entry})
+        rows("ticket_kind", kind, {_KIND_KPI.key: entry})
     for agent in report["agents"]:
         for key, (numerator, denominator) in _AGENT_CSV.items():
             value = agent[key]

@@ -32,7 +32,7 @@ from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_fact
 from hotline_kpi.metrics.months import local_time, month_bounds, month_period, previous_month
 from hotline_kpi.metrics.records import QueuedCall
 from hotline_kpi.metrics.staffing import analyse_staffing, staffing_settings
-from hotline_kpi.metrics.store import Store
+from hotline_kpi.metrics.store import StoreReader
 
 # Bucket edges of the wait-time distribution, in seconds; the last bucket is open.
 WAIT_EDGES: tuple[int, ...] = (0, 5, 10, 20, 30, 60, 120, 300)
@@ -47,7 +47,7 @@ QUADRANTS = ("improve", "maintain", "low_priority", "irrelevant")
 
 
 def extend_report(
-    report: dict[str, Any], store: Store, settings: Settings, month: str
+    report: dict[str, Any], store: StoreReader, settings: Settings, month: str
 ) -> dict[str, Any]:
     """Add the report-only figures of the module docstring to ``report`` and return it."""
     lo, hi = month_bounds(month, settings.zone)
@@ -100,7 +100,7 @@ def staffing_shortfall(
     }
 
 
-def wait_distribution(store: Store, lo: int, hi: int) -> list[dict[str, Any]]:
+def wait_distribution(store: StoreReader, lo: int, hi: int) -> list[dict[str, Any]]:
     """Answered and abandoned calls queued in [lo, hi) by wait bucket (``to`` None = open)."""
     counts = {
         bucket.index: (bucket.answered, bucket.abandoned)
@@ -114,7 +114,7 @@ def wait_distribution(store: Store, lo: int, hi: int) -> list[dict[str, Any]]:
     return buckets
 
 
-def score_distribution(store: Store, lo: int, hi: int) -> dict[str, int]:
+def score_distribution(store: StoreReader, lo: int, hi: int) -> dict[str, int]:
     """Surveys answered in [lo, hi) per overall score, every score 1–10 present."""
     counts = store.score_counts(lo, hi)
     return {str(score): counts.get(score, 0) for score in range(1, 11)}
@@ -187,7 +187,7 @@ def _local(moment_us: int | None, zone: ZoneInfo) -> str | None:
     return None if moment_us is None else local_time(moment_us, zone, timespec="seconds")
 
 
-def overdue_tickets(store: Store, lo: int, hi: int, zone: ZoneInfo) -> list[dict[str, Any]]:
+def overdue_tickets(store: StoreReader, lo: int, hi: int, zone: ZoneInfo) -> list[dict[str, Any]]:
     """Settled work orders due in [lo, hi) not closed by ``due``, most overdue first.
 
     Only the work order's own fields: no call id, no caller. ``overdue_hours`` runs to the
