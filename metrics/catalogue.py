@@ -335,6 +335,10 @@ AGENT_CSV_ORDER: tuple[str, ...] = (
 )
 """The agent KPIs the CSV export writes a row for, in its order."""
 
+AGENT_RANKING: tuple[str, str] = ("satisfaction_mean", "answer_accuracy")
+"""What the monthly report ranks agents by, best first: the first KPI, ties by the second (both
+higher is better), then by answers."""
+
 
 def kpi(key: str) -> Kpi:
     """The catalogue entry of ``key``; a ``KeyError`` names an unknown key."""

@@ -27,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
+from hotline_kpi.metrics.catalogue import AGENT_RANKING
 from hotline_kpi.metrics.export import KpiFigures
 from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_facts
 from hotline_kpi.metrics.months import local_time, month_bounds, month_period, previous_month
@@ -223,11 +224,13 @@ def agent_ranking(agents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     performers are the worst :data:`BOTTOM_SHARE` of the ranked ones, at least one.
     """
 
+    metric, tie_break = AGENT_RANKING
+
     def key(agent: Mapping[str, Any]) -> tuple[float, float, int, str]:
-        accuracy = agent["answer_accuracy"]
+        second = agent[tie_break]
         return (
-            -agent["satisfaction_mean"],
-            -(accuracy if accuracy is not None else -1.0),
+            -agent[metric],
+            -(second if second is not None else -1.0),
             -agent["answered"],
             agent["agent_id"],
         )
@@ -237,7 +240,7 @@ def agent_ranking(agents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     bottom_count = max(1, math.ceil(len(ranked) * BOTTOM_SHARE)) if ranked else 0
     order = [a["agent_id"] for a in ranked]
     return {
-        "metric": "satisfaction_mean",
+        "metric": metric,
         "min_surveys": MIN_SURVEYS,
         "order": order,
         "unranked": unranked,
