@@ -109,7 +109,7 @@ class BenchBroker:
                 f"topic {topic} holds {held} messages, not {events}: delete "
                 f"{self.directory} (or use another --topic) and run again"
             )
-        from hotline_kpi.ingest.kafka import message_key
+        from hotline_kpi.ingest.producer import message_key
 
         producer = Producer(
             {

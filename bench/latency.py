@@ -79,7 +79,7 @@ def latency(
             raise RuntimeError(f"hotline-kpi run did not start: {child.wait(check=False).stderr}")
         time.sleep(0.05)
 
-    from hotline_kpi.ingest.kafka import message_key
+    from hotline_kpi.ingest.producer import message_key
 
     total = int(rate * seconds)
     with source.open("rb") as stream:

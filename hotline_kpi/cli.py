@@ -392,7 +392,8 @@ def _cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.simulate import run_simulate
 
-    return run_simulate(settings, args)
+    credentials = kafka_credentials(settings.kafka) if args.to == "kafka" else None
+    return run_simulate(settings, args, credentials)
 
 
 def _cmd_staffing(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,7 +14,7 @@ import sys
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from hotline_kpi.config import Settings
+from hotline_kpi.config import KafkaCredentials, Settings
 from hotline_kpi.errors import OutputError, UsageError
 from hotline_kpi.metrics.months import day_start, month_bounds
 from hotline_kpi.simulation.clock import DAY_MS, EPOCH, FOLLOW_UP_MS, LAST_MS, MS, iso
@@ -73,8 +73,14 @@ def window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[int, int]:
     return start, end
 
 
-def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    """``hotline-kpi simulate``: events to a file (or stdout) or to Kafka, plus ground truth."""
+def run_simulate(
+    settings: Settings, args: argparse.Namespace, credentials: KafkaCredentials | None = None
+) -> int:
+    """``hotline-kpi simulate``: events to a file (or stdout) or to Kafka, plus ground truth.
+
+    ``credentials`` (Kafka's SASL secrets, resolved by the composition root) are needed only
+    with ``--to kafka``.
+    """
     if args.calls_per_day <= 0:
         raise UsageError("--calls-per-day must be positive")
     for name in ("duplicates", "bad"):
@@ -91,7 +97,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     )
     stream = simulator.stream(start, end)
     if args.to == "kafka":
-        count = produce_events(settings, stream)
+        count = produce_events(settings, credentials or KafkaCredentials(), stream)
     elif args.output == "-":
         count = write_events(stream, sys.stdout.buffer)
         sys.stdout.flush()

@@ -237,13 +237,3 @@ class KafkaSource:
             self.consumer.close(autocommit=False)
         except KafkaError as exc:
             log.debug("closing the consumer: %s", exc)
-
-
-def __getattr__(name: str) -> Any:
-    # Transitional, until bench/ imports message_key from hotline_kpi.ingest.producer (which
-    # imports this module, so it cannot be re-exported eagerly).
-    if name == "message_key":
-        from hotline_kpi.ingest.producer import message_key
-
-        return message_key
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO
 
-from hotline_kpi.config import Settings, kafka_credentials
+from hotline_kpi.config import KafkaCredentials, Settings
 
 
 def write_events(lines: Iterator[tuple[int, bytes]], out: IO[bytes]) -> int:
@@ -18,8 +18,10 @@ def write_events(lines: Iterator[tuple[int, bytes]], out: IO[bytes]) -> int:
     return count
 
 
-def produce_events(settings: Settings, lines: Iterator[tuple[int, bytes]]) -> int:
+def produce_events(
+    settings: Settings, credentials: KafkaCredentials, lines: Iterator[tuple[int, bytes]]
+) -> int:
     """Produce each line to the configured topic keyed by its call (or ticket) id; how many."""
     from hotline_kpi.ingest.producer import produce_lines
 
-    return produce_lines(settings.kafka, kafka_credentials(settings.kafka), lines)
+    return produce_lines(settings.kafka, credentials, lines)
