@@ -5,7 +5,8 @@
 #                                        # silent when everything is already there
 #
 # Packages: prometheus, prometheus-alertmanager (rules and alert tests), postgresql (shared
-# store), poppler-utils (PDF checks), fonts-wqy-zenhei (CJK font for the printable report);
+# store), poppler-utils (PDF checks), fonts-wqy-zenhei (CJK font for the printable report),
+# libreoffice-calc-nogui (headless Calc: the test that the XLSX prints converts it to PDF);
 # and, only when `java` or `mvn` is not on PATH, openjdk-17-jre-headless and maven (Kafka).
 # No init system runs on CI machines and the packages would otherwise start daemons listening on
 # 0.0.0.0, so /usr/sbin/policy-rc.d is made to exit 101 ("do not start") before installing;
@@ -16,7 +17,10 @@
 # failure. Exit status: 0 when all packages are installed, non-zero with one line otherwise.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-alertmanager postgresql poppler-utils fonts-wqy-zenhei)
+PACKAGES=(
+    prometheus prometheus-alertmanager postgresql poppler-utils fonts-wqy-zenhei
+    libreoffice-calc-nogui
+)
 POLICY=/usr/sbin/policy-rc.d
 
 die() { echo "install-system.sh: $*" >&2; exit 1; }
