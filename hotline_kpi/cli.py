@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compare the model with what happened, with the agents observed",
     )
+    staffing.add_argument(
+        "--wide", action="store_true", help="table: every column, wider than 80 if need be"
+    )
     staffing.set_defaults(handler=_cmd_staffing)
 
     return parser
@@ -285,7 +288,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     from hotline_kpi.demo import KpiView, simulated_today
     from hotline_kpi.live import consume, open_live
-    from hotline_kpi.metrics.export import Report
+    from hotline_kpi.metrics.export import KpiFigures
     from hotline_kpi.pipeline import Totals
 
     live = open_live(settings, basic_auth=metrics_basic_auth(settings.metrics))
@@ -303,7 +306,12 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     console = Console(stderr=True)
     terminal = None if args.headless else Live(console=console, refresh_per_second=2)
     view = KpiView(
-        Report(live.store, settings), settings, day, live.url, terminal, lambda: pipeline.watermark
+        KpiFigures(live.store, settings),
+        settings,
+        day,
+        live.url,
+        terminal,
+        lambda: pipeline.watermark,
     )
     started = time.monotonic()
 

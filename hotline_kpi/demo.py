@@ -23,8 +23,8 @@ from rich.text import Text
 
 from hotline_kpi.config import Settings, Targets
 from hotline_kpi.ingest.sources import Batch, SingleReader
-from hotline_kpi.metrics.catalogue import Kpi, Unit, kpi, met
-from hotline_kpi.metrics.export import Report, Tallies
+from hotline_kpi.metrics.catalogue import Kpi, Measure, Unit, kpi, met
+from hotline_kpi.metrics.export import KpiFigures, MeasureCounts, kpi_entries
 from hotline_kpi.metrics.fold import US
 from hotline_kpi.pipeline import Totals
 from hotline_kpi.simulate import Scenario, Simulator, local_midnight_ms
@@ -136,7 +136,7 @@ def _target(entry: Kpi, targets: Targets) -> float | None:
 
 
 def kpi_table(
-    overall: Tallies, queues: dict[str, Tallies], settings: Settings, title: str
+    overall: MeasureCounts, queues: dict[str, MeasureCounts], settings: Settings, title: str
 ) -> Table:
     """Today's KPIs per queue and overall, coloured green/red against their targets."""
     table = Table(
@@ -151,11 +151,11 @@ def kpi_table(
     for entry in COLUMNS:
         table.add_column(entry.short, justify="right", no_wrap=True, min_width=5)
     targets = settings.targets
-    for name, tally in [*queues.items(), ("全部 all", overall)]:
-        kpis: dict[str, dict[str, Any]] = tally.kpis(targets)
+    for name, counts in [*queues.items(), ("全部 all", overall)]:
+        kpis: dict[str, dict[str, Any]] = kpi_entries(counts, targets)
         table.add_row(
-            Text(name, style="bold" if tally is overall else ""),
-            str(tally.queued),
+            Text(name, style="bold" if counts is overall else ""),
+            str(counts[Measure.REQUESTS]),
             *(_cell(entry, kpis[entry.key]["value"], _target(entry, targets)) for entry in COLUMNS),
         )
     return table
@@ -167,14 +167,14 @@ class KpiView:
 
     def __init__(
         self,
-        report: Report,
+        figures: KpiFigures,
         settings: Settings,
         day: date,
         url: str,
         terminal: Live | None,
         watermark: Callable[[], int | None],
     ) -> None:
-        self.report = report
+        self.figures = figures
         self.settings = settings
         self.day = day.isoformat()
         self.url = url
@@ -202,14 +202,14 @@ class KpiView:
             midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
             lo = int(midnight.timestamp()) * US
             hi = lo + 24 * 3600 * US
-        overall, queues = self.report.scopes(lo, hi)
+        overall, queues = self.figures.scopes(lo, hi)
         if self.terminal is None:
-            kpis = overall.kpis(self.settings.targets)
+            kpis = kpi_entries(overall, self.settings.targets)
             value = kpis["manual_connection_rate"]["value"]
             log.info(
                 "%s: queued %d, manual connection rate %s, accepted %d",
                 clock,
-                overall.queued,
+                overall[Measure.REQUESTS],
                 "—" if value is None else f"{value:.1%}",
                 totals.accepted,
             )

@@ -88,10 +88,6 @@ class Totals:
         return sum(self.rejected.values())
 
 
-# Transitional: tests of other rooms still pass a Totals in as ``tally`` (see Pipeline.process).
-Tally = Totals
-
-
 class _RejectionLog:
     """Logs rejections without personal data, at most ``burst`` lines per reason per minute."""
 
@@ -178,14 +174,13 @@ class Pipeline:
         records: Sequence[Record],
         source: str,
         positions: Mapping[int, int],
-        tally: Totals | None = None,
         *,
         expected: Mapping[int, int | None] | None = None,
         owned: Collection[int] | None = None,
         identities: Mapping[int, str] | None = None,
     ) -> BatchOutcome:
         """Process one batch, commit it with ``positions`` (partition → next position), and
-        return what it counted (``tally``, when given, is added to as well: transitional).
+        return what it counted.
 
         ``expected`` (partition → position the batch was read from) fences the commit against
         another consumer that took the partition over; ``owned`` are the partitions this
@@ -261,8 +256,6 @@ class Pipeline:
         for rejection in rejected:
             self._log_rejection(source, rejection)
         outcome = BatchOutcome(len(fresh) - len(result.conflicts), reasons)
-        if tally is not None:
-            tally.add(outcome)
         if self.metrics is not None:
             if labels is not None:
                 self.metrics.queue_labels.adopt(labels)

@@ -9,15 +9,15 @@ from rich.console import Console
 
 from hotline_kpi.config import load_settings
 from hotline_kpi.demo import kpi_table
-from hotline_kpi.metrics.export import Tallies
+from hotline_kpi.metrics.export import MeasureCounts
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "demo-view.ansi"
 
 
 def rendered(console: Console) -> Console:
     """A slipping queue, a fine one and an empty one, printed on ``console``."""
-    slipping = Tallies(
-        queued=100,
+    slipping = MeasureCounts(
+        requests=100,
         answered=80,
         within_threshold=70,
         abandoned=20,
@@ -31,11 +31,11 @@ def rendered(console: Console) -> Console:
         tickets_settled=3,
         tickets_on_time=3,
     )
-    fine = Tallies(queued=100, answered=99, within_threshold=95, abandoned=1, handled=99)
-    overall = Tallies()
+    fine = MeasureCounts(requests=100, answered=99, within_threshold=95, abandoned=1, handled=99)
+    overall = MeasureCounts()
     overall.add(slipping)
     overall.add(fine)
-    queues = {"fault_repair": slipping, "billing": fine, "empty": Tallies()}
+    queues = {"fault_repair": slipping, "billing": fine, "empty": MeasureCounts()}
     console.print(kpi_table(overall, queues, load_settings(None), "10000 热线 KPI"))
     return console
 

@@ -13,7 +13,7 @@ from hotline_kpi.ingest.events import epoch_us
 from hotline_kpi.metrics.exposition import HotlineMetrics, QueueLabels
 from hotline_kpi.metrics.fold import Thresholds
 from hotline_kpi.metrics.store import SqliteStore
-from hotline_kpi.pipeline import Pipeline, Tally
+from hotline_kpi.pipeline import Pipeline
 from tests.conftest import line, make_event
 
 WALL = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -40,7 +40,7 @@ def process_on(
 
 def feed(pipeline: Pipeline, events: list[dict[str, Any]], start: int = 0) -> None:
     records = [(line(e), 0, start + i + 1) for i, e in enumerate(events)]
-    pipeline.process(records, "test", {0: start + len(events)}, Tally())
+    pipeline.process(records, "test", {0: start + len(events)})
 
 
 def requests(registry: CollectorRegistry, queue: str) -> float:

@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 
 from hotline_kpi.cli import main
 from hotline_kpi.config import Settings, load_settings
-from hotline_kpi.metrics.export import KPI_KEYS, Report
+from hotline_kpi.metrics.export import KPI_KEYS, KpiFigures
 from hotline_kpi.metrics.staffing import analyse_staffing
 from hotline_kpi.metrics.store import open_store
 from hotline_kpi.reports import build_report
@@ -30,7 +30,7 @@ from hotline_kpi.reports.data import MIN_SURVEYS, agent_ranking, factor_analysis
 from hotline_kpi.reports.html import AGENT_ROWS, BEST_SHOWN, WORST_SHOWN, render_html
 from hotline_kpi.reports.labels import Words, kpi_kind
 from hotline_kpi.reports.xlsx import HEADER_ROW, SECONDS_PER_DAY, write_xlsx
-from hotline_kpi.staffing import month_facts, month_period, staffing_settings
+from hotline_kpi.staffing import month_calls, month_period, staffing_settings
 from tests.support.reports import HtmlFigures, build_store, parse_shown, resolve
 
 MONTH = "2026-10"
@@ -52,7 +52,7 @@ def reports(store_path: Path) -> Iterator[dict[str, dict[str, Any]]]:
     settings = load_settings(None, store=str(store_path))
     store = open_store(str(store_path))
     try:
-        report = Report(store, settings)
+        report = KpiFigures(store, settings)
         yield {
             "october": build_report(report, MONTH),
             "june": build_report(report, "2026-06"),
@@ -199,7 +199,7 @@ def test_staffing_cells_are_the_hour_by_weekday_shortfalls_of_the_staffing_analy
     assert staffing["message"] is None
     # The same analysis as `hotline-kpi staffing --month 2026-10`, from the same facts.
     analysis = analyse_staffing(
-        month_facts(settings.store, settings, MONTH, None),
+        month_calls(settings.store, settings, MONTH, None),
         staffing_settings(settings),
         period=month_period(MONTH),
     )

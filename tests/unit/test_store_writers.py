@@ -18,7 +18,7 @@ from hotline_kpi.ingest.events import epoch_us
 from hotline_kpi.metrics.exposition import HotlineMetrics, QueueLabels
 from hotline_kpi.metrics.fold import Thresholds
 from hotline_kpi.metrics.store import BatchWrite, SqliteStore, WriterConflictError
-from hotline_kpi.pipeline import Pipeline, Tally
+from hotline_kpi.pipeline import BatchOutcome, Pipeline
 from tests.conftest import line, make_event
 from tests.support.sql import sqlite_rows
 
@@ -34,11 +34,9 @@ def pipeline_on(path: Path) -> Pipeline:
     return Pipeline(SqliteStore(path), Thresholds.of_seconds(5, 20, 8), clock=lambda: NOW)
 
 
-def feed(pipeline: Pipeline, source: str, events: list[dict[str, Any]]) -> Tally:
-    tally = Tally()
+def feed(pipeline: Pipeline, source: str, events: list[dict[str, Any]]) -> BatchOutcome:
     records = [(line(e), 0, i + 1) for i, e in enumerate(events)]
-    pipeline.process(records, source, {0: len(events)}, tally)
-    return tally
+    return pipeline.process(records, source, {0: len(events)})
 
 
 def interleave_inside(
@@ -72,7 +70,7 @@ def test_a_call_split_between_two_writers_keeps_every_fact_and_counts_duplicates
     queued = make_event("call.queued", at(0), call_id="c1", queue="billing")
     answered = make_event("call.answered", at(8), call_id="c1", queue="billing", agent_id="A1")
     ended = make_event("call.ended", at(300), call_id="c1", cause="network_failure")
-    tallies: dict[str, Tally] = {}
+    tallies: dict[str, BatchOutcome] = {}
 
     def second_writer() -> None:
         tallies["second"] = feed(second, "even", [ended, queued])
@@ -159,7 +157,7 @@ def test_a_batch_another_writer_deadlocked_is_folded_again_and_counted_once(
     monkeypatch.setattr(store, "write", deadlocked_once)
     tally = feed(pipeline, "a", [make_event("call.queued", at(0), call_id="c1", queue="vip")])
     assert attempts == [1, 1]
-    assert (tally.accepted, tally.batches) == (1, 1)
+    assert tally.accepted == 1
     assert registry.get_sample_value("hotline_agent_requests_total", {"queue": "vip"}) == 1
     assert registry.get_sample_value("hotline_store_commit_failures_total") == 0
     assert sqlite_rows(store, "SELECT call_id FROM calls") == [("c1",)]
