@@ -31,7 +31,7 @@ from hotline_kpi.ingest.decode import (
 )
 from hotline_kpi.ingest.wire import TicketClosed, TicketOpened
 from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch
-from hotline_kpi.metrics.fold import US, FoldResult, Thresholds, fold_batch
+from hotline_kpi.metrics.fold import US, FactThresholds, FoldResult, fold_batch
 from hotline_kpi.metrics.store import BatchWrite, SqlStore, WriterConflictError
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,10 @@ def max_clock_skew_of(settings: Settings) -> int:
     return settings.max_clock_skew_seconds * US
 
 
-def thresholds_of(settings: Settings) -> Thresholds:
+def thresholds_of(settings: Settings) -> FactThresholds:
     """The fold's thresholds from the configuration."""
     t = settings.thresholds
-    return Thresholds.of_seconds(
+    return FactThresholds.of_seconds(
         t.short_abandon_seconds, t.service_level_seconds, t.satisfied_score
     )
 
@@ -142,7 +142,7 @@ class Pipeline:
     def __init__(
         self,
         store: SqlStore,
-        thresholds: Thresholds,
+        thresholds: FactThresholds,
         metrics: HotlineMetrics | None = None,
         clock: Clock = wall_clock_us,
         max_clock_skew_us: int = DEFAULT_MAX_CLOCK_SKEW_US,

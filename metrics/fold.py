@@ -87,7 +87,7 @@ class Timing(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Thresholds:
+class FactThresholds:
     """SPEC §3 thresholds in microseconds (S, T) and the satisfied survey score."""
 
     short_abandon_us: int
@@ -95,8 +95,10 @@ class Thresholds:
     satisfied_score: int
 
     @classmethod
-    def of_seconds(cls, short_abandon: float, service_level: float, satisfied: int) -> Thresholds:
-        """Thresholds from seconds, as configured."""
+    def of_seconds(
+        cls, short_abandon: float, service_level: float, satisfied: int
+    ) -> FactThresholds:
+        """FactThresholds from seconds, as configured."""
         return cls(round(short_abandon * US), round(service_level * US), satisfied)
 
 
@@ -261,7 +263,7 @@ class FoldResult:
     watermark: int | None
 
 
-def call_facts(call: CallFact, thresholds: Thresholds) -> int:
+def call_facts(call: CallFact, thresholds: FactThresholds) -> int:
     """The set of SPEC §3 facts true of ``call`` now, as a bit mask."""
     facts = 0
     if call.offered_at is not None:
@@ -296,7 +298,7 @@ _CALL_COUNTS = (
 )
 
 
-def count_call(call: CallFact, thresholds: Thresholds, deltas: Deltas) -> CallFact:
+def count_call(call: CallFact, thresholds: FactThresholds, deltas: Deltas) -> CallFact:
     """Move the counters for the facts of ``call`` that became true; mark them counted.
 
     Updates ``call`` in place (the fold's own copy) and returns it.
@@ -430,7 +432,7 @@ def fold_batch(
     items: Sequence[Accepted],
     calls: Mapping[str, CallFact],
     tickets: Mapping[str, TicketFact],
-    thresholds: Thresholds,
+    thresholds: FactThresholds,
     watermark: int | None,
     overdue: Iterable[TicketFact] = (),
 ) -> FoldResult:

@@ -43,7 +43,7 @@ from hotline_kpi.metrics.fold import (
     CallFact,
     Review,
     Survey,
-    Thresholds,
+    FactThresholds,
     TicketFact,
     call_facts,
 )
@@ -734,7 +734,7 @@ class SqlStore:
         with self.batch():
             self._open_cursor().execute(self._sql_meta, (key, value))
 
-    def refresh_facts(self, thresholds: Thresholds) -> int:
+    def refresh_facts(self, thresholds: FactThresholds) -> int:
         """Recompute every call's fact bits for new thresholds; returns the calls changed.
 
         Counters already moved are not moved again (``counted`` is kept); exports, which read
@@ -743,7 +743,7 @@ class SqlStore:
         with self.batch():
             return self._refresh_facts(thresholds)
 
-    def _refresh_facts(self, thresholds: Thresholds) -> int:
+    def _refresh_facts(self, thresholds: FactThresholds) -> int:
         # Read inside the batch: another writer's newer facts must not be overwritten.
         rows = self._rows(f"SELECT {CALL_COLUMNS} FROM calls WHERE queued_at IS NOT NULL")
         changed = []
@@ -758,7 +758,7 @@ class SqlStore:
         )
         return len(changed)
 
-    def ensure_thresholds(self, thresholds: Thresholds) -> None:
+    def ensure_thresholds(self, thresholds: FactThresholds) -> None:
         """Make the stored fact bits agree with ``thresholds`` (refold once if they changed)."""
         wanted = f"{thresholds.short_abandon_us},{thresholds.service_level_us}"
         if self.meta("thresholds") == wanted:

@@ -18,7 +18,7 @@ from hotline_kpi.config import Targets, load_settings
 from hotline_kpi.ingest.events import epoch_us
 from hotline_kpi.metrics.catalogue import Measure, kpi
 from hotline_kpi.metrics.export import KpiFigures, kpi_entry, month_bounds, parse_month, to_csv
-from hotline_kpi.metrics.fold import Thresholds
+from hotline_kpi.metrics.fold import FactThresholds
 from hotline_kpi.metrics.store import SqliteStore, open_store
 from hotline_kpi.pipeline import Pipeline
 from hotline_kpi.reports import build_report
@@ -60,7 +60,7 @@ def test_calls_around_local_midnight_fall_in_the_right_month(
         )
     path = Path(str(tmp_path_factory.mktemp("b"))) / "s.db"  # type: ignore[attr-defined]
     store = SqliteStore(path)
-    pipeline = Pipeline(store, Thresholds.of_seconds(5, 20, 8), clock=lambda: 1 << 62)
+    pipeline = Pipeline(store, FactThresholds.of_seconds(5, 20, 8), clock=lambda: 1 << 62)
     pipeline.process([(line(e), 0, i) for i, e in enumerate(events)], "t", {})
     report = KpiFigures(store, load_settings(None, timezone=zone_name)).month(month)
     store.close()

@@ -33,13 +33,13 @@ from hotline_kpi.metrics.exposition import (
     counter_family,
     timing_family,
 )
-from hotline_kpi.metrics.fold import Count, Deltas, Thresholds, Timing, fold_batch
+from hotline_kpi.metrics.fold import Count, Deltas, FactThresholds, Timing, fold_batch
 from tests.conftest import line, make_event
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "metrics.prom"
 T0 = datetime.fromisoformat("2026-10-15T10:00:00+08:00")
 CREATED = 1_790_000_000.25  # what time.time() says while the metrics are made and moved
-THRESHOLDS = Thresholds.of_seconds(5, 20, 8)
+THRESHOLDS = FactThresholds.of_seconds(5, 20, 8)
 
 
 def at(seconds: float) -> datetime:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from hotline_kpi.ingest.events import epoch_us
 from hotline_kpi.metrics.exposition import HotlineMetrics, QueueLabels
-from hotline_kpi.metrics.fold import Thresholds
+from hotline_kpi.metrics.fold import FactThresholds
 from hotline_kpi.metrics.store import SqliteStore
 from hotline_kpi.pipeline import Pipeline
 from tests.conftest import line, make_event
@@ -34,7 +34,9 @@ def process_on(
 ) -> tuple[Pipeline, CollectorRegistry]:
     registry = CollectorRegistry()
     metrics = HotlineMetrics(registry, QueueLabels(known, cap))
-    pipeline = Pipeline(SqliteStore(path), Thresholds.of_seconds(5, 20, 8), metrics, clock=clock)
+    pipeline = Pipeline(
+        SqliteStore(path), FactThresholds.of_seconds(5, 20, 8), metrics, clock=clock
+    )
     return pipeline, registry
 
 

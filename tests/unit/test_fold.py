@@ -22,7 +22,7 @@ from hotline_kpi.metrics.fold import (
     CallFact,
     Count,
     Deltas,
-    Thresholds,
+    FactThresholds,
     TicketFact,
     count_ticket,
     fold_batch,
@@ -30,7 +30,7 @@ from hotline_kpi.metrics.fold import (
 from tests.conftest import line, make_event
 
 T0 = datetime.fromisoformat("2026-10-15T10:00:00+08:00")
-THRESHOLDS = Thresholds.of_seconds(5, 20, 8)
+THRESHOLDS = FactThresholds.of_seconds(5, 20, 8)
 NOW = epoch_us(T0) + 365 * 86400 * US
 
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from hotline_kpi.errors import StoreError
 from hotline_kpi.ingest.events import epoch_us
 from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
-from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, Thresholds, TicketFact
+from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, FactThresholds, TicketFact
 from hotline_kpi.metrics.store import BatchWrite, SqliteStore
 from hotline_kpi.pipeline import BatchOutcome, Pipeline
 from tests.conftest import line, make_event
@@ -38,7 +38,7 @@ def harness(tmp_path: Path) -> Callable[..., Any]:
         registry = CollectorRegistry()
         metrics = HotlineMetrics(registry, QueueLabels(known, cap))
         pipeline = Pipeline(
-            SqliteStore(path), Thresholds.of_seconds(5, 20, 8), metrics, clock=lambda: NOW
+            SqliteStore(path), FactThresholds.of_seconds(5, 20, 8), metrics, clock=lambda: NOW
         )
         return pipeline, metrics, registry
 
@@ -284,7 +284,7 @@ def test_the_allowed_clock_skew_is_configuration(tmp_path: Path) -> None:
     for skew, accepted in ((0, 0), (60, 1), (300, 2)):
         pipeline = Pipeline(
             SqliteStore(tmp_path / f"s{skew}.db"),
-            Thresholds.of_seconds(5, 20, 8),
+            FactThresholds.of_seconds(5, 20, 8),
             clock=lambda: NOW,
             max_clock_skew_us=skew * 1_000_000,
         )

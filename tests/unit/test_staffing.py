@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hotline_kpi.metrics.erlang import agents_needed
 from hotline_kpi.metrics.fold import ABANDONED, ANSWERED, NO_OUTCOME, CallFact, call_facts
-from hotline_kpi.metrics.fold import Thresholds as FoldThresholds
+from hotline_kpi.metrics.fold import FactThresholds as FoldThresholds
 from hotline_kpi.metrics.records import QueuedCall
 from hotline_kpi.metrics.staffing import StaffingSettings, analyse_staffing
 

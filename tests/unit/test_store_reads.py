@@ -10,9 +10,9 @@ from hotline_kpi.metrics.fold import (
     ABANDONED,
     ANSWERED,
     CallFact,
+    FactThresholds,
     Review,
     Survey,
-    Thresholds,
     call_facts,
 )
 from hotline_kpi.metrics.records import GroupCounts, QueuedCall
@@ -20,7 +20,7 @@ from hotline_kpi.metrics.store import BatchWrite, SqliteStore
 
 US = 1_000_000
 T0 = 1_790_000_000 * US
-STRICT = Thresholds.of_seconds(5, 20, 8)
+STRICT = FactThresholds.of_seconds(5, 20, 8)
 
 
 def _call(call_id: str, queue: str, outcome: int, wait_s: int, agent: str | None) -> CallFact:
@@ -94,7 +94,7 @@ def test_queued_calls_carry_the_folds_facts_and_follow_new_thresholds(tmp_path: 
     assert calls[T0 + 3 * US].short_abandon
     # No abandon is short with S = 0 and every answer is within T = 60 s: once the store's facts
     # are refolded, what staffing reads says so without knowing the thresholds.
-    store.ensure_thresholds(Thresholds.of_seconds(0, 60, 8))
+    store.ensure_thresholds(FactThresholds.of_seconds(0, 60, 8))
     refolded = store.queued_calls(lo, hi, "billing")
     assert not any(call.short_abandon for call in refolded)
     assert all(call.within_threshold for call in refolded if call.answered)

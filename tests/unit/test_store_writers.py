@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from hotline_kpi.errors import StoreError
 from hotline_kpi.ingest.events import epoch_us
 from hotline_kpi.metrics.exposition import HotlineMetrics, QueueLabels
-from hotline_kpi.metrics.fold import Thresholds
+from hotline_kpi.metrics.fold import FactThresholds
 from hotline_kpi.metrics.store import BatchWrite, SqliteStore, WriterConflictError
 from hotline_kpi.pipeline import BatchOutcome, Pipeline
 from tests.conftest import line, make_event
@@ -31,7 +31,7 @@ def at(seconds: float) -> datetime:
 
 
 def pipeline_on(path: Path) -> Pipeline:
-    return Pipeline(SqliteStore(path), Thresholds.of_seconds(5, 20, 8), clock=lambda: NOW)
+    return Pipeline(SqliteStore(path), FactThresholds.of_seconds(5, 20, 8), clock=lambda: NOW)
 
 
 def feed(pipeline: Pipeline, source: str, events: list[dict[str, Any]]) -> BatchOutcome:
@@ -140,7 +140,7 @@ def test_a_batch_another_writer_deadlocked_is_folded_again_and_counted_once(
     registry = CollectorRegistry()
     pipeline = Pipeline(
         SqliteStore(tmp_path / "s.db"),
-        Thresholds.of_seconds(5, 20, 8),
+        FactThresholds.of_seconds(5, 20, 8),
         HotlineMetrics(registry, QueueLabels((), 50)),
         clock=lambda: NOW,
     )
