@@ -6,18 +6,22 @@ queries them; both import the names from here so that they cannot drift apart.
 
 from __future__ import annotations
 
+from hotline_kpi.metrics import catalogue
 from hotline_kpi.metrics.catalogue import CATALOGUE, Counters, Histogram, Kpi, kpi
 
 # The rules file records the ratio KPIs in this order (layout only: what each KPI is comes from
 # the catalogue). A ratio KPI the catalogue adds and this does not list is recorded after these.
-_RECORDING_ORDER = (
-    "manual_connection_rate",
-    "drop_rate",
-    "service_level",
-    "abandon_rate",
-    "answer_accuracy",
-    "timeliness",
-    "satisfaction_rate",
+_RECORDING_ORDER = tuple(
+    entry.key
+    for entry in (
+        catalogue.MANUAL_CONNECTION_RATE,
+        catalogue.DROP_RATE,
+        catalogue.SERVICE_LEVEL,
+        catalogue.ABANDON_RATE,
+        catalogue.ANSWER_ACCURACY,
+        catalogue.TIMELINESS,
+        catalogue.SATISFACTION_RATE,
+    )
 )
 
 

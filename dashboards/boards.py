@@ -46,7 +46,13 @@ from hotline_kpi.dashboards.panels import (
     value_stat,
     wait_heatmap,
 )
-from hotline_kpi.metrics.catalogue import MISSION, Scope
+from hotline_kpi.metrics.catalogue import (
+    ANSWER_ACCURACY,
+    MISSION,
+    SATISFACTION_RATE,
+    TIMELINESS,
+    Scope,
+)
 
 # The alerts' annotations link to the overview and health dashboards: their uids are shared.
 OVERVIEW_UID = OVERVIEW_DASHBOARD_UID
@@ -331,10 +337,10 @@ def _kpi_row(board: dash.Dashboard, row: str, kpi: Shown, description: str) -> d
 
 def quality(settings: Settings) -> dash.Dashboard:
     """Answer accuracy from QA reviews, satisfaction surveys, work-order timeliness."""
-    catalogue = kpis(settings)
-    accuracy = catalogue["answer_accuracy"]
-    satisfaction = catalogue["satisfaction_rate"]
-    timeliness = catalogue["timeliness"]
+    shown = kpis(settings)
+    accuracy = shown[ANSWER_ACCURACY.key]
+    satisfaction = shown[SATISFACTION_RATE.key]
+    timeliness = shown[TIMELINESS.key]
     satisfied = settings.thresholds.satisfied_score
     board = _dashboard(
         QUALITY_UID,

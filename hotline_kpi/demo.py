@@ -23,7 +23,8 @@ from rich.text import Text
 
 from hotline_kpi.config import Settings, Targets
 from hotline_kpi.ingest.sources import Batch, SingleReader
-from hotline_kpi.metrics.catalogue import Kpi, Measure, Unit, kpi, met
+from hotline_kpi.metrics import catalogue
+from hotline_kpi.metrics.catalogue import Kpi, Measure, Unit, met
 from hotline_kpi.metrics.export import KpiFigures, MeasureCounts, kpi_entries
 from hotline_kpi.metrics.fold import US
 from hotline_kpi.pipeline import Totals
@@ -37,18 +38,15 @@ BATCH_LINES = 5000  # lines handed over at most in one batch
 IDLE_S = 0.2  # how long to wait when the simulated hotline has caught up with its clock
 
 # The live view's columns, in order; two-line heads keep the table inside 80 columns.
-COLUMNS: tuple[Kpi, ...] = tuple(
-    kpi(key)
-    for key in (
-        "manual_connection_rate",
-        "service_level",
-        "abandon_rate",
-        "drop_rate",
-        "average_speed_of_answer",
-        "answer_accuracy",
-        "satisfaction_rate",
-        "timeliness",
-    )
+COLUMNS: tuple[Kpi, ...] = (
+    catalogue.MANUAL_CONNECTION_RATE,
+    catalogue.SERVICE_LEVEL,
+    catalogue.ABANDON_RATE,
+    catalogue.DROP_RATE,
+    catalogue.AVERAGE_SPEED_OF_ANSWER,
+    catalogue.ANSWER_ACCURACY,
+    catalogue.SATISFACTION_RATE,
+    catalogue.TIMELINESS,
 )
 
 
@@ -205,7 +203,7 @@ class KpiView:
         overall, queues = self.figures.scopes(lo, hi)
         if self.terminal is None:
             kpis = kpi_entries(overall, self.settings.targets)
-            value = kpis["manual_connection_rate"]["value"]
+            value = kpis[catalogue.MANUAL_CONNECTION_RATE.key]["value"]
             log.info(
                 "%s: queued %d, manual connection rate %s, accepted %d",
                 clock,
