@@ -41,9 +41,9 @@ from hotline_kpi.metrics.fold import (
     SHORT_ABANDON,
     WITHIN_THRESHOLD,
     CallFact,
+    FactThresholds,
     Review,
     Survey,
-    FactThresholds,
     TicketFact,
     call_facts,
 )
