@@ -12,7 +12,10 @@ Values are the JSON numbers themselves: ratios with a percent format, durations 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping, Sequence
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import copy
 from datetime import datetime
 from typing import Any
@@ -24,6 +27,9 @@ from openpyxl.chart import LineChart, Reference
 from openpyxl.formatting.rule import ColorScaleRule, FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.page import PageMargins
+from openpyxl.worksheet.pagebreak import Break
+from openpyxl.worksheet.properties import PageSetupProperties
 
 from hotline_kpi.metrics.catalogue import KPI_KEYS, Direction, kpi
 from hotline_kpi.metrics.export import clean_text, looks_like_formula
@@ -64,6 +70,18 @@ TOTAL_FONT = Font(bold=True)
 THIN = Side(style="thin", color="D5D8DC")
 ROW_BORDER = Border(bottom=THIN)
 
+# Print set-up. A4 (paper size 9), margins in inches. A sheet wider than what fits a portrait
+# page at 100% is printed landscape; every sheet is scaled to one page wide (and as many pages
+# tall as it takes), with its header row repeated on each page.
+A4 = "9"
+PORTRAIT_WIDTH = 95.0  # column-width units (digits of the default font) across a portrait A4
+DEFAULT_WIDTH = 8.43  # Excel's width of a column nobody sized
+MARGINS = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.7, header=0.2, footer=0.3)
+FOOTER_SIZE = 8
+# Heights in points: a line of the 11-pt default font, and of the 9-pt notes under the tables.
+LINE_HEIGHT = 15.0
+NOTE_LINE_HEIGHT = 12.0
+
 
 _FORMATS = {"int": INTEGER, "seconds": DURATION, "score": SCORE, "ratio": PERCENT}
 
@@ -88,6 +106,56 @@ def _change(key: str, now: float | None, before: float | None) -> float | None:
     return change * 100 if kpi_kind(key) == "ratio" else change
 
 
+def text_width(text: str, size: float = 11) -> float:
+    """About how wide ``text`` is in column-width units (a digit of the 11-pt default font).
+
+    Chinese characters are about two digits wide; Latin letters and digits are counted a bit
+    wider than a digit, so that bold headers are not underestimated.
+    """
+    units = sum(2.0 if unicodedata.east_asian_width(ch) in "WF" else 1.1 for ch in text)
+    return units * size / 11
+
+
+# What a wrapped cell breaks between: each Chinese character, or a run of other characters
+# with the spaces after it.
+_WRAP_TOKENS = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff]+\s*|\s+")
+
+
+def wrapped_lines(text: str, width: float, size: float = 11) -> int:
+    """The lines ``text`` takes wrapped in a column (or merged cells) ``width`` units wide."""
+    room = max(width - 1.0, 1.0)  # the cell's padding
+    lines = 0
+    for paragraph in text.split("\n"):
+        lines += 1
+        used = 0.0
+        for token in _WRAP_TOKENS.findall(paragraph):
+            wide = text_width(token.rstrip(), size)
+            if used and used + wide > room:
+                lines += 1
+                used = 0.0
+            if wide > room:  # a word longer than the line is broken inside
+                lines += math.ceil(wide / room) - 1
+                used = wide % room
+            else:
+                used += text_width(token, size)
+    return lines
+
+
+# A column sized to its longest text is never wider than this: longer text wraps.
+MAX_WIDTH = 40.0
+
+
+def _fitting(width: float, texts: Iterable[str]) -> float:
+    """``width``, or wider if one of ``texts`` needs it (up to :data:`MAX_WIDTH`)."""
+    widest = max((text_width(text) for text in texts), default=0.0)
+    return min(max(width, widest + 1.5), MAX_WIDTH)
+
+
+def _footer_text(text: str) -> str:
+    # "&" starts a code in Excel's header and footer language: a literal one is doubled.
+    return text.replace("&", "&&")
+
+
 class _Sheet:
     """One sheet of a write-only workbook: cells collected per row, streamed out in row order.
 
@@ -95,18 +163,48 @@ class _Sheet:
     streamed row by row instead of held as a million cell objects. A sheet keeps its rows until
     :meth:`flush` (or :meth:`close`) writes them; column widths, frozen panes and row heights
     must be set before the first row is written. Text goes through :func:`_text_cell`.
+
+    Every sheet prints: one page wide (landscape when wider than a portrait page), the header
+    row in :data:`HEADER_ROW` repeated on each page, and a footer with the report's title, the
+    sheet's name and "page P of N". Header rows are as tall as their wrapped text.
     """
 
-    def __init__(self, book: Workbook, title: str, heading: str, subtitle: str) -> None:
+    def __init__(
+        self, book: Workbook, title: str, heading: str, subtitle: str, page_of: str = ""
+    ) -> None:
         self.ws: Any = book.create_sheet(title)
         self.pending: dict[int, dict[int, WriteOnlyCell]] = {}
         self.styles: dict[tuple[str | None, bool], Any] = {}
+        self.widths: dict[int, float] = {}
         self.written = 0  # rows already streamed out
         self.put(1, 1, heading, border=False).font = TITLE_FONT
         self.put(2, 1, subtitle, border=False).font = SUBTITLE_FONT
         self.row = HEADER_ROW
+        self._print_setup(heading, page_of)
+
+    def _print_setup(self, heading: str, page_of: str) -> None:
+        ws = self.ws
+        # Part of the sheet's properties, which open the sheet's XML: set before any row.
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+        ws.page_setup.paperSize = A4
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0  # as many pages tall as it takes
+        ws.page_margins = copy(MARGINS)
+        ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+        for part, text in (
+            (ws.oddFooter.left, _footer_text(heading)),
+            (ws.oddFooter.center, "&A"),  # the sheet's name
+            (ws.oddFooter.right, page_of),
+        ):
+            part.text = text
+            part.size = FOOTER_SIZE
 
     def header(self, names: Sequence[str], widths: Sequence[float], column: int = 1) -> None:
+        """The column heads ``names`` in :attr:`row` from ``column`` on, and the columns' widths.
+
+        The row is made as tall as the most wrapped head (never lower than two lines).
+        """
+        lines = 2
         for offset, (name, width) in enumerate(zip(names, widths, strict=True)):
             cell = self.put(self.row, column + offset, name, border=False)
             cell.fill = HEADER_FILL
@@ -114,7 +212,31 @@ class _Sheet:
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
             letter = get_column_letter(column + offset)
             self.ws.column_dimensions[letter].width = width
-        self.ws.row_dimensions[self.row].height = 30
+            self.widths[column + offset] = width
+            lines = max(lines, wrapped_lines(name, width))
+        self.ws.row_dimensions[self.row].height = lines * LINE_HEIGHT
+
+    def note(self, row: int, column: int, text: str) -> WriteOnlyCell:
+        """A note in small print under (or over) a table: merged from ``column`` to the sheet's
+        last sized column and wrapped there, so that it prints within the page's width."""
+        cell = self.put(row, column, text, border=False)
+        cell.font = SUBTITLE_FONT
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        last = max(self.widths, default=column)
+        if last > column:
+            self.ws.merged_cells.add(
+                f"{get_column_letter(column)}{row}:{get_column_letter(last)}{row}"
+            )
+        width = sum(self.widths.get(c, DEFAULT_WIDTH) for c in range(column, last + 1))
+        lines = wrapped_lines(text, width, size=SUBTITLE_FONT.size or 9)
+        if lines > 1:
+            self.ws.row_dimensions[row].height = lines * NOTE_LINE_HEIGHT + 2
+        return cell
+
+    def width(self) -> float:
+        """The sheet's width in column-width units, over the columns that hold cells."""
+        used = max(self.widths, default=1)
+        return sum(self.widths.get(c, DEFAULT_WIDTH) for c in range(1, used + 1))
 
     def put(
         self,
@@ -179,8 +301,10 @@ class _Sheet:
         self.written = max(self.written, through)
 
     def close(self) -> None:
-        """Write the remaining rows."""
+        """Write the remaining rows; a sheet wider than a portrait page prints landscape."""
         self.flush(max(self.pending, default=self.written))
+        wide = self.width() > PORTRAIT_WIDTH
+        self.ws.page_setup.orientation = "landscape" if wide else "portrait"
 
 
 def _text_cell(ws: Any, value: str) -> WriteOnlyCell:
@@ -249,7 +373,7 @@ def write_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     heading = words.title(report["month"])
     subtitle = report_subtitle(words, report)
     for title, fill, frozen in _SHEETS:
-        sheet = _Sheet(book, words(title), heading, subtitle)
+        sheet = _Sheet(book, words(title), heading, subtitle, words("page_of"))
         if frozen:
             # Before the first row: a sheet may stream its rows out as it fills them.
             sheet.freeze(f"{frozen}{HEADER_ROW + 1}")
@@ -310,7 +434,7 @@ def _summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
         sheet.put(row, 1, words(name))
         sheet.put(row, 2, volumes.get(name, 0), INTEGER)
         sheet.put(row, 3, earlier.get(name, 0), INTEGER)
-    sheet.put(row + 2, 1, words("mom_hint")).font = SUBTITLE_FONT
+    sheet.note(row + 2, 1, words("mom_hint"))
 
 
 QUEUE_COLUMNS = ("queued", "answered", *KPI_KEYS)
@@ -361,13 +485,13 @@ def _queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
 
 def _agents(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     ranking = report["agent_ranking"]
-    hint = words("bottom_hint", min=ranking["min_surveys"])
-    sheet.put(3, 1, hint, border=False).font = SUBTITLE_FONT
     labels = [words.figure(key) for key in AGENT_FIGURES]
+    ids = (str(agent["agent_id"]) for agent in report["agents"])
     sheet.header(
         [words("rank"), words("agent"), *labels, words("note")],
-        (7, 12, 10, 12, 12, 10, 9, 12, 9, 10, 12, 12),
+        (7, _fitting(12, ids), 10, 12, 12, 10, 9, 12, 9, 10, 12, 12),
     )
+    sheet.note(3, 1, words("bottom_hint", min=ranking["min_surveys"]))
     by_id = {agent["agent_id"]: agent for agent in report["agents"]}
     bottom = set(ranking["bottom"])
     order: list[tuple[int | None, str]] = [
@@ -440,6 +564,8 @@ def _daily(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
             data = Reference(sheet.ws, min_col=column, min_row=HEADER_ROW, max_row=row)
             chart.add_data(data, titles_from_data=True)
         chart.set_categories(Reference(sheet.ws, min_col=1, min_row=HEADER_ROW + 1, max_row=row))
+        # The chart prints on a page of its own rather than cut by the end of the table's page.
+        sheet.ws.row_breaks.append(Break(id=row + 1))
         sheet.ws.add_chart(chart, f"B{row + 3}")
 
 
@@ -469,8 +595,10 @@ def _excel_time(value: str | None) -> datetime | None:
 
 def _overdue(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     names = ("ticket_id", "kind", "queue", "opened_at", "due", "closed_at", "state")
+    ids = (str(ticket["ticket_id"]) for ticket in report["overdue_tickets"])
     sheet.header(
-        [*(words(n) for n in names), words("overdue_hours")], (16, 10, 12, 17, 17, 17, 11, 11)
+        [*(words(n) for n in names), words("overdue_hours")],
+        (_fitting(16, ids), 10, 12, 17, 17, 17, 11, 11),
     )
     row = HEADER_ROW
     for ticket in report["overdue_tickets"]:
@@ -522,7 +650,7 @@ def _satisfaction(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> Non
         sheet.put(row, 5, words("overall")).font = TOTAL_FONT
         sheet.put(row, 7, analysis["mean_satisfaction"], SCORE).font = TOTAL_FONT
         sheet.put(row, 8, analysis["mean_importance"], "0.000").font = TOTAL_FONT
-    sheet.put(max(row, last) + 2, 5, words("quadrant_hint")).font = SUBTITLE_FONT
+    sheet.note(max(row, last) + 2, 5, words("quadrant_hint"))
 
 
 HOUR_WIDTH = 7.5
@@ -567,20 +695,19 @@ def _staffing(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
             "F8696B",
             middle=("num", 0),
         )
-    sheet.put(row + 1, 1, words("staffing_hint")).font = SUBTITLE_FONT
+    sheet.note(row + 1, 1, words("staffing_hint"))
     sheet.row = row + 3
     sheet.header(
         [words("queue"), *(words(label) for _, label, _ in BACKTEST_COLUMNS)],
         (14, 8, *([HOUR_WIDTH] * (len(BACKTEST_COLUMNS) - 1))),
     )
-    sheet.ws.row_dimensions[sheet.row].height = 45
     for summary in staffing["backtest"]:
         sheet.row += 1
         sheet.put(sheet.row, 1, words.queue(summary["queue"]))
         for offset, (key, _, fmt) in enumerate(BACKTEST_COLUMNS):
             value = summary[key]
             sheet.put(sheet.row, 2 + offset, value * 100 if fmt != INTEGER else value, fmt)
-    sheet.put(sheet.row + 1, 1, words("backtest_hint")).font = SUBTITLE_FONT
+    sheet.note(sheet.row + 1, 1, words("backtest_hint"))
 
 
 def _notes(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
