@@ -135,9 +135,29 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--batch-size", type=int, default=10_000)
     replay.set_defaults(handler=_cmd_replay)
 
-    export = sub.add_parser("export", help="the monthly KPI report from a store")
+    export = sub.add_parser(
+        "export", help="the KPI report of a month or of a range of days, from a store"
+    )
     _add_common(export)
-    export.add_argument("--month", required=True, metavar="YYYY-MM")
+    export.add_argument("--month", metavar="YYYY-MM", help="one calendar month")
+    export.add_argument(
+        "--from",
+        dest="start",
+        metavar="YYYY-MM-DD",
+        help="first local day of a range (or today, yesterday)",
+    )
+    export.add_argument(
+        "--to",
+        dest="end",
+        metavar="YYYY-MM-DD",
+        help="last local day of the range, inclusive (or today, yesterday)",
+    )
+    export.add_argument(
+        "--by",
+        choices=["day", "hour", "interval"],
+        help="the range's periods (default day; interval: interval_minutes of the config)",
+    )
+    export.add_argument("--queue", metavar="QUEUE", help="limit every scope to this queue")
     export.add_argument("--format", default="json", choices=["json", "csv", "xlsx", "html", "pdf"])
     export.add_argument("--output", default="-", metavar="PATH|-")
     export.add_argument("--lang", default="zh", choices=["zh", "en"])

@@ -18,6 +18,8 @@ import re
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +38,16 @@ from hotline_kpi.metrics.catalogue import (
     met,
     target_of,
 )
-from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_facts
+from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, TicketFact, ticket_facts
 from hotline_kpi.metrics.months import (
+    BY,
     day_bounds,
     local_time,
     month_bounds,
+    month_period,
+    parse_day,
     parse_month,
+    period_edges,
     previous_month,
 )
 from hotline_kpi.metrics.store import StoreReader
@@ -50,6 +56,7 @@ __all__ = [
     "KPI_KEYS",
     "KpiFigures",
     "MeasureCounts",
+    "RangeRequest",
     "Report",
     "Tallies",
     "day_bounds",
@@ -58,7 +65,9 @@ __all__ = [
     "month_bounds",
     "parse_month",
     "previous_month",
+    "range_request",
     "to_csv",
+    "to_range_csv",
 ]
 
 # Characters no export may carry in a text cell: C0 controls, DEL, C1 controls, lone surrogates
@@ -169,6 +178,54 @@ Tallies = MeasureCounts
 (_KIND_KPI,) = (entry for entry in CATALOGUE if Scope.KIND in entry.scopes)
 
 
+@dataclass(frozen=True, slots=True)
+class RangeRequest:
+    """What ``export`` is asked for when it is a range (SPEC §5 ``--from --to --by --queue``)."""
+
+    first: date
+    last: date
+    by: str = "day"
+    queue: str | None = None
+    month: str | None = None  # the range was given as --month
+
+
+def range_request(
+    month: str | None,
+    start: str | None,
+    end: str | None,
+    by: str | None,
+    queue: str | None,
+    today: date,
+) -> RangeRequest | None:
+    """The export's range from its options, or None for the month export of ``--month`` alone
+    (whose output stays what it always was). ``today`` is the local date ``today`` and
+    ``yesterday`` are relative to. A wrong combination is a one-line :class:`UsageError`.
+    """
+    if queue is not None and not queue.strip():
+        raise UsageError("--queue is empty: give a queue name")
+    if by is not None and by not in BY:
+        raise UsageError(f"--by must be one of {', '.join(BY)}, got {by!r}")
+    if month is not None:
+        if start is not None or end is not None:
+            raise UsageError(
+                "--month and --from/--to both give the range: give --month YYYY-MM or "
+                "--from YYYY-MM-DD --to YYYY-MM-DD"
+            )
+        if by is None and queue is None:
+            return None
+        first, last = month_period(month)
+        return RangeRequest(first, last, by or "day", queue, month)
+    if start is None and end is None:
+        raise UsageError("give --month YYYY-MM, or --from YYYY-MM-DD --to YYYY-MM-DD")
+    if start is None or end is None:
+        given, missing = ("--from", "--to") if end is None else ("--to", "--from")
+        raise UsageError(f"{given} needs {missing} too (both local days, --to inclusive)")
+    first, last = parse_day(start, "--from", today), parse_day(end, "--to", today)
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}: give --to on or after --from")
+    return RangeRequest(first, last, by or "day", queue)
+
+
 class KpiFigures:
     """The SPEC §5 figures of one store, for one configuration (zone, thresholds, targets).
 
@@ -274,6 +331,146 @@ class KpiFigures:
                 for day, start, end in day_bounds(month, self.zone)
             }
         return report
+
+    def range_report(
+        self,
+        first: date,
+        last: date,
+        by: str = "day",
+        queue: str | None = None,
+        *,
+        month: str | None = None,
+    ) -> dict[str, Any]:
+        """The report of the local days ``first`` … ``last`` (inclusive) with its ``periods``
+        (SPEC §5 ``export --from --to --by --queue``), and its ``revision``.
+
+        The shape, kept stable for the XLSX/HTML/PDF renderers (keys in this order)::
+
+            {"from": "2026-11-01", "to": "2026-11-01",   # the local days, --to inclusive
+             "month": null,              # "YYYY-MM" when asked as --month, else null
+             "by": "hour",               # "day" | "hour" | "interval"
+             "interval_minutes": 15,     # the configured interval (the periods of "interval")
+             "queue": null,              # the --queue every scope is limited to, or null
+             "timezone": "America/New_York", "as_of": "…", "revision": "…",
+             "thresholds": {…},
+             # the whole range, exactly as the month export shows a month:
+             "overall": {kpi: {"value", "numerator", "denominator"[, "target", "met"]}},
+             "queues": {queue: {kpi: {…}}},
+             "agents": [{"agent_id": …, …}],   # as in the month export
+             "ticket_kinds": {kind: {…}},
+             "volumes": {"overall": {…, "offered": n}, "queues": {queue: {…}}},
+             # one entry per period, in time order:
+             "periods": [{"start": "2026-11-01T01:00:00-05:00",   # RFC 3339 with offset
+                          "end": "2026-11-01T02:00:00-05:00",
+                          "overall": {kpi: {…}},
+                          "queues": {queue: {kpi: {…}}},      # every queue of "queues"
+                          "volumes": {"overall": {…, "offered": n},
+                                      "queues": {queue: {…}}}}]}
+
+        Periods follow the configured zone: a day of 23 or 25 hours has 23 or 25 hourly
+        periods, a repeated hour appears twice (same wall time, two offsets). Every period lists
+        every queue of the range (a KPI without data is null), so a chart's series have one
+        point per period. With ``queue``, every scope holds only that queue's legs (its agents'
+        legs there) and the reviews, surveys and tickets that count in it. The whole range's
+        figures are the sums of its periods' counts; ``agents`` and ``ticket_kinds`` are not cut
+        into periods. Counts come from one grouped pass per table
+        (:meth:`~hotline_kpi.metrics.store.StoreReader.period_counts`).
+        """
+        edges = period_edges(first, last, by, self.zone, self.settings.interval_minutes)
+        count = len(edges) - 1
+        targets = self.settings.targets
+        satisfied = self.settings.thresholds.satisfied_score
+        overall = [MeasureCounts() for _ in range(count)]
+        queues: list[dict[str, MeasureCounts]] = [defaultdict(MeasureCounts) for _ in range(count)]
+        for group in self.store.period_counts(edges, "queue", satisfied, queue):
+            overall[group.period].update(group.counts)
+            if group.group is not None:
+                queues[group.period][group.group].update(group.counts)
+        kinds: dict[str, MeasureCounts] = {}
+        watermark = self.store.watermark()
+        for due in self.store.period_tickets(edges, queue):
+            settled = _settled(due.ticket, watermark)
+            if settled is None:
+                continue
+            scopes = [
+                overall[due.period],
+                kinds.setdefault(due.ticket.kind or "unknown", MeasureCounts()),
+            ]
+            if due.ticket.queue:
+                scopes.append(queues[due.period][due.ticket.queue])
+            for scope in scopes:
+                scope.update(settled)
+        offered = self.store.period_offered(edges, queue)
+        total = MeasureCounts()
+        by_queue: dict[str, MeasureCounts] = defaultdict(MeasureCounts)
+        for index in range(count):
+            total.add(overall[index])
+            for name, counts in queues[index].items():
+                by_queue[name].add(counts)
+        names = sorted(by_queue)
+        total_volumes = total.volumes()
+        total_volumes["offered"] = sum(offered.values())
+        agents: dict[str, MeasureCounts] = defaultdict(MeasureCounts)
+        for group in self.store.period_counts([edges[0], edges[-1]], "agent", satisfied, queue):
+            if group.group is not None:
+                agents[group.group].update(group.counts)
+        periods = []
+        for index in range(count):
+            scoped = {name: queues[index].get(name, MeasureCounts()) for name in names}
+            volumes = overall[index].volumes()
+            volumes["offered"] = offered.get(index, 0)
+            periods.append(
+                {
+                    "start": local_time(edges[index], self.zone),
+                    "end": local_time(edges[index + 1], self.zone),
+                    "overall": overall[index].kpis(targets),
+                    "queues": {name: counts.kpis(targets) for name, counts in scoped.items()},
+                    "volumes": {
+                        "overall": volumes,
+                        "queues": {name: counts.volumes() for name, counts in scoped.items()},
+                    },
+                }
+            )
+        report: dict[str, Any] = {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "month": month,
+            "by": by,
+            "interval_minutes": self.settings.interval_minutes,
+            "queue": queue,
+            "timezone": self.settings.timezone,
+            "as_of": self.as_of(),
+            "thresholds": self.settings.thresholds.model_dump(),
+            "overall": total.kpis(targets),
+            "queues": {name: by_queue[name].kpis(targets) for name in names},
+            "agents": [_agent_entry(agent, agents[agent]) for agent in sorted(agents)],
+            "ticket_kinds": {
+                kind: kpi_entry(_KIND_KPI, counts, targets)
+                for kind, counts in sorted(kinds.items())
+            },
+            "volumes": {
+                "overall": total_volumes,
+                "queues": {name: by_queue[name].volumes() for name in names},
+            },
+            "periods": periods,
+        }
+        return with_revision(report)
+
+    def month_range(self, month: str, by: str = "day", queue: str | None = None) -> dict[str, Any]:
+        """:meth:`range_report` over the local days of ``month`` (YYYY-MM)."""
+        first, last = month_period(month)
+        return self.range_report(first, last, by, queue, month=month)
+
+
+def _settled(ticket: TicketFact, watermark: int | None) -> dict[Measure, int] | None:
+    """A due ticket's timeliness counts (SPEC §3), or None while it is not settled."""
+    facts = ticket_facts(ticket, watermark)
+    if not facts & TICKET_DUE:
+        return None
+    return {
+        Measure.TICKETS_SETTLED: 1,
+        Measure.TICKETS_ON_TIME: 1 if facts & TICKET_ON_TIME else 0,
+    }
 
 
 Report = KpiFigures
@@ -415,6 +612,50 @@ def to_csv(report: Mapping[str, Any]) -> str:
                 ]
             )
     return out.getvalue()
+
+
+RANGE_CSV_COLUMNS = ("period", "start", "end", *CSV_COLUMNS)
+
+
+def to_range_csv(report: Mapping[str, Any]) -> str:
+    """A range report (:meth:`KpiFigures.range_report`) as long-format CSV.
+
+    The columns of :func:`to_csv` after ``period``, ``start`` and ``end``: first the whole
+    range's rows (``period`` is ``range``; overall, queues, ticket kinds and agents, as the month
+    CSV has them), then one row per period × scope × KPI (``period`` is ``day``, ``hour`` or
+    ``interval``; scopes overall and each queue), periods in time order. ``start`` and ``end``
+    are RFC 3339 with the offset, so a repeated daylight-saving hour is two distinct rows.
+    """
+    edges = report["periods"]
+    first = edges[0]["start"] if edges else ""
+    last = edges[-1]["end"] if edges else ""
+    whole = to_csv(report).splitlines()[1:]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RANGE_CSV_COLUMNS)
+    prefix = f"range,{first},{last},"
+    for line in whole:
+        out.write(prefix + line + "\n")
+    stamp = [report["as_of"] or "", report.get("revision", "")]
+    for period in report["periods"]:
+        where = [report["by"], period["start"], period["end"]]
+        scopes = [("overall", "", period["overall"])]
+        scopes += [("queue", name, kpis) for name, kpis in period["queues"].items()]
+        for scope, name, kpis in scopes:
+            for key, entry in kpis.items():
+                writer.writerow([*where, scope, csv_text(name), key, *_csv_figures(entry), *stamp])
+    return out.getvalue()
+
+
+def _csv_figures(entry: Mapping[str, Any]) -> list[Any]:
+    """numerator, denominator, value, target, met of one KPI entry as CSV fields."""
+    return [
+        entry["numerator"],
+        entry["denominator"],
+        "" if entry["value"] is None else entry["value"],
+        entry.get("target", ""),
+        "" if entry.get("met") is None else entry["met"],
+    ]
 
 
 def write_output(data: str | bytes, output: str) -> None:

@@ -18,6 +18,7 @@ from hotline_kpi.metrics.fold import (
     ANSWERED_FACT,
     SHORT_ABANDON,
     WITHIN_THRESHOLD,
+    TicketFact,
 )
 
 Grouping = Literal["queue", "agent"]
@@ -30,6 +31,24 @@ class GroupCounts:
 
     group: str | None
     counts: Mapping[Measure, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodCounts:
+    """Measure counts of one group in one period: ``period`` indexes the edges the read was
+    given (period ``i`` is [edges[i], edges[i + 1])); ``group`` as in :class:`GroupCounts`."""
+
+    period: int
+    group: str | None
+    counts: Mapping[Measure, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodTicket:
+    """A work order whose ``due`` falls in period ``period`` of the edges the read was given."""
+
+    period: int
+    ticket: TicketFact
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import UsageError
-from hotline_kpi.metrics.export import KpiFigures, parse_month, to_csv, write_output
+from hotline_kpi.metrics.export import (
+    KpiFigures,
+    RangeRequest,
+    parse_month,
+    range_request,
+    to_csv,
+    to_range_csv,
+    write_output,
+)
+from hotline_kpi.metrics.months import today_in
 from hotline_kpi.metrics.store import open_existing_store
 from hotline_kpi.reports.data import extend_report
 from hotline_kpi.reports.labels import LANGS
@@ -64,11 +75,31 @@ def export_document(
         return render_pdf(page)
 
 
-def run_export(settings: Settings, args: argparse.Namespace) -> int:
-    """``hotline-kpi export``: the monthly report in the requested format."""
-    parse_month(args.month)
+def _wall_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+def run_export(
+    settings: Settings, args: argparse.Namespace, now_us: Callable[[], int] = _wall_clock_us
+) -> int:
+    """``hotline-kpi export``: the monthly report, or a range's (``--from``/``--to``, ``--by``,
+    ``--queue``), in the requested format. ``now_us`` is the wall clock ``today`` and
+    ``yesterday`` are read from, in the configured zone (tests pass a fixed one)."""
+    month = getattr(args, "month", None)
+    if month is not None:
+        parse_month(month)
+    request = range_request(
+        month,
+        getattr(args, "start", None),
+        getattr(args, "end", None),
+        getattr(args, "by", None),
+        getattr(args, "queue", None),
+        today_in(settings.zone, now_us()),
+    )
     if args.format in ("xlsx", "pdf") and args.output == "-" and sys.stdout.isatty():
         raise UsageError(f"--format {args.format} is binary: give --output FILE")
+    if request is not None:
+        return _run_range_export(settings, args, request)
     store = open_existing_store(settings.store)
     try:
         figures = KpiFigures(store, settings)
@@ -82,5 +113,28 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
             data = export_document(figures, args.month, args.format, args.lang)
     finally:
         store.close()
+    write_output(data, args.output)
+    return 0
+
+
+def _run_range_export(settings: Settings, args: argparse.Namespace, request: RangeRequest) -> int:
+    """A range's report (:meth:`KpiFigures.range_report`) as JSON or CSV."""
+    if args.format not in ("json", "csv"):
+        raise UsageError(
+            f"--format {args.format} of a range (--from/--to, --by, --queue) is not yet "
+            "available: use --format json or csv"
+        )
+    store = open_existing_store(settings.store)
+    try:
+        figures = KpiFigures(store, settings)
+        report = figures.range_report(
+            request.first, request.last, request.by, request.queue, month=request.month
+        )
+    finally:
+        store.close()
+    if args.format == "csv":
+        data = to_range_csv(report)
+    else:
+        data = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
     write_output(data, args.output)
     return 0
