@@ -83,6 +83,10 @@ def run_staffing(settings: Settings, args: argparse.Namespace) -> int:
         print(f"no calls for {what} in {args.month}: {report.message}")
         return 0
     view: View = "backtest" if args.backtest else args.view
+    rows = report.to_rows(view)
+    if not rows and args.format != "json":
+        print(f"nothing to show in the {view} view of {args.month}: {_why_empty(view, report)}")
+        return 0
     if args.format == "table":
         print_staffing(
             Console(),
@@ -93,7 +97,6 @@ def run_staffing(settings: Settings, args: argparse.Namespace) -> int:
             wide=getattr(args, "wide", False),
         )
         return 0
-    rows = report.to_rows(view)
     if args.format == "json":
         print(
             json.dumps(
@@ -107,6 +110,16 @@ def run_staffing(settings: Settings, args: argparse.Namespace) -> int:
         writer.writerows(rows)
         print(out.getvalue(), end="")
     return 0
+
+
+def _why_empty(view: View, report: StaffingReport) -> str:
+    """Why a month with calls has no row in ``view``, in words a user can act on."""
+    if view == "hour_weekday":
+        return (
+            f"the hour x weekday view needs an interval_minutes that divides an hour, "
+            f"got {report.interval_minutes}: use --view intervals"
+        )
+    return "no interval had both a handle time and a patience estimate to replay"
 
 
 # --------------------------------------------------------------------------------------------

@@ -262,3 +262,15 @@ def test_the_command_prints_the_wide_table_whole_in_80_columns(
     out = capsys.readouterr().out
     assert "…" not in out
     assert "Erlang C" in out and "Patience" in out and "Shortfall" in out
+
+
+@pytest.mark.parametrize("output", ["table", "csv"])
+def test_a_view_without_rows_says_why_instead_of_failing(
+    store: Path, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    ninety = StaffingReport("Asia/Shanghai", 90, None, (slot(minutes=90),), (), (), ())
+    printed = run(store, ninety, monkeypatch, f"format={output}", "view=hour_weekday")
+    assert printed.splitlines() == [
+        "nothing to show in the hour_weekday view of 2026-10: the hour x weekday view needs an "
+        "interval_minutes that divides an hour, got 90: use --view intervals"
+    ]
