@@ -595,13 +595,22 @@ def _excel_time(value: str | None) -> datetime | None:
 
 def _overdue(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     names = ("ticket_id", "kind", "queue", "opened_at", "due", "closed_at", "state")
-    ids = (str(ticket["ticket_id"]) for ticket in report["overdue_tickets"])
+    tickets = report["overdue_tickets"]
     sheet.header(
         [*(words(n) for n in names), words("overdue_hours")],
-        (_fitting(16, ids), 10, 12, 17, 17, 17, 11, 11),
+        (
+            _fitting(16, (str(ticket["ticket_id"]) for ticket in tickets)),
+            _fitting(10, (words.kind(ticket["kind"]) for ticket in tickets)),
+            _fitting(12, (words.queue(ticket["queue"]) for ticket in tickets)),
+            17,
+            17,
+            17,
+            _fitting(11, (words(ticket["status"]) for ticket in tickets)),
+            11,
+        ),
     )
     row = HEADER_ROW
-    for ticket in report["overdue_tickets"]:
+    for ticket in tickets:
         row += 1
         sheet.put(row, 1, ticket["ticket_id"])
         sheet.put(row, 2, words.kind(ticket["kind"]))
@@ -733,9 +742,14 @@ def _notes(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
         (words("backtest"), words("backtest_hint")),
     ]
     sheet.header([words("notes"), ""], (26, 90))
+    top = Alignment(vertical="top")
     for index, (name, text) in enumerate(lines):
-        sheet.put(HEADER_ROW + 1 + index, 1, name).font = TOTAL_FONT
-        sheet.put(HEADER_ROW + 1 + index, 2, text).alignment = Alignment(wrap_text=True)
+        row = HEADER_ROW + 1 + index
+        label = sheet.put(row, 1, name)
+        label.font, label.alignment = TOTAL_FONT, top
+        sheet.put(row, 2, text).alignment = Alignment(wrap_text=True, vertical="top")
+        # Calc keeps a row's stored height: without one, wrapped lines overlap the next row.
+        sheet.ws.row_dimensions[row].height = wrapped_lines(text, 90) * LINE_HEIGHT
 
 
 _SHEETS: tuple[tuple[str, Callable[[_Sheet, Mapping[str, Any], Words], None], str], ...] = (
