@@ -152,7 +152,8 @@ def period_edges(
         following = day + timedelta(days=1)
         end = day_start(following, zone)
         found = {start}
-        for minute in range(step, 1440, step):
+        # Minute 0 too: where clocks go back at 01:00 to 00:00, midnight's hour happens twice.
+        for minute in range(0, 1440, step) if step < 1440 else ():
             hour, rest = divmod(minute, 60)
             for fold in (0, 1):
                 wall = datetime(day.year, day.month, day.day, hour, rest, tzinfo=zone, fold=fold)

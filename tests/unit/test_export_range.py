@@ -329,5 +329,19 @@ def test_period_edges_follow_daylight_saving_and_the_bound() -> None:
         HOUR_US,
         HOUR_US * 3 // 2,
     ]
+    # Havana goes back from 01:00 to midnight: midnight's hour happens twice, and the next
+    # March its midnight never happens (the day starts at 01:00).
+    havana = ZoneInfo("America/Havana")
+    back = period_edges(date(2026, 11, 1), date(2026, 11, 1), "hour", havana, 15)
+    assert [local_time(edge, havana) for edge in back[:3]] == [
+        "2026-11-01T00:00:00-04:00",
+        "2026-11-01T00:00:00-05:00",
+        "2026-11-01T01:00:00-05:00",
+    ]
+    assert len(back) - 1 == 25
+    assert len(period_edges(date(2026, 11, 1), date(2026, 11, 1), "day", havana, 15)) == 2
+    forward = period_edges(date(2026, 3, 8), date(2026, 3, 8), "hour", havana, 15)
+    assert local_time(forward[0], havana) == "2026-03-08T01:00:00-04:00"
+    assert len(forward) - 1 == 23
     with pytest.raises(UsageError, match=f"at most {MAX_PERIODS}"):
         period_edges(date(2026, 1, 1), date(2026, 12, 31), "interval", NEW_YORK, 15)
