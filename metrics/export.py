@@ -17,7 +17,7 @@ import json
 import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -572,46 +572,36 @@ def to_csv(report: Mapping[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    writer.writerows(_csv_rows(report))
+    return out.getvalue()
+
+
+def _csv_rows(report: Mapping[str, Any]) -> Iterator[list[Any]]:
+    """The rows of :func:`to_csv` for the whole of ``report``, stamp included."""
     stamp = [report["as_of"] or "", report.get("revision", "")]
-
-    def rows(scope: str, name: str, kpis: Mapping[str, Mapping[str, Any]]) -> None:
+    scopes = [("overall", "", report["overall"])]
+    scopes += [("queue", queue, kpis) for queue, kpis in report["queues"].items()]
+    scopes += [
+        ("ticket_kind", kind, {_KIND_KPI.key: entry})
+        for kind, entry in report["ticket_kinds"].items()
+    ]
+    for scope, name, kpis in scopes:
         for key, entry in kpis.items():
-            writer.writerow(
-                [
-                    scope,
-                    csv_text(name),
-                    key,
-                    entry["numerator"],
-                    entry["denominator"],
-                    "" if entry["value"] is None else entry["value"],
-                    entry.get("target", ""),
-                    "" if entry.get("met") is None else entry["met"],
-                    *stamp,
-                ]
-            )
-
-    rows("overall", "", report["overall"])
-    for queue, kpis in report["queues"].items():
-        rows("queue", queue, kpis)
-    for kind, entry in report["ticket_kinds"].items():
-        rows("ticket_kind", kind, {_KIND_KPI.key: entry})
+            yield [scope, csv_text(name), key, *_csv_figures(entry), *stamp]
     for agent in report["agents"]:
         for key, (numerator, denominator) in _AGENT_CSV.items():
             value = agent[key]
-            writer.writerow(
-                [
-                    "agent",
-                    csv_text(agent["agent_id"]),
-                    key,
-                    agent[numerator],
-                    agent[denominator],
-                    "" if value is None else value,
-                    "",
-                    "",
-                    *stamp,
-                ]
-            )
-    return out.getvalue()
+            yield [
+                "agent",
+                csv_text(agent["agent_id"]),
+                key,
+                agent[numerator],
+                agent[denominator],
+                "" if value is None else value,
+                "",
+                "",
+                *stamp,
+            ]
 
 
 RANGE_CSV_COLUMNS = ("period", "start", "end", *CSV_COLUMNS)
@@ -626,18 +616,15 @@ def to_range_csv(report: Mapping[str, Any]) -> str:
     ``interval``; scopes overall and each queue), periods in time order. ``start`` and ``end``
     are RFC 3339 with the offset, so a repeated daylight-saving hour is two distinct rows.
     """
-    edges = report["periods"]
-    first = edges[0]["start"] if edges else ""
-    last = edges[-1]["end"] if edges else ""
-    whole = to_csv(report).splitlines()[1:]
+    periods = report["periods"]
+    first = periods[0]["start"] if periods else ""
+    last = periods[-1]["end"] if periods else ""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(RANGE_CSV_COLUMNS)
-    prefix = f"range,{first},{last},"
-    for line in whole:
-        out.write(prefix + line + "\n")
+    writer.writerows(["range", first, last, *row] for row in _csv_rows(report))
     stamp = [report["as_of"] or "", report.get("revision", "")]
-    for period in report["periods"]:
+    for period in periods:
         where = [report["by"], period["start"], period["end"]]
         scopes = [("overall", "", period["overall"])]
         scopes += [("queue", name, kpis) for name, kpis in period["queues"].items()]

@@ -345,3 +345,27 @@ def test_period_edges_follow_daylight_saving_and_the_bound() -> None:
     assert len(forward) - 1 == 23
     with pytest.raises(UsageError, match=f"at most {MAX_PERIODS}"):
         period_edges(date(2026, 1, 1), date(2026, 12, 31), "interval", NEW_YORK, 15)
+
+
+def test_the_range_csv_keeps_a_name_with_a_line_separator_on_its_row() -> None:
+    from hotline_kpi.metrics.export import to_range_csv
+
+    kpis = {"service_level": {"value": None, "numerator": 0, "denominator": 0}}
+    name = "=line\u2028separated"
+    report = {
+        "as_of": None,
+        "revision": "r",
+        "by": "day",
+        "overall": kpis,
+        "queues": {name: kpis},
+        "ticket_kinds": {},
+        "agents": [],
+        "periods": [{"start": "s", "end": "e", "overall": kpis, "queues": {name: kpis}}],
+    }
+    rows = list(csv.reader(io.StringIO(to_range_csv(report), newline="")))
+    assert [row[:5] for row in rows[1:]] == [
+        ["range", "s", "e", "overall", ""],
+        ["range", "s", "e", "queue", "'" + name],
+        ["day", "s", "e", "overall", ""],
+        ["day", "s", "e", "queue", "'" + name],
+    ]
