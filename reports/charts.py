@@ -11,7 +11,9 @@ import logging
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 import matplotlib
 
@@ -19,6 +21,7 @@ matplotlib.use("Agg")
 
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
@@ -348,4 +351,105 @@ def all_charts(report: Mapping[str, Any], words: Words) -> dict[str, bytes]:
         charts["queues"] = queue_comparison(report, words)
     for queue in report["staffing"]["queues"]:
         charts[f"staffing/{queue}"] = staffing_heatmap(report, words, queue)
+    return charts
+
+
+# Range reports (``export --from --to --by``): the KPIs per period against their targets.
+# A period without data is a gap in its line; a month by the quarter hour is 2,976 points a
+# line, drawn with small markers (the usual size up to MARKED_PERIODS points).
+MARKED_PERIODS = 62
+
+
+def _period_starts(report: Mapping[str, Any]) -> list[float]:
+    # From aware datetimes: a repeated daylight-saving hour is two distinct points on the axis.
+    starts = [datetime.fromisoformat(period["start"]) for period in report["periods"]]
+    return [float(day) for day in date2num(starts)]  # type: ignore[no-untyped-call]
+
+
+def _time_axis(axes: Axes, zone: ZoneInfo) -> None:
+    # Ticks in the report's zone (the points are UTC day numbers); matplotlib leaves both
+    # constructors unannotated.
+    locator = AutoDateLocator(tz=zone, maxticks=8)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    formatter = ConciseDateFormatter(locator, tz=zone)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_formatter(formatter)
+
+
+def _period_line(
+    axes: Axes,
+    starts: list[float],
+    values: list[float | None],
+    key: str,
+    target: float | None,
+    colour: str,
+    label: str | None = None,
+) -> list[float]:
+    """One KPI's line over the periods, its missed periods as red dots; the values drawn."""
+    ys = [math.nan if value is None else value for value in values]
+    # A period between two without data has no line to either side: its marker shows it.
+    size = 2.5 if len(starts) <= MARKED_PERIODS else 1.0
+    axes.plot(starts, ys, color=colour, marker="o", markersize=size, linewidth=1.1, label=label)
+    if target is not None:
+        missed = [
+            (start, value)
+            for start, value in zip(starts, values, strict=True)
+            if value is not None and not met(kpi(key), value, target)
+        ]
+        axes.scatter(
+            [start for start, _ in missed], [value for _, value in missed], color=RED, s=6, zorder=3
+        )
+    return [value for value in values if value is not None]
+
+
+def range_trend(report: Mapping[str, Any], words: Words) -> bytes:
+    """Small multiples: each of the trend KPIs per period, its target as a dashed line."""
+    starts = _period_starts(report)
+    zone = ZoneInfo(report["timezone"])
+    with _figure(7.2, 5.6) as figure:
+        grid = figure.subplots(3, 2, sharex=True)
+        for axes, key in zip(grid.flat, TREND_KPIS, strict=True):
+            values = [period["overall"][key]["value"] for period in report["periods"]]
+            target = report["overall"][key].get("target")
+            drawn = _period_line(axes, starts, values, key, target, BLUE)
+            if target is not None:
+                axes.axhline(target, color=RED, linestyle="--", linewidth=1)
+            axes.set_title(words.kpi(key), loc="left")
+            _percent_axis(axes, None)
+            _pad_limits(axes, drawn, target)
+            _time_axis(axes, zone)
+        return _png(figure)
+
+
+def range_queue_trend(report: Mapping[str, Any], words: Words) -> bytes:
+    """One panel per queue: the call targets per period, each target as a dashed line."""
+    starts = _period_starts(report)
+    zone = ZoneInfo(report["timezone"])
+    queues = list(report["queues"])
+    with _figure(7.2, 0.4 + 1.45 * len(queues)) as figure:
+        panels = figure.subplots(len(queues), 1, sharex=True, squeeze=False)[:, 0]
+        for axes, queue in zip(panels, queues, strict=True):
+            drawn: list[float] = []
+            targets: list[float] = []
+            for key, colour in zip(CALL_TARGETS, (BLUE, ORANGE), strict=True):
+                values = [period["queues"][queue][key]["value"] for period in report["periods"]]
+                target = report["overall"][key].get("target")
+                drawn += _period_line(axes, starts, values, key, target, colour, words.kpi(key))
+                if target is not None:
+                    axes.axhline(target, color=colour, linestyle="--", linewidth=0.9)
+                    targets.append(target)
+            axes.set_title(words.queue(queue), loc="left")
+            _percent_axis(axes, None)
+            _pad_limits(axes, drawn + targets[1:], targets[0] if targets else None)
+            _time_axis(axes, zone)
+        panels[0].legend(loc="lower left", ncols=len(CALL_TARGETS), fontsize=7)
+        return _png(figure)
+
+
+def all_range_charts(report: Mapping[str, Any], words: Words) -> dict[str, bytes]:
+    """Every chart of a range report by name; a range without data gets none."""
+    if not any(report["volumes"]["overall"].values()):
+        return {}
+    charts = {"range_trend": range_trend(report, words)}
+    if report["queues"] and not report.get("queue"):
+        charts["range_queues"] = range_queue_trend(report, words)
     return charts

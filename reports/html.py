@@ -14,11 +14,13 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from hotline_kpi.metrics.catalogue import KPI_KEYS, KPIS
+from hotline_kpi.metrics.catalogue import KPI_KEYS, KPIS, Direction
 from hotline_kpi.metrics.export import clean_text
-from hotline_kpi.reports.charts import all_charts
+from hotline_kpi.reports.charts import all_charts, all_range_charts
 from hotline_kpi.reports.labels import (
     AGENT_FIGURES,
+    CALL_TARGETS,
+    PERIOD_KPIS,
     QUEUE_KPIS,
     SUMMARY_CARDS,
     TICKET_KPI,
@@ -29,6 +31,8 @@ from hotline_kpi.reports.labels import (
     format_duration,
     format_value,
     kpi_kind,
+    kpi_list,
+    range_title,
 )
 from hotline_kpi.reports.labels import subtitle as report_subtitle
 
@@ -451,6 +455,241 @@ def render_html(
         lang="zh-CN" if lang == "zh" else "en",
         title=escape(title),
         subtitle=escape(subtitle),
+        css=_template("report.css"),
+        footer=footer.replace("\\", ""),
+        body="\n".join(parts),
+    )
+
+
+# Range reports (``export --from --to --by``). A range has as many periods as it likes (a month
+# by the quarter hour is 2,976): the charts draw them all, the table lists every period only up
+# to PERIOD_ROWS, else the WORST_PERIODS worst by the call targets. The full list is in the
+# XLSX, CSV and JSON.
+PERIOD_ROWS = 31
+WORST_PERIODS = 20
+
+
+def calls_short(kpis: Mapping[str, Any]) -> float:
+    """How many calls a scope's period is short of its call targets (the worst of them).
+
+    For a KPI that must stay at or above its target, target × denominator − numerator; for one
+    that must stay below, numerator − target × denominator; 0 when every target is met or a
+    KPI has no data.
+    """
+    short = 0.0
+    for key in CALL_TARGETS:
+        entry = kpis[key]
+        if entry.get("target") is None or entry["value"] is None or entry.get("met") is not False:
+            continue
+        gap = entry["target"] * entry["denominator"] - entry["numerator"]
+        short = max(short, -gap if KPIS[key].direction is Direction.BELOW else gap)
+    return short
+
+
+def worst_periods(report: Mapping[str, Any], count: int = WORST_PERIODS) -> list[int]:
+    """The indexes of the ``count`` periods furthest below the call targets, worst first.
+
+    Ranked by :func:`calls_short` (a quarter hour of one unanswered call is not the worst of a
+    month), then by time; periods that met their targets are never listed.
+    """
+    shortfalls = [
+        (calls_short(period["overall"]), index) for index, period in enumerate(report["periods"])
+    ]
+    ranked = sorted((item for item in shortfalls if item[0] > 0), key=lambda s: (-s[0], s[1]))
+    return [index for _, index in ranked[:count]]
+
+
+def _period_label(period: Mapping[str, Any], by: str, offsets: bool) -> str:
+    start, end = period["start"], period["end"]
+    label = start[:10] if by == "day" else f"{start[:10]} {start[11:16]}–{end[11:16]}"
+    return f"{label} ({start[19:]})" if offsets else label
+
+
+def _range_summary(report: Mapping[str, Any], words: Words) -> str:
+    cards = []
+    for key in SUMMARY_CARDS:
+        entry = report["overall"][key]
+        state = {True: "met", False: "missed"}.get(entry["met"], "")
+        kind = kpi_kind(key)
+        target = format_value(entry["target"], kind, words.lang)
+        relation = KPIS[key].direction.sign
+        cards.append(
+            f'<div class="card {state}"><div class="name">{escape(words.kpi(key))}</div>'
+            f'<div class="big" data-src="overall/{key}/value" data-kind="{kind}">'
+            f"{escape(format_value(entry['value'], kind, words.lang))}</div>"
+            f'<div class="meta">{escape(words("target"))} {relation} {escape(target)} · '
+            f"{escape(words(state) if state else words('none'))}</div></div>"
+        )
+    rows = []
+    for key in KPI_KEYS:
+        entry = report["overall"][key]
+        kind = kpi_kind(key)
+        rows.append(
+            "<tr>"
+            + _text(words.kpi(key))
+            + _num(entry["value"], kind, f"overall/{key}/value", words)
+            + (
+                _num(entry["target"], kind, f"overall/{key}/target", words)
+                if "target" in entry
+                else "<td></td>"
+            )
+            + _status_cell(entry, words)
+            + _num(
+                entry["numerator"],
+                "hours" if kind == "seconds" else "int",
+                f"overall/{key}/numerator",
+                words,
+            )
+            + _num(entry["denominator"], "int", f"overall/{key}/denominator", words)
+            + "</tr>"
+        )
+    names = ("kpi", "range_value", "target", "status", "numerator", "denominator")
+    table = _table(_head(*map(words, names)), rows)
+    volumes = report["volumes"]["overall"]
+    shown = ("offered", "queued", "answered", "abandoned", "qa_reviews", "surveys")
+    volume_table = (
+        "<table>"
+        + _head(*(words(n) for n in shown), words("tickets_settled"), words("periods"))
+        + "<tbody><tr>"
+        + "".join(_num(volumes.get(n, 0), "int", f"volumes/overall/{n}", words) for n in shown)
+        + _num(volumes["tickets_settled"], "int", "volumes/overall/tickets_settled", words)
+        + f'<td class="num">{len(report["periods"]):,}</td>'
+        + "</tr></tbody></table>"
+    )
+    return _section(
+        words("summary"),
+        f'<div class="cards">{"".join(cards)}</div>{table}'
+        f"<h3>{escape(words('volumes'))}</h3>{volume_table}",
+    )
+
+
+def _range_trend(report: Mapping[str, Any], words: Words, charts: Mapping[str, bytes]) -> str:
+    queues = kpi_list(words, CALL_TARGETS)
+    return _section(
+        words("range_trend"),
+        _img(charts, "range_trend", "")
+        + (
+            f"<h3>{escape(words('range_queue_trend', kpis=queues))}</h3>"
+            + _img(charts, "range_queues", "")
+            if "range_queues" in charts
+            else ""
+        ),
+        page=True,
+    )
+
+
+def _periods(report: Mapping[str, Any], words: Words) -> str:
+    """Every period when there are few; else the worst, and where the others are."""
+    periods = report["periods"]
+    everything = len(periods) <= PERIOD_ROWS
+    shown = list(range(len(periods))) if everything else worst_periods(report)
+    offsets = len({period["start"][19:] for period in periods}) > 1
+    rows = []
+    for index in shown:
+        period = periods[index]
+        kpis = period["overall"]
+        volumes = period["volumes"]["overall"]
+        cells = [_text(_period_label(period, report["by"], offsets))]
+        cells.append(
+            _num(volumes["queued"], "int", f"periods/{index}/volumes/overall/queued", words)
+        )
+        for key in PERIOD_KPIS:
+            entry = kpis[key]
+            state = {True: "met", False: "missed"}.get(entry.get("met"), "")
+            src = f"periods/{index}/overall/{key}/value"
+            cells.append(_num(entry["value"], kpi_kind(key), src, words, state))
+        cells.append(f'<td class="num">{calls_short(kpis):,.1f}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = _head(
+        words("period"),
+        words("queued"),
+        *(words.kpi(key) for key in PERIOD_KPIS),
+        words("calls_short"),
+    )
+    kpis = kpi_list(words, CALL_TARGETS)
+    if everything:
+        return _section(words("periods_table"), _table(head, rows))
+    missed = sum(1 for period in periods if calls_short(period["overall"]) > 0)
+    if not rows:
+        return _section(
+            words("worst_periods"),
+            _hint(words("no_missed_periods", total=f"{len(periods):,}", kpis=kpis)),
+        )
+    hint = words(
+        "worst_hint", total=f"{len(periods):,}", missed=f"{missed:,}", shown=len(rows), kpis=kpis
+    )
+    return _section(words("worst_periods"), _hint(hint) + _table(head, rows))
+
+
+def _range_tickets(report: Mapping[str, Any], words: Words) -> str:
+    rows = []
+    kinds = [(k, words.kind(k), f"ticket_kinds/{k}", e) for k, e in report["ticket_kinds"].items()]
+    kinds.append(("", words("overall"), f"overall/{TICKET_KPI}", report["overall"][TICKET_KPI]))
+    for kind, name, src, entry in kinds:
+        state = {True: "met", False: "missed"}.get(entry.get("met"), "")
+        rows.append(
+            f'<tr class="{"" if kind else "total"}">'
+            + _text(name)
+            + _num(entry["denominator"], "int", f"{src}/denominator", words)
+            + _num(entry["numerator"], "int", f"{src}/numerator", words)
+            + _num(entry["value"], kpi_kind(TICKET_KPI), f"{src}/value", words, state)
+            + _status_cell(entry, words)
+            + "</tr>"
+        )
+    names = ("kind", "tickets_settled", "on_time", "range_value", "status")
+    return _section(words("tickets"), _table(_head(*map(words, names)), rows))
+
+
+def _range_agents(report: Mapping[str, Any], words: Words) -> str:
+    agents = report["agents"]
+    if len(agents) > AGENT_ROWS:
+        return _section(
+            words("agents"), _hint(words("range_agents_hint", total=f"{len(agents):,}"))
+        )
+    rows = []
+    for agent in sorted(agents, key=lambda a: str(a["agent_id"])):
+        cells = [_text(agent["agent_id"])]
+        cells += [
+            _num(agent[key], figure_kind(key), f"agents/{agent['agent_id']}/{key}", words)
+            for key in AGENT_FIGURES
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    labels = [words.figure(key) for key in AGENT_FIGURES]
+    return _section(words("agents"), _table(_head(words("agent"), *labels), rows))
+
+
+def render_range_html(
+    report: Mapping[str, Any], lang: str = "zh", charts: Mapping[str, bytes] | None = None
+) -> str:
+    """The report page of a range (``export --from --to [--by] [--queue]``), from its JSON
+    (:meth:`~hotline_kpi.metrics.export.KpiFigures.range_report`); ``charts`` are drawn when
+    not given (:func:`~hotline_kpi.reports.charts.all_range_charts`). Its size is bounded
+    whatever the number of periods: see :data:`PERIOD_ROWS` and :data:`WORST_PERIODS`."""
+    words = Words(lang)
+    if charts is None:
+        charts = all_range_charts(report, words)
+    title = range_title(words, report)
+    has_data = any(report["volumes"]["overall"].values())
+    parts = []
+    if not has_data:
+        parts.append(f'<p class="no-data">{escape(words("range_no_data"))}</p>')
+    parts.append(_range_summary(report, words))
+    if has_data:
+        parts.append(_queues(report, words))
+        parts.append(_range_trend(report, words, charts))
+        parts.append(_periods(report, words))
+        parts.append(_range_tickets(report, words))
+        parts.append(_range_agents(report, words))
+    footer = words(
+        "footer",
+        title=title,
+        as_of=format_as_of(report["as_of"]),
+        revision=report.get("revision") or "–",
+    ).replace('"', "'")
+    return Template(_template("report.html")).substitute(
+        lang="zh-CN" if lang == "zh" else "en",
+        title=escape(title),
+        subtitle=escape(report_subtitle(words, report)),
         css=_template("report.css"),
         footer=footer.replace("\\", ""),
         body="\n".join(parts),

@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from copy import copy
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from openpyxl import Workbook
@@ -40,8 +41,10 @@ from hotline_kpi.reports.labels import (
     HEADLINE,
     TICKET_KPI,
     Words,
+    by_words,
     figure_kind,
     kpi_kind,
+    range_title,
 )
 from hotline_kpi.reports.labels import subtitle as report_subtitle
 
@@ -764,3 +767,210 @@ _SHEETS: tuple[tuple[str, Callable[[_Sheet, Mapping[str, Any], Words], None], st
     ("staffing", _staffing, "C"),
     ("notes", _notes, ""),
 )
+
+
+# Range reports (``export --from --to --by``): the range's KPIs, its queues, one sheet of
+# periods × KPIs for all queues together and one per queue, the agents and the work orders.
+# Drawn from the range's JSON (:meth:`~hotline_kpi.metrics.export.KpiFigures.range_report`).
+
+# Characters a sheet's name cannot hold, and its longest length (Excel's rules).
+_SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+SHEET_NAME_LENGTH = 31
+
+
+def _sheet_name(name: str, taken: set[str]) -> str:
+    """``name`` made a valid sheet name not in ``taken`` (which it is added to)."""
+    base = _SHEET_NAME_FORBIDDEN.sub("_", clean_text(name)).strip("'") or "_"
+    base = base[:SHEET_NAME_LENGTH]
+    candidate, number = base, 1
+    while candidate.lower() in taken:
+        number += 1
+        suffix = f" ({number})"
+        candidate = base[: SHEET_NAME_LENGTH - len(suffix)] + suffix
+    taken.add(candidate.lower())
+    return candidate
+
+
+def write_range_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
+    """The workbook's bytes for a range report (``export --from --to [--by] [--queue]``).
+
+    Sheets: the range's KPIs against their targets and its volumes; the queues; the periods of
+    all queues together (one row per period, a column per KPI, missed targets red); the same for
+    each queue (none when the range is limited to one queue: its periods are the first); the
+    agents; work-order timeliness by kind. Periods are the JSON's, in time order: a repeated
+    daylight-saving hour is two rows, told apart by a UTC offset column (shown only when the
+    offset changes in the range).
+    """
+    words = Words(lang)
+    book = Workbook(write_only=True)
+    heading = range_title(words, report)
+    subtitle = report_subtitle(words, report)
+    by = by_words(words, report)
+    taken: set[str] = set()
+    # (sheet title, what fills it, first column not frozen)
+    fills: list[tuple[str, Callable[[_Sheet, Mapping[str, Any], Words], None], str]] = [
+        (words("summary"), _range_summary, "B"),
+        (words("queues"), _range_queues, "B"),
+        (words("periods_sheet", scope=words("overall"), by=by), _periods, "B"),
+    ]
+    if not report.get("queue"):
+        fills += [
+            (words("periods_sheet", scope=words.queue(q), by=by), partial(_periods, queue=q), "B")
+            for q in report["queues"]
+        ]
+    fills.append((words("agents"), _range_agents, "B"))
+    fills.append((words("tickets"), _tickets, "A"))
+    for title, fill, frozen in fills:
+        sheet = _Sheet(book, _sheet_name(title, taken), heading, subtitle, words("page_of"))
+        sheet.freeze(f"{frozen}{HEADER_ROW + 1}")
+        fill(sheet, report, words)
+        sheet.close()
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+RANGE_VOLUMES = (
+    "offered",
+    "queued",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "dropped",
+    "qa_reviews",
+    "surveys",
+    "tickets_settled",
+)
+
+
+def _range_summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
+    volumes = report["volumes"]["overall"]
+    if not any(volumes.values()):
+        sheet.put(3, 1, words("range_no_data"), border=False).font = Font(bold=True, color="C0392B")
+    names = ("kpi", "range_value", "target", "status", "numerator", "denominator")
+    sheet.header([words(n) for n in names], (24, 13, 11, 13, 15, 13))
+    row = HEADER_ROW
+    for key in KPI_KEYS:
+        row += 1
+        entry = report["overall"][key]
+        fmt = _number_format(key)
+        sheet.put(row, 1, words.kpi(key)).font = TOTAL_FONT
+        sheet.put(row, 2, _cell_value(key, entry["value"]), fmt)
+        if "target" in entry:
+            sheet.put(row, 3, _cell_value(key, entry["target"]), fmt)
+            text, fill = _status(words, entry["met"])
+            sheet.put(row, 4, text).fill = fill
+        else:
+            sheet.put(row, 3, None)
+            sheet.put(row, 4, None)
+        numerator_format = DECIMAL if kpi_kind(key) == "seconds" else INTEGER
+        sheet.put(row, 5, entry["numerator"], numerator_format)
+        sheet.put(row, 6, entry["denominator"], INTEGER)
+    row += 2
+    sheet.row = row
+    sheet.header([words("volumes"), words("range_value")], (24, 13))
+    for name in RANGE_VOLUMES:
+        row += 1
+        sheet.put(row, 1, words(name))
+        sheet.put(row, 2, volumes.get(name, 0), INTEGER)
+    row += 2
+    sheet.put(row, 1, words("periods")).font = TOTAL_FONT
+    sheet.put(row, 2, len(report["periods"]), INTEGER)
+    sheet.put(row, 3, by_words(words, report))
+
+
+def _range_queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
+    names = [words("queue"), words("queued"), words("answered")]
+    names += [words.kpi(k) for k in KPI_KEYS]
+    sheet.header(names, (16, 10, 10, *([12] * len(KPI_KEYS))))
+    scopes = [
+        (words.queue(queue), kpis, report["volumes"]["queues"][queue])
+        for queue, kpis in report["queues"].items()
+    ]
+    scopes.append((words("overall"), report["overall"], report["volumes"]["overall"]))
+    row = HEADER_ROW
+    for name, kpis, volumes in scopes:
+        row += 1
+        sheet.put(row, 1, name)
+        sheet.put(row, 2, volumes["queued"], INTEGER)
+        sheet.put(row, 3, volumes["answered"], INTEGER)
+        for offset, key in enumerate(KPI_KEYS):
+            sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
+    for cell in sheet.cells(row):
+        cell.font = TOTAL_FONT
+    _range_target_rules(sheet, report, 4, row)
+
+
+def _range_target_rules(sheet: _Sheet, report: Mapping[str, Any], first: int, last: int) -> None:
+    for offset, key in enumerate(KPI_KEYS):
+        target = report["overall"][key].get("target")
+        if target is not None:
+            _target_rules(sheet.ws, first + offset, HEADER_ROW + 1, last, key, target)
+
+
+def _local_start(start: str) -> datetime:
+    # Excel has no time zones: the period's local wall time (its offset, when it changes in the
+    # range, is in a column of its own).
+    return datetime.fromisoformat(start).replace(tzinfo=None)
+
+
+def _periods(
+    sheet: _Sheet, report: Mapping[str, Any], words: Words, queue: str | None = None
+) -> None:
+    """One row per period of ``queue`` (None: all queues together): its local start, calls
+    queued and answered, every KPI."""
+    periods = report["periods"]
+    offsets = len({period["start"][19:] for period in periods}) > 1
+    by_day = report["by"] == "day"
+    names = [words("date") if by_day else words("start")]
+    widths: list[float] = [12 if by_day else 17]
+    if offsets:
+        names.append(words("utc_offset"))
+        widths.append(9)
+    first_kpi = len(names) + 3
+    names += [words("queued"), words("answered")]
+    widths += [10, 10]
+    names += [words.kpi(k) for k in KPI_KEYS]
+    widths += [12] * len(KPI_KEYS)
+    sheet.header(names, widths)
+    row = HEADER_ROW
+    date_format = "yyyy-mm-dd" if by_day else DATETIME
+    for period in periods:
+        row += 1
+        kpis = period["queues"][queue] if queue else period["overall"]
+        volumes = (
+            period["volumes"]["queues"].get(queue, {}) if queue else period["volumes"]["overall"]
+        )
+        start = _local_start(period["start"])
+        sheet.put(row, 1, start.date() if by_day else start, date_format)
+        column = 2
+        if offsets:
+            sheet.put(row, column, period["start"][19:])
+            column += 1
+        sheet.put(row, column, volumes.get("queued", 0), INTEGER)
+        sheet.put(row, column + 1, volumes.get("answered", 0), INTEGER)
+        for offset, key in enumerate(KPI_KEYS):
+            value = _cell_value(key, kpis[key]["value"])
+            sheet.put(row, first_kpi + offset, value, _number_format(key))
+        sheet.flush(row)
+    if row > HEADER_ROW:
+        _range_target_rules(sheet, report, first_kpi, row)
+        sheet.ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(names))}{row}"
+
+
+def _range_agents(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
+    agents = sorted(report["agents"], key=lambda agent: str(agent["agent_id"]))
+    labels = [words.figure(key) for key in AGENT_FIGURES]
+    ids = (str(agent["agent_id"]) for agent in agents)
+    sheet.header([words("agent"), *labels], (_fitting(12, ids), 10, 12, 12, 10, 9, 12, 9, 10, 12))
+    row = HEADER_ROW
+    for agent in agents:
+        row += 1
+        sheet.put(row, 1, agent["agent_id"])
+        for offset, key in enumerate(AGENT_FIGURES):
+            sheet.put(row, 2 + offset, _cell_value(key, agent[key]), _number_format(key))
+        sheet.flush(row)
+    for key in AGENT_JUDGED:
+        target = report["overall"][key].get("target")
+        if target is not None and row > HEADER_ROW:
+            _target_rules(sheet.ws, 2 + AGENT_FIGURES.index(key), HEADER_ROW + 1, row, key, target)
