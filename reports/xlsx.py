@@ -778,7 +778,7 @@ _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 SHEET_NAME_LENGTH = 31
 
 
-def _sheet_name(name: str, taken: set[str]) -> str:
+def sheet_name(name: str, taken: set[str]) -> str:
     """``name`` made a valid sheet name not in ``taken`` (which it is added to)."""
     base = _SHEET_NAME_FORBIDDEN.sub("_", clean_text(name)).strip("'") or "_"
     base = base[:SHEET_NAME_LENGTH]
@@ -821,7 +821,7 @@ def write_range_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     fills.append((words("agents"), _range_agents, "B"))
     fills.append((words("tickets"), _tickets, "A"))
     for title, fill, frozen in fills:
-        sheet = _Sheet(book, _sheet_name(title, taken), heading, subtitle, words("page_of"))
+        sheet = _Sheet(book, sheet_name(title, taken), heading, subtitle, words("page_of"))
         sheet.freeze(f"{frozen}{HEADER_ROW + 1}")
         fill(sheet, report, words)
         sheet.close()

@@ -13,7 +13,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 
 from hotline_kpi.cli import main
 from hotline_kpi.config import load_settings
@@ -28,7 +28,7 @@ from hotline_kpi.reports.html import (
     worst_periods,
 )
 from hotline_kpi.reports.labels import Words, kpi_kind
-from hotline_kpi.reports.xlsx import HEADER_ROW, SECONDS_PER_DAY, write_range_xlsx
+from hotline_kpi.reports.xlsx import HEADER_ROW, SECONDS_PER_DAY, sheet_name, write_range_xlsx
 from tests.support.reports import HtmlFigures, parse_shown, resolve
 
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 31)
@@ -228,3 +228,14 @@ def test_a_range_without_data_says_so(figures: KpiFigures) -> None:
     assert Words("en")("range_no_data") in html
     book = _book(report)
     assert book["All by hour"].max_row == HEADER_ROW + 48
+
+
+def test_sheet_names_from_queue_names_are_valid_and_distinct() -> None:
+    taken: set[str] = set()
+    names = [sheet_name(name, taken) for name in ("a/b:c", "A_b_c", "x" * 40, "x" * 40, "[q]")]
+    assert names[0] == "a_b_c" and names[1] == "A_b_c (2)"  # sheet names ignore case
+    assert names[2] == "x" * 31 and names[3] == "x" * 27 + " (2)"
+    assert names[4] == "_q_"
+    book = Workbook()
+    for name in names:
+        book.create_sheet(name)  # openpyxl refuses an invalid name
