@@ -145,3 +145,33 @@ def test_a_position_stored_without_an_identity_is_not_trusted(
     assert (accepted, rejected) == (0, {"duplicate": 6})
     (notice,) = notices(stderr)
     assert "the store has no identity for that position (written by an older version)" in notice
+
+
+def test_a_line_still_being_written_is_left_for_the_next_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Review of issue 18: the half-written last line of a growing log was rejected and its
+    # position committed, so the rest of it, appended later, was read as a second bad line.
+    whole = events_file(3, "grow")
+    last = line(make_event("call.offered", T0, event_id="grow-last", call_id="grow-cl")) + b"\n"
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(whole + last[:25])
+    assert replay(path, capsys)[:2] == (3, {})
+    assert "left for the next replay" in caplog.text
+    with path.open("ab") as log:
+        log.write(last[25:])
+    assert replay(path, capsys)[:2] == (1, {})
+    # A complete last line without its newline is read at once.
+    with path.open("ab") as log:
+        log.write(line(make_event("call.offered", T0, event_id="grow-nl", call_id="grow-n")))
+    assert replay(path, capsys)[:2] == (1, {})
+
+
+def test_white_space_around_a_line_is_what_json_allows_nothing_more(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A form feed around an event is not JSON white space: replay and run must agree on it.
+    event = line(make_event("call.offered", T0, event_id="ws-1", call_id="ws-c"))
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b" \t" + event + b"\r\n\x0c" + event.replace(b"ws-1", b"ws-2") + b"\n")
+    assert replay(path, capsys)[:2] == (1, {"invalid_json": 1})
