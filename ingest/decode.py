@@ -127,22 +127,33 @@ def classify(error: ValidationError) -> tuple[Reason, str]:
 # Personal data (SPEC §7) must not reach the store, the logs or the dead-letter topic through a
 # rejected payload, wherever a producer put it. Kept: the fields the event types define (not
 # `caller`), with anything that may be a phone number masked: in text, 7 or more digits with at
-# most one separator between them ("+86 139-1234-5678"); anywhere, a run of 7 or more digits.
-_PHONE_LIKE = re.compile(r"\d(?:[ \t\-.()/]?\d){6,}")
+# most one separator between them ("+86 139-1234-5678"), unless they are shaped like a date or a
+# timestamp; anywhere, a run of 7 or more digits. Bytes that cannot be parsed lose the value of
+# any "caller" key too, whatever its spelling.
+_PHONE_LIKE = r"\d(?:[ \t\-.()/]?\d){6,}"
+_TIMESTAMP_LIKE = (
+    r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?"
+)
+_SENSITIVE = re.compile(f"({_TIMESTAMP_LIKE})|{_PHONE_LIKE}")
 _DIGIT_RUN = re.compile(r"\d{7,}")
+_CALLER_VALUE = re.compile(rb'("caller"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]]*)', re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MASK = "*******"
 _KEPT_FIELDS = frozenset(EVENT_FIELDS) - {"caller"}
-_TIMESTAMP_FIELDS = frozenset({"ts", "due"})
 _MAX_PAYLOAD = 4096
+
+
+def _mask_text(text: str) -> str:
+    """``text`` with phone-like runs of digits masked, dates and timestamps kept."""
+    return _SENSITIVE.sub(lambda found: found.group(1) or _MASK, text)
 
 
 def _masked(value: Any) -> Any:
     """``value`` with phone-like text masked, at any depth (strings, keys, lists)."""
     if isinstance(value, str):
-        return _PHONE_LIKE.sub(_MASK, value)
+        return _mask_text(value)
     if isinstance(value, dict):
-        return {_PHONE_LIKE.sub(_MASK, str(key)): _masked(item) for key, item in value.items()}
+        return {_mask_text(str(key)): _masked(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_masked(item) for item in value]
     return value
@@ -155,7 +166,7 @@ def _printable(text: str) -> str:
 
 def safe_text(value: str, limit: int = 128) -> str:
     """A short piece of a rejected input fit for logs and the store: masked and printable."""
-    return _printable(_DIGIT_RUN.sub(_MASK, _PHONE_LIKE.sub(_MASK, value[:limit])))[:limit]
+    return _printable(_DIGIT_RUN.sub(_MASK, _mask_text(value[:limit])))[:limit]
 
 
 def _object(raw: bytes) -> dict[str, Any] | None:
@@ -171,20 +182,18 @@ def redact(raw: bytes, parsed: dict[str, Any] | None = None) -> str:
     """What may be kept of a rejected input (SPEC §7): no caller, no unknown field, no number.
 
     A parseable object (``parsed``, or ``raw`` parsed here) keeps only the fields the event types
-    define, ``caller`` excepted, with phone-like text masked. Bytes that are not a JSON object
-    cannot be parsed into fields: they are kept as text with every run of 7 or more digits
-    masked and control characters escaped.
+    define, ``caller`` excepted, with phone-like text masked (in ``ts`` and ``due`` too: only
+    what is shaped like a timestamp is kept as it is). Bytes that are not a JSON object cannot be
+    parsed into fields: they are kept as text without the value of any ``caller`` key, with
+    phone-like text and every run of 7 or more digits masked and control characters escaped.
     """
     value = parsed if parsed is not None else _object(raw)
     if value is not None:
-        kept = {
-            key: item if key in _TIMESTAMP_FIELDS else _masked(item)
-            for key, item in value.items()
-            if key in _KEPT_FIELDS
-        }
+        kept = {key: _masked(item) for key, item in value.items() if key in _KEPT_FIELDS}
         text = orjson.dumps(kept).decode()
     else:
-        text = _printable(raw.decode("utf-8", errors="replace"))
+        without_caller = _CALLER_VALUE.sub(rb'\1"*******"', raw)
+        text = _printable(_mask_text(without_caller.decode("utf-8", errors="replace")))
     return _DIGIT_RUN.sub(_MASK, text)[:_MAX_PAYLOAD]
 
 

@@ -4,7 +4,10 @@ One parser for both decoding paths (msgspec's and pydantic's), so they cannot di
 timestamp is: ``T`` or ``t`` between date and time, seconds required, ``Z``, ``z`` or ``±HH:MM``
 (no space, no ``+0800``), ASCII digits only. A leap second (second ``60``) is read as
 ``59.999999``; digits finer than a microsecond are truncated. The date must exist (no
-2026-02-30) and the year must be one Python's ``datetime`` can hold (0001–9999).
+2026-02-30) and the year must be one Python's ``datetime`` can hold (0001–9999). The instant
+itself must lie a day inside those bounds (0001-01-02 to 9999-12-30, UTC), so that it has a
+local date in every time zone: ``0001-01-01T00:00:00+23:59`` is a valid text but no instant any
+report could show.
 """
 
 from __future__ import annotations
@@ -99,6 +102,10 @@ def fields(text: str) -> Fields:
     return year, month, day, hour, minute, second, micro, _offset(zone)
 
 
+_EARLIEST_US = _days_from_civil(1, 1, 2) * 86_400 * _US
+_LATEST_US = _days_from_civil(9999, 12, 30) * 86_400 * _US
+
+
 def _minute(prefix: str) -> int:
     """Local seconds since the epoch of ``YYYY-MM-DDTHH:MM`` (checked), remembered."""
     hour, minute = int(prefix[11:13]), int(prefix[14:16])
@@ -135,11 +142,15 @@ def epoch_us(text: str) -> int:
     offset = _offsets.get(zone)
     if offset is None:
         offset = _offset(zone)
-    return (minute + second - offset) * _US + micro
+    instant = (minute + second - offset) * _US + micro
+    if not _EARLIEST_US <= instant < _LATEST_US:
+        raise TimestampError("outside the instants a date can hold in every time zone")
+    return instant
 
 
 def to_datetime(text: str) -> datetime:
     """The aware datetime an RFC 3339 date-time names (same reading as :func:`epoch_us`)."""
+    epoch_us(text)  # the same checks, the range of instants included
     year, month, day, hour, minute, second, micro, offset = fields(text)
     zone = UTC if offset == 0 else timezone(timedelta(seconds=offset))
     return datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)

@@ -211,3 +211,38 @@ def test_control_characters_never_reach_the_stored_rejection() -> None:
         _, [rejection] = decode_batch([(raw, 0, 1)], NOW)
         for text in (rejection.payload, rejection.event_id or "", rejection.type or ""):
             assert not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text), text
+
+
+_VALID_OFFER = (
+    b'{"event_id":"p3","type":"call.offered","ts":"2026-10-01T00:00:00+08:00",'
+    b'"call_id":"c3","caller":"+86 138-0013-8000"}'
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _VALID_OFFER[:-1] + b',"x":NaN}',  # not JSON, yet every field readable by eye
+        _VALID_OFFER + b" x",  # trailing garbage
+        _VALID_OFFER[:-1] + b',"x":"\xff"}',  # not UTF-8
+        _VALID_OFFER[:60],  # cut short
+        _VALID_OFFER.replace(b'"caller"', b'"CALLER"')[:-1] + b",}",
+        b'{"event_id":"p3","type":"call.offered","ts":"+86 138-0013-8000","call_id":"c3"}',
+        b'{"event_id":"p3","type":"call.offered","ts":{"meta":{"phone":"138 0013 8000"}},'
+        b'"call_id":"c3"}',
+    ],
+)
+def test_no_phone_number_survives_in_an_unreadable_line(raw: bytes) -> None:
+    # Review of issue 18: bytes that could not be parsed kept a caller number written with
+    # separators in clear, and ts/due were kept whatever they held.
+    _, [rejection] = decode_batch([(raw, 0, 1)], NOW)
+    digits = "".join(ch if ch.isdigit() else " " for ch in rejection.payload)
+    assert "0013" not in rejection.payload, rejection.payload
+    assert "8000" not in rejection.payload.replace("08:00", ""), rejection.payload
+    assert not any(len(run) >= 7 for run in digits.split()), rejection.payload
+
+
+def test_a_rejected_payload_keeps_its_timestamps_readable() -> None:
+    raw = _VALID_OFFER[:-1] + b',"x":NaN}'
+    _, [rejection] = decode_batch([(raw, 0, 1)], NOW)
+    assert '"ts":"2026-10-01T00:00:00+08:00"' in rejection.payload
