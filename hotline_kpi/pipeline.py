@@ -202,6 +202,7 @@ class Pipeline:
                     # our last batch: everything the fold depends on is read inside the
                     # transaction.
                     self._watermark = self.store.watermark()
+                    self.store.check_thresholds(self.thresholds)
                     fresh, rejected, result, ticket_partitions = self._fold(
                         decoded, decode_rejected, owned
                     )

@@ -357,6 +357,11 @@ def _upsert(table: str, columns: str, key: str, placeholder: str) -> str:
     )
 
 
+def _thresholds_key(thresholds: FactThresholds) -> str:
+    """How the store records the thresholds its fact bits were derived with."""
+    return f"{thresholds.short_abandon_us},{thresholds.service_level_us}"
+
+
 class SqlStore:
     """The SQL shared by the SQLite and PostgreSQL stores; subclasses supply the connection."""
 
@@ -915,9 +920,21 @@ class SqlStore:
         )
         return len(changed)
 
+    def check_thresholds(self, thresholds: FactThresholds) -> None:
+        """Inside a batch: fail (one line) when another process re-derived the stored fact bits
+        with other thresholds since this one started, rather than mix the two in the facts."""
+        stored = self.meta("thresholds")
+        if stored is not None and stored != _thresholds_key(thresholds):
+            short_us, level_us = (int(part) for part in stored.split(","))
+            raise StoreError(
+                "another process re-derived the store's facts with other thresholds "
+                f"(short abandon {short_us / 1e6:g} s, service level {level_us / 1e6:g} s): "
+                "restart every writer of this store with the same thresholds"
+            )
+
     def ensure_thresholds(self, thresholds: FactThresholds) -> None:
         """Make the stored fact bits agree with ``thresholds`` (refold once if they changed)."""
-        wanted = f"{thresholds.short_abandon_us},{thresholds.service_level_us}"
+        wanted = _thresholds_key(thresholds)
         if self.meta("thresholds") == wanted:
             return
         with self.batch():

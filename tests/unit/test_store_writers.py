@@ -178,3 +178,16 @@ def test_a_batch_that_keeps_conflicting_fails_after_three_attempts_and_stores_no
         feed(pipeline, "a", [make_event("call.queued", at(0), call_id="c1", queue="vip")])
     assert len(attempts) == 3
     assert pipeline.store.positions("a") == {}
+
+
+def test_a_writer_whose_thresholds_another_changed_stops_with_one_line(tmp_path: Path) -> None:
+    # Review of issue 18: a second process starting with another S or T re-derived the stored
+    # fact bits while the first kept folding with its own, and the exports read a mix.
+    path = tmp_path / "s.db"
+    first = pipeline_on(path)
+    feed(first, "a", [make_event("call.queued", at(0), call_id="c1", queue="vip")])
+    Pipeline(SqliteStore(path), FactThresholds.of_seconds(5, 30, 8), clock=lambda: NOW)
+    with pytest.raises(
+        StoreError, match=r"other thresholds \(short abandon 5 s, service level 30 s\)"
+    ):
+        feed(first, "a", [make_event("call.queued", at(1), call_id="c2", queue="vip")])
