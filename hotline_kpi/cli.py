@@ -12,14 +12,17 @@ import argparse
 import logging
 import math
 import os
+import re
 import signal
+import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn, TextIO, cast
+from typing import Any, BinaryIO, NoReturn, TextIO, cast
 
 from hotline_kpi.config import (
     ConfigError,
@@ -28,8 +31,10 @@ from hotline_kpi.config import (
     kafka_credentials,
     load_settings,
     metrics_basic_auth,
+    redacted_store,
+    store_passwords,
 )
-from hotline_kpi.errors import HotlineError, OutputError, UsageError
+from hotline_kpi.errors import HotlineError, OutputError, SourceError, UsageError
 
 log = logging.getLogger("hotline_kpi")
 
@@ -42,6 +47,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+
+# How many days ``simulate --start`` covers without --days.
+DEFAULT_DAYS = 1.0
 
 # Simulated traffic beyond this would need more agents than memory holds (staffing per hour).
 MAX_CALLS_PER_DAY = 1_000_000
@@ -126,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="feed a JSONL file through the pipeline into a store")
     _add_common(replay)
-    replay.add_argument("file", metavar="FILE|-")
+    replay.add_argument(
+        "file",
+        metavar="FILE|-",
+        help="a JSONL file (resumed where the store left it), - for standard input, or a pipe "
+        "such as <(zcat f.gz), read whole each time",
+    )
     replay.add_argument(
         "--from-start",
         action="store_true",
@@ -178,9 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="realistic synthetic traffic to a file or Kafka")
     _add_common(simulate, store=False)
-    simulate.add_argument("--month", metavar="YYYY-MM", help="simulate this whole month")
+    simulate.add_argument(
+        "--month", metavar="YYYY-MM", help="simulate this whole month (not with --start, --days)"
+    )
     simulate.add_argument("--start", metavar="YYYY-MM-DD", help="first local day")
-    simulate.add_argument("--days", type=_positive_number, default=1.0, help="days from --start")
+    simulate.add_argument(
+        "--days", type=_positive_number, help=f"days from --start (default {DEFAULT_DAYS:g})"
+    )
     _add_traffic(simulate, seed=1)
     simulate.add_argument("--duplicates", type=float, default=0.0, help="share re-sent")
     simulate.add_argument("--shuffle", action="store_true", help="shuffle each call's events")
@@ -273,17 +290,20 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     dead_letters: DeadLetterPublisher | None = None
     totals = None
     try:
-        source = KafkaSource(kafka, client, live.store.positions, lag=live.metrics.lag, stop=stop)
-        if kafka.dead_letter_topic:
-            dead_letters = DeadLetterPublisher(
-                kafka.dead_letter_topic, live.store, live.metrics.registry, client
+        with _kafka_connecting(verbose=args.verbose):
+            source = KafkaSource(
+                kafka, client, live.store.positions, lag=live.metrics.lag, stop=stop
             )
+            if kafka.dead_letter_topic:
+                dead_letters = DeadLetterPublisher(
+                    kafka.dead_letter_topic, live.store, live.metrics.registry, client
+                )
         log.info(
             "consuming %s from %s as group %s into %s; metrics on %s:%d",
             kafka.topic,
             kafka.bootstrap_servers,
             kafka.group,
-            settings.store,
+            redacted_store(settings.store),
             settings.metrics.address,
             live.server.port,
         )
@@ -340,7 +360,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         if args.duration is not None and time.monotonic() - started >= args.duration:
             stop.set()
 
-    log.info("demo: store %s, metrics on %s", settings.store, live.url)
+    log.info("demo: store %s, metrics on %s", redacted_store(settings.store), live.url)
     totals = Totals()
     try:
         if terminal is not None:
@@ -364,19 +384,22 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.batch_size <= 0:
         raise UsageError("--batch-size must be positive")
-    if args.file != "-":
-        path = Path(args.file)
-        if not path.is_file():
-            raise UsageError(f"no such file: {args.file}")
+    kind = _replayed(args.file)
+    path = Path(args.file)
     live = open_live(settings, serve_metrics=False)
     try:
-        if args.file == "-":
+        if kind == "stdin":
             totals = consume(
                 live.pipeline, FileSource(sys.stdin.buffer, "stdin", 0, args.batch_size)
             )
+        elif kind == "stream":
+            # A pipe or a device has no identity to resume by: read it whole, as stdin is.
+            with _open_replayed(path) as stream:
+                source = FileSource(stream, f"stream:{args.file}", 0, args.batch_size)
+                totals = consume(live.pipeline, source)
         else:
             name = f"file:{path.resolve()}"
-            with path.open("rb") as stream:
+            with _open_replayed(path) as stream:
                 if args.from_start:
                     start, fingerprint, why = 0, Fingerprint.of(stream), None
                 else:
@@ -399,6 +422,34 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _replayed(file: str) -> str:
+    """What ``replay FILE`` reads: ``stdin`` (``-``), a regular ``file`` (resumable), or a
+    ``stream`` (a pipe such as ``<(zcat f.gz)`` or ``/dev/stdin``, or a device such as
+    ``/dev/null``) read from its start; a usage error for anything else, saying what it is."""
+    if file == "-":
+        return "stdin"
+    try:
+        mode = os.stat(file).st_mode
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {file}") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read {file}: {exc.strerror}") from None
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return "stream"
+    what = "a directory" if stat.S_ISDIR(mode) else "not a regular file or a pipe"
+    raise UsageError(f"{file} is {what}: give a JSONL file, or - to read standard input")
+
+
+def _open_replayed(path: Path) -> BinaryIO:
+    """``path`` opened for reading, a :class:`SourceError` naming it when the system refuses."""
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.reports.render import run_export
 
@@ -417,11 +468,27 @@ def _cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
     return run_dashboards(settings, args, token=grafana_token)
 
 
+def _simulated_window(args: argparse.Namespace) -> None:
+    """``--month``, or ``--start`` with ``--days``, never both: a month would silently win."""
+    if args.month is not None and (args.start is not None or args.days is not None):
+        given = "--start" if args.start is not None else "--days"
+        raise UsageError(
+            f"--month and {given} cannot be combined: give --month YYYY-MM for a whole month, "
+            "or --start YYYY-MM-DD with --days N"
+        )
+    if args.days is None:
+        args.days = DEFAULT_DAYS
+
+
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.simulate import run_simulate
 
-    credentials = kafka_credentials(settings.kafka) if args.to == "kafka" else None
-    return run_simulate(settings, args, credentials)
+    if args.to != "kafka":
+        return run_simulate(settings, args)
+    # A one-shot producer: any failure ends it with one line, so kafka-python's attempts stay
+    # quiet throughout.
+    with _kafka_connecting(verbose=args.verbose):
+        return run_simulate(settings, args, kafka_credentials(settings.kafka))
 
 
 def _cmd_staffing(args: argparse.Namespace, settings: Settings) -> int:
@@ -536,6 +603,72 @@ def _silence_stdout() -> None:
         pass  # no file descriptor (a test's captured stream): nothing will be flushed at exit
 
 
+def _without_passwords(message: str, store: str | None) -> str:
+    """``message`` with the store URL's password masked, whichever layer echoed it (a driver's
+    error may quote the URL it could not parse). SPEC §7."""
+    for password in store_passwords(store or ""):
+        message = message.replace(password, "***")
+    return message
+
+
+class _KafkaRepeats(logging.Filter):
+    """Lets one of each kafka-python message through per :attr:`window` seconds: an
+    unreachable broker makes it log the same failure at every reconnect attempt."""
+
+    window = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[tuple[str, int, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a kafka-python record like one let through in the last minute."""
+        if record.name != "kafka" and not record.name.startswith("kafka."):
+            return True
+        # Back-off times and node ids vary between attempts; the failure is the same.
+        key = (record.name, record.levelno, re.sub(r"\d+(\.\d+)?", "#", record.getMessage()))
+        now = time.monotonic()
+        if now - self._last.get(key, -math.inf) < self.window:
+            return False
+        self._last[key] = now
+        return True
+
+
+@contextmanager
+def _kafka_connecting(*, verbose: bool) -> Iterator[None]:
+    """kafka-python silent while a client connects (unless ``-v``): each failed attempt is
+    logged, and a client that cannot connect ends in our one-line error anyway."""
+    kafka = logging.getLogger("kafka")
+    if verbose:
+        yield
+        return
+    previous = kafka.level
+    kafka.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        kafka.setLevel(previous)
+
+
+def _configure_logging(*, verbose: bool) -> None:
+    """INFO on stderr (DEBUG with ``-v``). kafka-python logs each reconnect attempt, dozens
+    before our one-line error for an unreachable broker: without ``-v`` only its errors,
+    each once a minute."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    kafka = logging.getLogger("kafka")
+    if verbose:
+        kafka.setLevel(logging.NOTSET)
+        return
+    kafka.setLevel(logging.ERROR)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _KafkaRepeats) for f in handler.filters):
+            handler.addFilter(_KafkaRepeats())
+
+
 # Subcommands that own the terminal (the live view) or run for days keep the plain stream.
 _UNGUARDED = frozenset({"demo", "run"})
 
@@ -544,18 +677,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hotline-kpi`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(verbose=args.verbose)
     prog = f"hotline-kpi {args.command}"
+    settings: Settings | None = None
     stdout = sys.stdout
     if args.command not in _UNGUARDED:
         sys.stdout = cast(TextIO, _GuardedStream(stdout))
     try:
         if getattr(args, "month", None) is not None:
             _check_month(args.month)
+        if args.command == "simulate":
+            _simulated_window(args)
         outputs = _file_outputs(args)
         settings = _settings_for(args)
         handler: Handler = args.handler
@@ -571,7 +703,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, HotlineError) as exc:
         if isinstance(exc, _StdoutError):
             _silence_stdout()
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        store = settings.store if settings is not None else getattr(args, "store", None)
+        print(f"{prog}: error: {_without_passwords(str(exc), store)}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError | UsageError) else 1
     except KeyboardInterrupt:
         return 130

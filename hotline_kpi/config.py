@@ -8,7 +8,10 @@ environment.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -73,6 +77,39 @@ class MetricsEndpoint(_Strict):
     basic_auth_password_file: Path | None = None
 
 
+# A host name (letters, digits, '.', '-', '_'), an IPv4 address, or an IPv6 address in brackets.
+_HOST_PORT = re.compile(r"(?:\[(?P<ipv6>[^\[\]]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>[0-9]+)")
+
+
+def check_bootstrap_servers(value: str) -> str:
+    """``value`` as a comma-separated list of ``host:port`` (an IPv6 host in brackets, ports
+    1-65535), spaces around entries removed; a ValueError naming the first bad entry, since
+    kafka-python would otherwise fail with a traceback or connect to a port it guessed."""
+    entries = [entry.strip() for entry in value.split(",")]
+    for entry in entries:
+        match = _HOST_PORT.fullmatch(entry)
+        ipv6 = match["ipv6"] if match else None
+        if (
+            match is None
+            or not 1 <= int(match["port"]) <= 65535
+            or (ipv6 is not None and not _is_ipv6(ipv6))
+        ):
+            shown = repr(entry) if entry else "an empty entry"
+            raise ValueError(
+                f"{shown} is not host:port with a port from 1 to 65535: give a comma-separated "
+                "list such as kafka1:9092,10.0.0.2:9092,[::1]:9092"
+            )
+    return ",".join(entries)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 class KafkaSettings(_Strict):
     """The Kafka connection. Secrets are never config values, only file paths or env vars."""
 
@@ -92,6 +129,15 @@ class KafkaSettings(_Strict):
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
 
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        return check_bootstrap_servers(value)
+
+
+# SPEC §6: intervals tile an hour, so hours, days and the hour x weekday view are whole intervals.
+INTERVALS_DIVIDING_AN_HOUR = tuple(m for m in range(1, 61) if 60 % m == 0)
+
 
 class Settings(BaseSettings):
     """Every setting of the service, validated once at start-up."""
@@ -104,7 +150,7 @@ class Settings(BaseSettings):
     )
 
     timezone: str = "Asia/Shanghai"
-    interval_minutes: int = Field(15, ge=1, le=1440)
+    interval_minutes: int = 15
     thresholds: Thresholds = Thresholds()
     targets: Targets = Targets()
     queues: list[str] = []
@@ -127,6 +173,14 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("interval_minutes")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        if value not in INTERVALS_DIVIDING_AN_HOUR:
+            allowed = ", ".join(str(m) for m in INTERVALS_DIVIDING_AN_HOUR)
+            raise ValueError(f"must divide an hour ({allowed} minutes), got {value}")
         return value
 
     @property
@@ -191,8 +245,45 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     except ValidationError as exc:
         source = f"config {path}" if path else "config"
         raise ConfigError(f"{source}: {_describe(exc)}") from None
+    except SettingsError as exc:
+        raise ConfigError(_describe_settings_error(exc, path)) from None
     finally:
         _YAML_FILE["path"] = None
+
+
+# What a structured setting given as one environment variable looks like: pydantic-settings
+# parses the whole value as JSON.
+_JSON_EXAMPLES = {
+    "queues": '["broadband", "mobile"]',
+    "business_hours": "[8, 22]",
+    "thresholds": '{"service_level_seconds": 20}',
+    "targets": '{"drop_rate": 0.004}',
+    "metrics": '{"port": 9769}',
+    "kafka": '{"topic": "hotline-events"}',
+}
+
+
+def _describe_settings_error(exc: SettingsError, path: Path | None) -> str:
+    """One line for a value pydantic-settings could not parse before validation: a structured
+    setting (a list or a section) whose environment variable is not JSON."""
+    found = re.search(r'field "([^"]+)" from source "([^"]+)"', str(exc))
+    if found is None:
+        return f"config: {str(exc).splitlines()[0]}"
+    key, source = found.groups()
+    if source != "EnvSettingsSource":
+        return f"config {path}: {key}: cannot be read" if path else f"config: {key}: cannot be read"
+    expected = f"{ENV_PREFIX}{key.upper()}"
+    variable = next((name for name in os.environ if name.upper() == expected), expected)
+    example = _JSON_EXAMPLES.get(key, "...")
+    what = "a JSON list" if example.startswith("[") else "a JSON object"
+    nested = ""
+    if example.startswith("{"):
+        inner = next(iter(json.loads(example).items()))
+        nested = f", or set one key with {expected}__{inner[0].upper()}={inner[1]}"
+    return (
+        f"environment variable {variable} is not valid JSON: give {what}, e.g. "
+        f"{expected}='{example}'{nested}"
+    )
 
 
 def _check_yaml(path: Path) -> None:
@@ -293,3 +384,27 @@ def grafana_token(environ: Mapping[str, str] = os.environ) -> str:
             "holding it"
         )
     return token
+
+
+# libpq ends a URL's user information at the first '@' or '/', and takes a password from the
+# query string too (?password=...).
+_URL_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:)(?P<password>[^@/]*)@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<password>[^&#]*)", re.IGNORECASE)
+
+
+def store_passwords(location: str) -> list[str]:
+    """The passwords a ``postgresql://`` store URL holds (as written, and percent-decoded)."""
+    from urllib.parse import unquote
+
+    found = [match["password"] for match in _QUERY_PASSWORD.finditer(location)]
+    userinfo = _URL_PASSWORD.match(location)
+    if userinfo is not None:
+        found.append(userinfo["password"])
+    return [form for text in found if text for form in {text, unquote(text)}]
+
+
+def redacted_store(location: str) -> str:
+    """``location`` fit for logs and messages: a URL's password replaced by ``***``
+    (``postgresql://user:***@host/db``); a SQLite path unchanged. SPEC §7."""
+    shown = _URL_PASSWORD.sub(r"\g<head>***@", location)
+    return _QUERY_PASSWORD.sub(r"\g<head>***", shown)

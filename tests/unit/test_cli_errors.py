@@ -7,6 +7,7 @@ operating system refuses to take (SPEC §5); never a traceback.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -226,3 +227,82 @@ def test_a_number_the_simulation_cannot_run_with_is_a_usage_error(
 ) -> None:
     extra = ("--headless", "--metrics-port", "0", "--store", "d.db") if args[0] == "demo" else ()
     assert_one_line(run(*args, *extra, cwd=tmp_path), 2, args[-2], repr(args[-1]))
+
+
+@pytest.mark.parametrize(
+    "window",
+    [("--start", "2026-10-05"), ("--days", "1"), ("--start", "2026-10-05", "--days", "1")],
+    ids=lambda window: "-".join(window[::2]),
+)
+def test_a_month_and_a_start_or_days_cannot_be_combined(
+    window: tuple[str, ...], tmp_path: Path
+) -> None:
+    result = run("simulate", "--month", "2026-10", *window, "--output", "x", cwd=tmp_path)
+    assert_one_line(result, 2, "--month", window[0])
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_start_alone_simulates_one_day(tmp_path: Path) -> None:
+    for args in (("--start", "2026-10-05"), ("--start", "2026-10-05", "--days", "1")):
+        result = run("simulate", *args, "--calls-per-day", "50", "--output", "-", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert (
+            result.stdout
+            == run(
+                "simulate",
+                "--start",
+                "2026-10-05",
+                "--days",
+                "1",
+                "--calls-per-day",
+                "50",
+                cwd=tmp_path,
+            ).stdout
+        )
+
+
+@pytest.fixture(scope="module")
+def day_lines(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    where = tmp_path_factory.mktemp("day")
+    result = run(
+        "simulate", "--start", "2026-10-05", "--days", "0.02", "--output", "d.jsonl", cwd=where
+    )
+    assert result.returncode == 0, result.stderr
+    return (where / "d.jsonl").read_bytes()
+
+
+def test_a_pipe_is_replayed_whole_as_a_stream(day_lines: bytes, tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_bytes(day_lines)
+    replay = f"{shlex.quote(sys.executable)} -m hotline_kpi.cli replay <(cat d.jsonl) --store s.db"
+    lines = day_lines.count(b"\n")
+    for accepted in (lines, 0):  # read whole again: every event a duplicate the second time
+        result = subprocess.run(
+            ["bash", "-c", replay],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=ENV,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"accepted {accepted} events"), result.stdout
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        (".", ["is a directory", "- to read standard input"]),
+        ("missing.jsonl", ["no such file: missing.jsonl"]),
+    ],
+)
+def test_replaying_what_is_not_a_file_says_what_it_is(
+    target: str, words: list[str], tmp_path: Path
+) -> None:
+    assert_one_line(run("replay", target, "--store", "s.db", cwd=tmp_path), 2, *words)
+
+
+def test_replaying_dev_null_reads_nothing(tmp_path: Path) -> None:
+    result = run("replay", os.devnull, "--store", "s.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("accepted 0 events, rejected 0")
