@@ -50,6 +50,13 @@ class PostgresStore(SqlStore):
                 connect_timeout=10,
                 options=f"-c lock_timeout={int(lock_timeout * 1000)}",
             )
+        except psycopg.ProgrammingError:
+            # An unreadable connection string: libpq quotes it, or a piece of it, back, and that
+            # piece may be the password (SPEC §7). Say what is wrong without repeating it.
+            raise StoreError(
+                "cannot connect to the PostgreSQL store: the URL is not a valid connection "
+                "string (check its percent-encoding and brackets)"
+            ) from None
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to the PostgreSQL store: {one_line(exc)}") from None
         try:

@@ -212,4 +212,17 @@ def test_a_store_url_the_driver_quotes_in_its_error_has_the_password_masked(
 ) -> None:
     (tmp_path / "e.jsonl").write_text("")
     line = one_line(run("replay", "e.jsonl", "--store", url, cwd=tmp_path), 1)
-    assert "s3cr" not in line and "***" in line
+    assert "s3cr" not in line and "not a valid connection string" in line
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://u:s3cr%zzet@127.0.0.1/db", "postgresql://u:s3cret@[::1/db"]
+)
+def test_an_unreadable_store_url_is_refused_without_repeating_its_password(url: str) -> None:
+    from hotline_kpi.errors import StoreError
+    from hotline_kpi.metrics.postgres import PostgresStore
+
+    with pytest.raises(StoreError) as refused:
+        PostgresStore(url)
+    assert "s3cr" not in str(refused.value)
+    assert "not a valid connection string" in str(refused.value)
