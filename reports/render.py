@@ -118,12 +118,8 @@ def run_export(
 
 
 def _run_range_export(settings: Settings, args: argparse.Namespace, request: RangeRequest) -> int:
-    """A range's report (:meth:`KpiFigures.range_report`) as JSON or CSV."""
-    if args.format not in ("json", "csv"):
-        raise UsageError(
-            f"--format {args.format} of a range (--from/--to, --by, --queue) is not yet "
-            "available: use --format json or csv"
-        )
+    """A range's report (:meth:`KpiFigures.range_report`) in any format: JSON and CSV here, the
+    XLSX, HTML and PDF laid out from that JSON as the month's are."""
     store = open_existing_store(settings.store)
     try:
         figures = KpiFigures(store, settings)
@@ -132,9 +128,22 @@ def _run_range_export(settings: Settings, args: argparse.Namespace, request: Ran
         )
     finally:
         store.close()
+    data: str | bytes
     if args.format == "csv":
         data = to_range_csv(report)
-    else:
+    elif args.format == "json":
         data = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+    elif args.format == "xlsx":
+        from hotline_kpi.reports.xlsx import write_range_xlsx
+
+        data = write_range_xlsx(report, args.lang)
+    else:  # html, pdf
+        from hotline_kpi.reports.html import render_range_html
+
+        data = render_range_html(report, args.lang)
+        if args.format == "pdf":
+            from hotline_kpi.reports.pdf import render_pdf
+
+            data = render_pdf(data)
     write_output(data, args.output)
     return 0

@@ -257,7 +257,6 @@ def test_a_month_by_the_quarter_hour_has_2976_periods(october: Path) -> None:
         ([], "give --month YYYY-MM, or --from"),
         (["--from", "2026-01-01", "--to", "2026-12-31", "--by", "interval"], "35040 periods"),
         (["--from", "2026-10-01", "--to", "2026-10-01", "--queue", ""], "--queue is empty"),
-        (["--from", "2026-10-01", "--to", "2026-10-01", "--format", "pdf"], "not yet"),
     ],
 )
 def test_a_wrong_range_is_a_one_line_usage_error(
@@ -369,3 +368,21 @@ def test_the_range_csv_keeps_a_name_with_a_line_separator_on_its_row() -> None:
         ["day", "s", "e", "overall", ""],
         ["day", "s", "e", "queue", "'" + name],
     ]
+
+
+def test_a_range_is_exported_in_every_format_from_the_command_line(
+    october: Path, tmp_path: Path
+) -> None:
+    # The workbook and the printable page are laid out from the range JSON, as the month's are.
+    from openpyxl import load_workbook
+
+    days = ["--from", "2026-10-01", "--to", "2026-10-03"]
+    workbook = tmp_path / "range.xlsx"
+    assert main(["export", *days, "--format", "xlsx", "--output", str(workbook),
+                 "--store", str(october)]) == 0  # fmt: skip
+    sheets = load_workbook(workbook, read_only=True).sheetnames
+    assert len(sheets) >= 4, sheets
+    page = _export(october, *days, "--by", "hour", fmt="html")
+    report = _export(october, *days, "--by", "hour")
+    assert page.lstrip().lower().startswith("<!doctype html")
+    assert report["revision"] in page
