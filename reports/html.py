@@ -128,7 +128,8 @@ def _img(charts: Mapping[str, bytes], name: str, caption: str, cls: str = "") ->
     )
 
 
-def _summary(report: Mapping[str, Any], words: Words) -> str:
+def _cards(report: Mapping[str, Any], words: Words) -> str:
+    """The summary cards (month and range): each headline KPI against its target."""
     cards = []
     for key in SUMMARY_CARDS:
         entry = report["overall"][key]
@@ -143,6 +144,69 @@ def _summary(report: Mapping[str, Any], words: Words) -> str:
             f'<div class="meta">{escape(words("target"))} {relation} {escape(target)} · '
             f"{escape(words(state) if state else words('none'))}</div></div>"
         )
+    return f'<div class="cards">{"".join(cards)}</div>'
+
+
+def _overall_cells(report: Mapping[str, Any], key: str, words: Words) -> str:
+    """The summary table's cells of one KPI (month and range): name, value, target, status,
+    numerator and denominator; the month adds the previous month and the change."""
+    entry = report["overall"][key]
+    kind = kpi_kind(key)
+    return (
+        _text(words.kpi(key))
+        + _num(entry["value"], kind, f"overall/{key}/value", words)
+        + (
+            _num(entry["target"], kind, f"overall/{key}/target", words)
+            if "target" in entry
+            else "<td></td>"
+        )
+        + _status_cell(entry, words)
+        + _num(
+            entry["numerator"],
+            "hours" if kind == "seconds" else "int",
+            f"overall/{key}/numerator",
+            words,
+        )
+        + _num(entry["denominator"], "int", f"overall/{key}/denominator", words)
+    )
+
+
+def _volume_table(
+    report: Mapping[str, Any], words: Words, extra: tuple[str, str] | None = None
+) -> str:
+    """The overall volumes (month and range); ``extra`` is one more column, (header, cell)."""
+    volumes = report["volumes"]["overall"]
+    names = ("offered", "queued", "answered", "abandoned", "qa_reviews", "surveys")
+    heads = [words(n) for n in names] + [words("tickets_settled")]
+    cells = [_num(volumes.get(n, 0), "int", f"volumes/overall/{n}", words) for n in names]
+    cells.append(_num(volumes["tickets_settled"], "int", "volumes/overall/tickets_settled", words))
+    if extra is not None:
+        heads.append(extra[0])
+        cells.append(extra[1])
+    return "<table>" + _head(*heads) + "<tbody><tr>" + "".join(cells) + "</tr></tbody></table>"
+
+
+def _page(
+    report: Mapping[str, Any], words: Words, title: str, subtitle: str, parts: list[str]
+) -> str:
+    """The whole page (month and range) around its sections ``parts``."""
+    footer = words(
+        "footer",
+        title=title,
+        as_of=format_as_of(report["as_of"]),
+        revision=report.get("revision") or "–",
+    ).replace('"', "'")
+    return Template(_template("report.html")).substitute(
+        lang="zh-CN" if words.lang == "zh" else "en",
+        title=escape(title),
+        subtitle=escape(subtitle),
+        css=_template("report.css"),
+        footer=footer.replace("\\", ""),
+        body="\n".join(parts),
+    )
+
+
+def _summary(report: Mapping[str, Any], words: Words) -> str:
     rows = []
     previous = report["previous"]["overall"]
     for key in KPI_KEYS:
@@ -150,19 +214,9 @@ def _summary(report: Mapping[str, Any], words: Words) -> str:
         kind = kpi_kind(key)
         before = previous[key]["value"]
         change = entry["value"] - before if None not in (entry["value"], before) else None
-        numerator_kind = "hours" if kind == "seconds" else "int"
         rows.append(
             "<tr>"
-            + _text(words.kpi(key))
-            + _num(entry["value"], kind, f"overall/{key}/value", words)
-            + (
-                _num(entry["target"], kind, f"overall/{key}/target", words)
-                if "target" in entry
-                else "<td></td>"
-            )
-            + _status_cell(entry, words)
-            + _num(entry["numerator"], numerator_kind, f"overall/{key}/numerator", words)
-            + _num(entry["denominator"], "int", f"overall/{key}/denominator", words)
+            + _overall_cells(report, key, words)
             + _num(before, kind, f"previous/overall/{key}/value", words)
             + _num(change, f"change-{kind}", f"change/{key}", words, _trend_class(key, change))
             + "</tr>"
@@ -180,20 +234,10 @@ def _summary(report: Mapping[str, Any], words: Words) -> str:
         ),
         rows,
     )
-    volumes = report["volumes"]["overall"]
-    names = ("offered", "queued", "answered", "abandoned", "qa_reviews", "surveys")
-    volume_table = (
-        "<table>"
-        + _head(*(words(n) for n in names), words("tickets_settled"))
-        + "<tbody><tr>"
-        + "".join(_num(volumes.get(n, 0), "int", f"volumes/overall/{n}", words) for n in names)
-        + _num(volumes["tickets_settled"], "int", "volumes/overall/tickets_settled", words)
-        + "</tr></tbody></table>"
-    )
     return _section(
         words("summary"),
-        f'<div class="cards">{"".join(cards)}</div>{table}{_hint(words("mom_hint"))}'
-        f"<h3>{escape(words('volumes'))}</h3>{volume_table}",
+        f"{_cards(report, words)}{table}{_hint(words('mom_hint'))}"
+        f"<h3>{escape(words('volumes'))}</h3>{_volume_table(report, words)}",
     )
 
 
@@ -375,7 +419,9 @@ def _agents(report: Mapping[str, Any], words: Words) -> str:
     return _section(words("agents"), hint + more + table, page=True)
 
 
-def _tickets(report: Mapping[str, Any], words: Words) -> str:
+def _ticket_kinds(report: Mapping[str, Any], words: Words, value: str) -> str:
+    """Work-order timeliness by kind and overall (month and range); ``value`` is the word
+    heading the value column."""
     rows = []
     kinds = [(k, words.kind(k), f"ticket_kinds/{k}", e) for k, e in report["ticket_kinds"].items()]
     overall = report["overall"][TICKET_KPI]
@@ -391,8 +437,12 @@ def _tickets(report: Mapping[str, Any], words: Words) -> str:
             + _status_cell(entry, words)
             + "</tr>"
         )
-    names = ("kind", "tickets_settled", "on_time", "value", "status")
-    kinds_table = _table(_head(*map(words, names)), rows)
+    names = ("kind", "tickets_settled", "on_time", value, "status")
+    return _table(_head(*map(words, names)), rows)
+
+
+def _tickets(report: Mapping[str, Any], words: Words) -> str:
+    kinds_table = _ticket_kinds(report, words, "value")
     overdue = report["overdue_tickets"]
     shown = overdue[:OVERDUE_SHOWN]
     lines = []
@@ -445,20 +495,7 @@ def render_html(
         parts.append(_staffing(report, words, charts))
         parts.append(_agents(report, words))
         parts.append(_tickets(report, words))
-    footer = words(
-        "footer",
-        title=title,
-        as_of=format_as_of(report["as_of"]),
-        revision=report.get("revision") or "–",
-    ).replace('"', "'")
-    return Template(_template("report.html")).substitute(
-        lang="zh-CN" if lang == "zh" else "en",
-        title=escape(title),
-        subtitle=escape(subtitle),
-        css=_template("report.css"),
-        footer=footer.replace("\\", ""),
-        body="\n".join(parts),
-    )
+    return _page(report, words, title, subtitle, parts)
 
 
 # Range reports (``export --from --to --by``). A range has as many periods as it likes (a month
@@ -506,60 +543,14 @@ def _period_label(period: Mapping[str, Any], by: str, offsets: bool) -> str:
 
 
 def _range_summary(report: Mapping[str, Any], words: Words) -> str:
-    cards = []
-    for key in SUMMARY_CARDS:
-        entry = report["overall"][key]
-        state = {True: "met", False: "missed"}.get(entry["met"], "")
-        kind = kpi_kind(key)
-        target = format_value(entry["target"], kind, words.lang)
-        relation = KPIS[key].direction.sign
-        cards.append(
-            f'<div class="card {state}"><div class="name">{escape(words.kpi(key))}</div>'
-            f'<div class="big" data-src="overall/{key}/value" data-kind="{kind}">'
-            f"{escape(format_value(entry['value'], kind, words.lang))}</div>"
-            f'<div class="meta">{escape(words("target"))} {relation} {escape(target)} · '
-            f"{escape(words(state) if state else words('none'))}</div></div>"
-        )
-    rows = []
-    for key in KPI_KEYS:
-        entry = report["overall"][key]
-        kind = kpi_kind(key)
-        rows.append(
-            "<tr>"
-            + _text(words.kpi(key))
-            + _num(entry["value"], kind, f"overall/{key}/value", words)
-            + (
-                _num(entry["target"], kind, f"overall/{key}/target", words)
-                if "target" in entry
-                else "<td></td>"
-            )
-            + _status_cell(entry, words)
-            + _num(
-                entry["numerator"],
-                "hours" if kind == "seconds" else "int",
-                f"overall/{key}/numerator",
-                words,
-            )
-            + _num(entry["denominator"], "int", f"overall/{key}/denominator", words)
-            + "</tr>"
-        )
+    rows = ["<tr>" + _overall_cells(report, key, words) + "</tr>" for key in KPI_KEYS]
     names = ("kpi", "range_value", "target", "status", "numerator", "denominator")
     table = _table(_head(*map(words, names)), rows)
-    volumes = report["volumes"]["overall"]
-    shown = ("offered", "queued", "answered", "abandoned", "qa_reviews", "surveys")
-    volume_table = (
-        "<table>"
-        + _head(*(words(n) for n in shown), words("tickets_settled"), words("periods"))
-        + "<tbody><tr>"
-        + "".join(_num(volumes.get(n, 0), "int", f"volumes/overall/{n}", words) for n in shown)
-        + _num(volumes["tickets_settled"], "int", "volumes/overall/tickets_settled", words)
-        + f'<td class="num">{len(report["periods"]):,}</td>'
-        + "</tr></tbody></table>"
-    )
+    periods = (words("periods"), f'<td class="num">{len(report["periods"]):,}</td>')
     return _section(
         words("summary"),
-        f'<div class="cards">{"".join(cards)}</div>{table}'
-        f"<h3>{escape(words('volumes'))}</h3>{volume_table}",
+        f"{_cards(report, words)}{table}"
+        f"<h3>{escape(words('volumes'))}</h3>{_volume_table(report, words, periods)}",
     )
 
 
@@ -622,22 +613,7 @@ def _periods(report: Mapping[str, Any], words: Words) -> str:
 
 
 def _range_tickets(report: Mapping[str, Any], words: Words) -> str:
-    rows = []
-    kinds = [(k, words.kind(k), f"ticket_kinds/{k}", e) for k, e in report["ticket_kinds"].items()]
-    kinds.append(("", words("overall"), f"overall/{TICKET_KPI}", report["overall"][TICKET_KPI]))
-    for kind, name, src, entry in kinds:
-        state = {True: "met", False: "missed"}.get(entry.get("met"), "")
-        rows.append(
-            f'<tr class="{"" if kind else "total"}">'
-            + _text(name)
-            + _num(entry["denominator"], "int", f"{src}/denominator", words)
-            + _num(entry["numerator"], "int", f"{src}/numerator", words)
-            + _num(entry["value"], kpi_kind(TICKET_KPI), f"{src}/value", words, state)
-            + _status_cell(entry, words)
-            + "</tr>"
-        )
-    names = ("kind", "tickets_settled", "on_time", "range_value", "status")
-    return _section(words("tickets"), _table(_head(*map(words, names)), rows))
+    return _section(words("tickets"), _ticket_kinds(report, words, "range_value"))
 
 
 def _range_agents(report: Mapping[str, Any], words: Words) -> str:
@@ -680,17 +656,4 @@ def render_range_html(
         parts.append(_periods(report, words))
         parts.append(_range_tickets(report, words))
         parts.append(_range_agents(report, words))
-    footer = words(
-        "footer",
-        title=title,
-        as_of=format_as_of(report["as_of"]),
-        revision=report.get("revision") or "–",
-    ).replace('"', "'")
-    return Template(_template("report.html")).substitute(
-        lang="zh-CN" if lang == "zh" else "en",
-        title=escape(title),
-        subtitle=escape(report_subtitle(words, report)),
-        css=_template("report.css"),
-        footer=footer.replace("\\", ""),
-        body="\n".join(parts),
-    )
+    return _page(report, words, title, report_subtitle(words, report), parts)

@@ -375,8 +375,25 @@ def write_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     book = Workbook(write_only=True)
     heading = words.title(report["month"])
     subtitle = report_subtitle(words, report)
-    for title, fill, frozen in _SHEETS:
-        sheet = _Sheet(book, words(title), heading, subtitle, words("page_of"))
+    sheets = [(words(title), fill, frozen) for title, fill, frozen in _SHEETS]
+    return _workbook(book, sheets, heading, subtitle, report, words)
+
+
+_Fill = Callable[[_Sheet, Mapping[str, Any], Words], None]
+
+
+def _workbook(
+    book: Workbook,
+    sheets: Iterable[tuple[str, _Fill, str]],
+    heading: str,
+    subtitle: str,
+    report: Mapping[str, Any],
+    words: Words,
+) -> bytes:
+    """The bytes of ``book`` with ``sheets`` (month and range): (sheet name, what fills it,
+    first column not frozen: the header row always is)."""
+    for title, fill, frozen in sheets:
+        sheet = _Sheet(book, title, heading, subtitle, words("page_of"))
         if frozen:
             # Before the first row: a sheet may stream its rows out as it fills them.
             sheet.freeze(f"{frozen}{HEADER_ROW + 1}")
@@ -385,6 +402,50 @@ def write_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+# The volumes of the summary sheets (month and range), in order.
+VOLUMES = (
+    "offered",
+    "queued",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "dropped",
+    "qa_reviews",
+    "surveys",
+    "tickets_settled",
+)
+
+
+def _overall_row(
+    sheet: _Sheet,
+    row: int,
+    key: str,
+    entry: Mapping[str, Any],
+    words: Words,
+    *,
+    colour_value: bool = False,
+) -> None:
+    """Columns 1-6 of the summary sheet's row of KPI ``key`` (month and range): name, value,
+    target, status, numerator, denominator. ``colour_value``: the value is green or red as
+    its status is (the month's sheet)."""
+    fmt = _number_format(key)
+    sheet.put(row, 1, words.kpi(key)).font = TOTAL_FONT
+    sheet.put(row, 2, _cell_value(key, entry["value"]), fmt)
+    if "target" in entry:
+        sheet.put(row, 3, _cell_value(key, entry["target"]), fmt)
+        text, fill = _status(words, entry["met"])
+        sheet.put(row, 4, text).fill = fill
+        value_cell = sheet.at(row, 2)
+        if colour_value and value_cell is not None and entry["met"] is not None:
+            value_cell.fill = fill
+    else:
+        sheet.put(row, 3, None)
+        sheet.put(row, 4, None)
+    numerator_format = DECIMAL if kpi_kind(key) == "seconds" else INTEGER
+    sheet.put(row, 5, entry["numerator"], numerator_format)
+    sheet.put(row, 6, entry["denominator"], INTEGER)
 
 
 def _summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
@@ -397,42 +458,16 @@ def _summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     for key in KPI_KEYS:
         row += 1
         entry = report["overall"][key]
-        fmt = _number_format(key)
-        sheet.put(row, 1, words.kpi(key)).font = TOTAL_FONT
-        sheet.put(row, 2, _cell_value(key, entry["value"]), fmt)
-        if "target" in entry:
-            sheet.put(row, 3, _cell_value(key, entry["target"]), fmt)
-            text, fill = _status(words, entry["met"])
-            status = sheet.put(row, 4, text)
-            status.fill = fill
-            value_cell = sheet.at(row, 2)
-            if value_cell is not None and entry["met"] is not None:
-                value_cell.fill = fill
-        else:
-            sheet.put(row, 3, None)
-            sheet.put(row, 4, None)
-        numerator_format = DECIMAL if kpi_kind(key) == "seconds" else INTEGER
-        sheet.put(row, 5, entry["numerator"], numerator_format)
-        sheet.put(row, 6, entry["denominator"], INTEGER)
+        _overall_row(sheet, row, key, entry, words, colour_value=True)
         before = previous[key]["value"]
-        sheet.put(row, 7, _cell_value(key, before), fmt)
+        sheet.put(row, 7, _cell_value(key, before), _number_format(key))
         sheet.put(row, 8, _change(key, entry["value"], before), CHANGE[kpi_kind(key)])
     # Volumes: this month and last month.
     row += 2
     volumes, earlier = report["volumes"]["overall"], report["previous"]["volumes"]
     sheet.row = row
     sheet.header([words("volumes"), words("value"), words("previous")], (24, 13, 11))
-    for name in (
-        "offered",
-        "queued",
-        "answered",
-        "abandoned",
-        "short_abandoned",
-        "dropped",
-        "qa_reviews",
-        "surveys",
-        "tickets_settled",
-    ):
+    for name in VOLUMES:
         row += 1
         sheet.put(row, 1, words(name))
         sheet.put(row, 2, volumes.get(name, 0), INTEGER)
@@ -468,11 +503,7 @@ def _queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     row = HEADER_ROW
     for name, kpis, volumes, before in rows:
         row += 1
-        sheet.put(row, 1, name)
-        sheet.put(row, 2, volumes["queued"], INTEGER)
-        sheet.put(row, 3, volumes["answered"], INTEGER)
-        for offset, key in enumerate(KPI_KEYS):
-            sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
+        _queue_row(sheet, row, name, kpis, volumes)
         column = 4 + len(KPI_KEYS)
         earlier = before[HEADLINE]["value"] if before else None
         sheet.put(row, column, _cell_value(HEADLINE, earlier), _number_format(HEADLINE))
@@ -480,10 +511,32 @@ def _queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
         sheet.put(row, column + 1, _change(HEADLINE, now, earlier), CHANGE[kpi_kind(HEADLINE)])
     for cell in sheet.cells(row):
         cell.font = TOTAL_FONT
+    _kpi_target_rules(sheet, report, 4, row)
+
+
+def _queue_row(
+    sheet: _Sheet,
+    row: int,
+    name: str,
+    kpis: Mapping[str, Any],
+    volumes: Mapping[str, Any],
+) -> None:
+    """Columns 1 to 3 + len(KPI_KEYS) of a queue's row on the queues sheet (month and range):
+    its name, calls queued and answered, every KPI."""
+    sheet.put(row, 1, name)
+    sheet.put(row, 2, volumes["queued"], INTEGER)
+    sheet.put(row, 3, volumes["answered"], INTEGER)
+    for offset, key in enumerate(KPI_KEYS):
+        sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
+
+
+def _kpi_target_rules(sheet: _Sheet, report: Mapping[str, Any], first: int, last: int) -> None:
+    """Every KPI's target rules on its column (KPI_KEYS in order from ``first``), down to row
+    ``last``."""
     for offset, key in enumerate(KPI_KEYS):
         target = report["overall"][key].get("target")
         if target is not None:
-            _target_rules(sheet.ws, 4 + offset, HEADER_ROW + 1, row, key, target)
+            _target_rules(sheet.ws, first + offset, HEADER_ROW + 1, last, key, target)
 
 
 def _agents(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
@@ -755,7 +808,7 @@ def _notes(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
         sheet.ws.row_dimensions[row].height = wrapped_lines(text, 90) * LINE_HEIGHT
 
 
-_SHEETS: tuple[tuple[str, Callable[[_Sheet, Mapping[str, Any], Words], None], str], ...] = (
+_SHEETS: tuple[tuple[str, _Fill, str], ...] = (
     # (title key, what fills the sheet, first column not frozen: the header row always is)
     ("summary", _summary, "B"),
     ("queues", _queues, "B"),
@@ -808,7 +861,7 @@ def write_range_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
     by = by_words(words, report)
     taken: set[str] = set()
     # (sheet title, what fills it, first column not frozen)
-    fills: list[tuple[str, Callable[[_Sheet, Mapping[str, Any], Words], None], str]] = [
+    fills: list[tuple[str, _Fill, str]] = [
         (words("summary"), _range_summary, "B"),
         (words("queues"), _range_queues, "B"),
         (words("periods_sheet", scope=words("overall"), by=by), _periods, "B"),
@@ -820,27 +873,8 @@ def write_range_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
         ]
     fills.append((words("agents"), _range_agents, "B"))
     fills.append((words("tickets"), _tickets, "A"))
-    for title, fill, frozen in fills:
-        sheet = _Sheet(book, sheet_name(title, taken), heading, subtitle, words("page_of"))
-        sheet.freeze(f"{frozen}{HEADER_ROW + 1}")
-        fill(sheet, report, words)
-        sheet.close()
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-RANGE_VOLUMES = (
-    "offered",
-    "queued",
-    "answered",
-    "abandoned",
-    "short_abandoned",
-    "dropped",
-    "qa_reviews",
-    "surveys",
-    "tickets_settled",
-)
+    sheets = [(sheet_name(title, taken), fill, frozen) for title, fill, frozen in fills]
+    return _workbook(book, sheets, heading, subtitle, report, words)
 
 
 def _range_summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
@@ -852,24 +886,11 @@ def _range_summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> No
     row = HEADER_ROW
     for key in KPI_KEYS:
         row += 1
-        entry = report["overall"][key]
-        fmt = _number_format(key)
-        sheet.put(row, 1, words.kpi(key)).font = TOTAL_FONT
-        sheet.put(row, 2, _cell_value(key, entry["value"]), fmt)
-        if "target" in entry:
-            sheet.put(row, 3, _cell_value(key, entry["target"]), fmt)
-            text, fill = _status(words, entry["met"])
-            sheet.put(row, 4, text).fill = fill
-        else:
-            sheet.put(row, 3, None)
-            sheet.put(row, 4, None)
-        numerator_format = DECIMAL if kpi_kind(key) == "seconds" else INTEGER
-        sheet.put(row, 5, entry["numerator"], numerator_format)
-        sheet.put(row, 6, entry["denominator"], INTEGER)
+        _overall_row(sheet, row, key, report["overall"][key], words)
     row += 2
     sheet.row = row
     sheet.header([words("volumes"), words("range_value")], (24, 13))
-    for name in RANGE_VOLUMES:
+    for name in VOLUMES:
         row += 1
         sheet.put(row, 1, words(name))
         sheet.put(row, 2, volumes.get(name, 0), INTEGER)
@@ -891,21 +912,10 @@ def _range_queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> Non
     row = HEADER_ROW
     for name, kpis, volumes in scopes:
         row += 1
-        sheet.put(row, 1, name)
-        sheet.put(row, 2, volumes["queued"], INTEGER)
-        sheet.put(row, 3, volumes["answered"], INTEGER)
-        for offset, key in enumerate(KPI_KEYS):
-            sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
+        _queue_row(sheet, row, name, kpis, volumes)
     for cell in sheet.cells(row):
         cell.font = TOTAL_FONT
-    _range_target_rules(sheet, report, 4, row)
-
-
-def _range_target_rules(sheet: _Sheet, report: Mapping[str, Any], first: int, last: int) -> None:
-    for offset, key in enumerate(KPI_KEYS):
-        target = report["overall"][key].get("target")
-        if target is not None:
-            _target_rules(sheet.ws, first + offset, HEADER_ROW + 1, last, key, target)
+    _kpi_target_rules(sheet, report, 4, row)
 
 
 def _local_start(start: str) -> datetime:
@@ -954,7 +964,7 @@ def _periods(
             sheet.put(row, first_kpi + offset, value, _number_format(key))
         sheet.flush(row)
     if row > HEADER_ROW:
-        _range_target_rules(sheet, report, first_kpi, row)
+        _kpi_target_rules(sheet, report, first_kpi, row)
         sheet.ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(names))}{row}"
 
 

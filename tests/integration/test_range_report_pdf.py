@@ -13,13 +13,10 @@ from typing import Any
 
 import pytest
 
-from hotline_kpi.cli import main
-from hotline_kpi.config import load_settings
-from hotline_kpi.metrics.export import KpiFigures
-from hotline_kpi.metrics.store import open_store
 from hotline_kpi.reports.html import WORST_PERIODS, render_range_html, worst_periods
 from hotline_kpi.reports.labels import Words
 from hotline_kpi.reports.pdf import render_pdf
+from tests.support.reports import build_october_store, open_figures
 
 pytestmark = pytest.mark.integration
 
@@ -27,16 +24,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("range-pdf")
-    events, store_path = work / "events.jsonl", work / "s.db"
-    simulate = ["simulate", "--month", "2026-10", "--calls-per-day", "60", "--seed", "5"]
-    assert main([*simulate, "--output", str(events)]) == 0
-    assert main(["replay", str(events), "--store", str(store_path)]) == 0
-    store = open_store(str(store_path))
-    try:
-        figures = KpiFigures(store, load_settings(None, store=str(store_path)))
+    with open_figures(build_october_store(work)) as figures:
         report = figures.range_report(date(2026, 10, 1), date(2026, 10, 31), "interval")
-    finally:
-        store.close()
     pdf = work / "october-by-interval.pdf"
     pdf.write_bytes(render_pdf(render_range_html(report, "zh")))
     return {"report": report, "pdf": pdf}

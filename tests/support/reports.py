@@ -1,14 +1,21 @@
-"""Helpers for the report tests: a small simulated store, and the figures an HTML report shows."""
+"""Helpers for the report tests: small simulated stores, and the figures an HTML report shows."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hotline_kpi.cli import main
+from hotline_kpi.config import load_settings
+from hotline_kpi.metrics.export import KpiFigures
+from hotline_kpi.metrics.store import open_store
+from hotline_kpi.reports.labels import Words
 
 
 def build_store(work: Path) -> Path:
@@ -35,6 +42,26 @@ def build_store(work: Path) -> Path:
     )
     assert main(["replay", str(events), "--store", str(store)]) == 0
     return store
+
+
+def build_october_store(work: Path) -> Path:
+    """October 2026 simulated at 60 calls a day (sparse quarter hours, many missing their
+    targets) and replayed into ``work/s.db`` (in process): the range reports' store."""
+    events, store = work / "events.jsonl", work / "s.db"
+    simulate = ["simulate", "--month", "2026-10", "--calls-per-day", "60", "--seed", "5"]
+    assert main([*simulate, "--output", str(events)]) == 0
+    assert main(["replay", str(events), "--store", str(store)]) == 0
+    return store
+
+
+@contextmanager
+def open_figures(store_path: Path) -> Iterator[KpiFigures]:
+    """The figures of the store at ``store_path``, with the default settings; closed after."""
+    store = open_store(str(store_path))
+    try:
+        yield KpiFigures(store, load_settings(None, store=str(store_path)))
+    finally:
+        store.close()
 
 
 def replay_events(events: Iterable[dict[str, Any]], store: Path) -> Path:
@@ -106,3 +133,19 @@ def parse_shown(text: str, kind: str) -> tuple[float, float]:
     if kind in ("ratio", "change-ratio", "pp"):
         return value / 100, half / 100
     return value, half
+
+
+def assert_html_shows_the_json(report: dict[str, Any], html: str, lang: str = "zh") -> int:
+    """Every figure of the page ``html`` (its ``data-src`` cells) is the JSON's value, to the
+    printed precision; a "none" figure is a JSON null. Returns how many figures there were."""
+    parser = HtmlFigures()
+    parser.feed(html)
+    none = Words(lang)("none")
+    for path, kind, text in parser.figures:
+        expected = resolve(report, path)
+        if text in (none, "–"):
+            assert expected is None, path
+            continue
+        shown, half = parse_shown(text, kind)
+        assert shown == pytest.approx(expected, abs=half + 1e-9), (path, text)
+    return len(parser.figures)

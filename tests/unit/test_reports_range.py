@@ -15,11 +15,8 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from hotline_kpi.cli import main
-from hotline_kpi.config import load_settings
 from hotline_kpi.metrics.catalogue import KPI_KEYS
 from hotline_kpi.metrics.export import KpiFigures
-from hotline_kpi.metrics.store import open_store
 from hotline_kpi.reports.html import (
     PERIOD_ROWS,
     WORST_PERIODS,
@@ -29,7 +26,7 @@ from hotline_kpi.reports.html import (
 )
 from hotline_kpi.reports.labels import Words, kpi_kind
 from hotline_kpi.reports.xlsx import HEADER_ROW, SECONDS_PER_DAY, sheet_name, write_range_xlsx
-from tests.support.reports import HtmlFigures, parse_shown, resolve
+from tests.support.reports import assert_html_shows_the_json, build_october_store, open_figures
 
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 31)
 
@@ -37,16 +34,8 @@ FIRST, LAST = date(2026, 10, 1), date(2026, 10, 31)
 @pytest.fixture(scope="module")
 def figures(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KpiFigures]:
     """October simulated at 60 calls a day: sparse quarter hours, many missing their targets."""
-    work = tmp_path_factory.mktemp("range-reports")
-    events, store_path = work / "events.jsonl", work / "s.db"
-    simulate = ["simulate", "--month", "2026-10", "--calls-per-day", "60", "--seed", "5"]
-    assert main([*simulate, "--output", str(events)]) == 0
-    assert main(["replay", str(events), "--store", str(store_path)]) == 0
-    store = open_store(str(store_path))
-    try:
-        yield KpiFigures(store, load_settings(None, store=str(store_path)))
-    finally:
-        store.close()
+    with open_figures(build_october_store(tmp_path_factory.mktemp("range-reports"))) as figures:
+        yield figures
 
 
 @pytest.fixture(scope="module")
@@ -201,17 +190,7 @@ def test_every_figure_of_the_range_page_is_the_json(
     quarter_hours: dict[str, Any], week: dict[str, Any]
 ) -> None:
     for report in (quarter_hours, week):
-        parser = HtmlFigures()
-        parser.feed(render_range_html(report, "zh", charts={}))
-        assert len(parser.figures) > 50
-        none = Words("zh")("none")
-        for path, kind, text in parser.figures:
-            expected = resolve(report, path)
-            if text in (none, "–"):
-                assert expected is None, path
-                continue
-            shown, half = parse_shown(text, kind)
-            assert shown == pytest.approx(expected, abs=half + 1e-9), (path, text)
+        assert assert_html_shows_the_json(report, render_range_html(report, "zh", charts={})) > 50
 
 
 def test_a_short_range_lists_every_period(week: dict[str, Any]) -> None:
