@@ -198,39 +198,34 @@ def _profile_table(
         else f"short in {len(short)} of {len(rows)} intervals; worst {_slot(worst)} "
         f"({_signed(worst.shortfall)})"
     )
-    table = Table(
-        title=f"[bold]{queue}[/] · {month} · {report.timezone} · {summary}",
-        caption=(
-            f"Calls: calls queued per {per}, {over}. Needed: agents for the manual connection "
-            f"rate target ({mcr}) and the service level target ({sl}: answered within "
-            f"{settings.service_level_seconds:g} s), Erlang A. On duty: agents seen answering "
-            f"(a lower bound). {_SHORT} shortfall: agents missing for the stricter target; "
-            f"negative: spare."
-        ),
-        box=box.SIMPLE_HEAD,
-        caption_justify="left",
-        pad_edge=False,
+    table = _table(
+        f"[bold]{queue}[/] · {month} · {report.timezone} · {summary}",
+        f"Calls: calls queued per {per}, {over}. Needed: agents for the manual connection "
+        f"rate target ({mcr}) and the service level target ({sl}: answered within "
+        f"{settings.service_level_seconds:g} s), Erlang A. On duty: agents seen answering "
+        f"(a lower bound). {_SHORT} shortfall: agents missing for the stricter target; "
+        f"negative: spare.",
     )
     table.add_column("Interval", no_wrap=True)
     if wide:
-        table.add_column("Days", justify="right", no_wrap=True)
-        table.add_column("Calls\nin all", justify="right", no_wrap=True)
-    table.add_column("Calls", justify="right", no_wrap=True)
+        _right(table, "Days")
+        _right(table, "Calls\nin all")
+    _right(table, "Calls")
     if wide:
-        table.add_column("Calls\nan hour", justify="right", no_wrap=True)
-    table.add_column("Handle\ntime", justify="right", no_wrap=True)
+        _right(table, "Calls\nan hour")
+    _right(table, "Handle\ntime")
     if wide:
-        table.add_column("Patience", justify="right", no_wrap=True)
-        table.add_column("Abandons", justify="right", no_wrap=True)
-        table.add_column("Load\n(Erlang)", justify="right", no_wrap=True)
-    table.add_column(f"Needed\nMCR {mcr}", justify="right", no_wrap=True)
-    table.add_column(f"Needed\nSL {sl}", justify="right", no_wrap=True)
+        _right(table, "Patience")
+        _right(table, "Abandons")
+        _right(table, "Load\n(Erlang)")
+    _right(table, f"Needed\nMCR {mcr}")
+    _right(table, f"Needed\nSL {sl}")
     if wide:
-        table.add_column("Erlang C\nSL", justify="right", no_wrap=True)
-    table.add_column("On\nduty", justify="right", no_wrap=True)
+        _right(table, "Erlang C\nSL")
+    _right(table, "On\nduty")
     if wide:
-        table.add_column("Busy\nagents", justify="right", no_wrap=True)
-    table.add_column("Shortfall", justify="right", no_wrap=True)
+        _right(table, "Busy\nagents")
+    _right(table, "Shortfall")
     for row in rows:
         cells: list[str | Text] = [_slot(row)]
         if wide:
@@ -258,31 +253,26 @@ def _profile_table(
 
 
 def _backtest_table(report: StaffingReport, month: str, *, wide: bool) -> Table:
-    table = Table(
-        title=f"[bold]Backtest[/] · {month} · {report.timezone}",
-        caption=(
-            "Predicted by Erlang A with the agents seen answering in each interval, against what "
-            "the calls of the interval did; predicted and observed: mean over the intervals of "
-            "the queue. Error: mean absolute "
-            "error per interval, in percentage points; bias: mean of predicted − observed "
-            "(+ on abandons: the model is pessimistic)."
-            + (" Busy count: the error with ⌈busy time ÷ interval⌉ agents." if wide else "")
-        ),
-        box=box.SIMPLE_HEAD,
-        caption_justify="left",
-        pad_edge=False,
+    table = _table(
+        f"[bold]Backtest[/] · {month} · {report.timezone}",
+        "Predicted by Erlang A with the agents seen answering in each interval, against what "
+        "the calls of the interval did; predicted and observed: mean over the intervals of "
+        "the queue. Error: mean absolute "
+        "error per interval, in percentage points; bias: mean of predicted − observed "
+        "(+ on abandons: the model is pessimistic)."
+        + (" Busy count: the error with ⌈busy time ÷ interval⌉ agents." if wide else ""),
     )
     table.add_column("Queue", no_wrap=True)
     if wide:
-        table.add_column("Intervals", justify="right", no_wrap=True)
-    table.add_column("Calls", justify="right", no_wrap=True)
+        _right(table, "Intervals")
+    _right(table, "Calls")
     table.add_column("Measure", no_wrap=True)
-    table.add_column("Predicted", justify="right", no_wrap=True)
-    table.add_column("Observed", justify="right", no_wrap=True)
-    table.add_column("Error\n(pts)", justify="right", no_wrap=True)
-    table.add_column("Bias\n(pts)", justify="right", no_wrap=True)
+    _right(table, "Predicted")
+    _right(table, "Observed")
+    _right(table, "Error\n(pts)")
+    _right(table, "Bias\n(pts)")
     if wide:
-        table.add_column("Error, busy\ncount (pts)", justify="right", no_wrap=True)
+        _right(table, "Error, busy\ncount (pts)")
     for summary in report.backtest:
         mine = [row for row in report.backtest_intervals if row.queue == summary.queue]
         for first, measure in enumerate(_measures(summary, mine)):
@@ -297,6 +287,23 @@ def _backtest_table(report: StaffingReport, month: str, *, wide: bool) -> Table:
                 cells.append(f"{error_busy * 100:.1f}")
             table.add_row(*cells, end_section=bool(first))
     return table
+
+
+def _table(title: str, caption: str) -> Table:
+    """An empty table in the look every staffing table shares: a rule under the header only,
+    the caption flush left."""
+    return Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        caption_justify="left",
+        pad_edge=False,
+    )
+
+
+def _right(table: Table, header: str) -> None:
+    """Add a column of figures: right-aligned, never wrapped."""
+    table.add_column(header, justify="right", no_wrap=True)
 
 
 Measure = tuple[str, float, float, float, float, float]

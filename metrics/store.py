@@ -529,17 +529,22 @@ class SqlStore:
 
     def queued_calls(self, lo: int, hi: int, queue: str | None = None) -> list[QueuedCall]:
         """The agent requests queued in [lo, hi) (of one queue if given), with their facts."""
-        sql = (
-            "SELECT queue, queued_at, outcome_at, agent_id, ended_at, facts FROM calls "
-            "WHERE queued_at >= ? AND queued_at < ?"
-        )
+        select = "SELECT queue, queued_at, outcome_at, agent_id, ended_at, facts FROM calls"
+        # A fixed order: the analysis sums seconds as floats.
+        rows = self._span_rows(select, "queued_at", lo, hi, queue, " ORDER BY queued_at, call_id")
+        return [QueuedCall.with_facts(*row) for row in rows]
+
+    def _span_rows(
+        self, select: str, column: str, lo: int, hi: int, queue: str | None, tail: str = ""
+    ) -> list[tuple[Any, ...]]:
+        """The rows of ``select`` (``SELECT … FROM <table>``) whose ``column`` lies in [lo, hi),
+        of ``queue`` only if given, with ``tail`` (a GROUP BY or ORDER BY) after the filter."""
+        sql = f"{select} WHERE {column} >= ? AND {column} < ?"
         params: list[Any] = [lo, hi]
         if queue is not None:
             sql += " AND queue = ?"
             params.append(queue)
-        # A fixed order: the analysis sums seconds as floats.
-        sql += " ORDER BY queued_at, call_id"
-        return [QueuedCall.with_facts(*row) for row in self._rows(sql, params)]
+        return self._rows(sql + tail, params)
 
     def period_counts(
         self,
@@ -596,16 +601,10 @@ class SqlStore:
         periods with none are missing."""
         if len(edges_us) < 2:
             return {}
-        sql = (
-            f"SELECT {period_index('offered_at', edges_us)}, COUNT(*) FROM calls "
-            "WHERE offered_at >= ? AND offered_at < ?"
-        )
-        params: list[Any] = [int(edges_us[0]), int(edges_us[-1])]
-        if queue is not None:
-            sql += " AND queue = ?"
-            params.append(queue)
-        sql += " GROUP BY 1"
-        return {int(period): int(count) for period, count in self._rows(sql, params)}
+        select = f"SELECT {period_index('offered_at', edges_us)}, COUNT(*) FROM calls"
+        lo, hi = int(edges_us[0]), int(edges_us[-1])
+        rows = self._span_rows(select, "offered_at", lo, hi, queue, " GROUP BY 1")
+        return {int(period): int(count) for period, count in rows}
 
     def period_tickets(
         self, edges_us: Sequence[int], queue: str | None = None
@@ -614,15 +613,9 @@ class SqlStore:
         period; with ``queue``, only that queue's."""
         if len(edges_us) < 2:
             return []
-        sql = (
-            f"SELECT {period_index('due', edges_us)}, {TICKET_COLUMNS} FROM tickets "
-            "WHERE due >= ? AND due < ?"
-        )
-        params: list[Any] = [int(edges_us[0]), int(edges_us[-1])]
-        if queue is not None:
-            sql += " AND queue = ?"
-            params.append(queue)
-        return [PeriodTicket(int(row[0]), TicketFact(*row[1:])) for row in self._rows(sql, params)]
+        select = f"SELECT {period_index('due', edges_us)}, {TICKET_COLUMNS} FROM tickets"
+        rows = self._span_rows(select, "due", int(edges_us[0]), int(edges_us[-1]), queue)
+        return [PeriodTicket(int(row[0]), TicketFact(*row[1:])) for row in rows]
 
     def undelivered_count(self) -> int:
         """How many rejected events wait in the dead-letter outbox (not yet on the topic)."""

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.support.fuzz import fuzzed_stream, reference_verdicts
-from tests.support.fuzz_check import check_replay_outcome, write_lines
+from tests.support.fuzz_check import check_replay_outcome, replay_fuzzed
 
 pytestmark = pytest.mark.integration
 
@@ -29,18 +29,13 @@ def test_replay_of_a_fuzzed_stream_into_postgresql_loses_nothing(
     tmp_path_factory: pytest.TempPathFactory,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from hotline_kpi.cli import main
-
     folder = tmp_path_factory.mktemp("fuzz")
-    path, positions = write_lines(folder / "events.jsonl", lines)
-    code = main(["replay", str(path), "--store", postgres_database, "--batch-size", "7"])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    assert "Traceback" not in out.err
-
+    path, positions, summary = replay_fuzzed(
+        lines, folder, postgres_database, capsys, "--batch-size", "7"
+    )
     with psycopg.connect(postgres_database) as db:
         rows = db.execute(
             "SELECT position, reason FROM rejected WHERE source = %s",
             (f"file:{path.resolve()}",),
         ).fetchall()
-    check_replay_outcome(lines, positions, reference_verdicts(lines), rows, out.out)
+    check_replay_outcome(lines, positions, reference_verdicts(lines), rows, summary)

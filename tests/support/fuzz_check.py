@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.fuzz import Verdict
 
 # A valid line may still be rejected later on, for what the decoder cannot know alone.
@@ -23,6 +25,25 @@ def write_lines(path: Path, lines: Sequence[bytes]) -> tuple[Path, list[int]]:
             offset += len(raw) + 1
             positions.append(offset)
     return path, positions
+
+
+def replay_fuzzed(
+    lines: Sequence[bytes],
+    folder: Path,
+    store: str,
+    capsys: pytest.CaptureFixture[str],
+    *options: str,
+) -> tuple[Path, list[int], str]:
+    """Replay ``lines`` (written to ``folder``) into ``store`` with ``hotline-kpi replay``, which
+    must end well: the file replayed, each line's position, and what replay printed."""
+    from hotline_kpi.cli import main
+
+    path, positions = write_lines(folder / "events.jsonl", lines)
+    code = main(["replay", str(path), "--store", store, *options])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "Traceback" not in out.err
+    return path, positions, out.out
 
 
 def check_replay_outcome(

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hotline_kpi.config import ConfigError, load_settings
 from hotline_kpi.ingest.events import SCHEMA_PATH, render_schema
-
-
-def run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotline_kpi.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+from tests.support.cli import run_cli as run
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:

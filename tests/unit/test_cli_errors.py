@@ -14,22 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import Output, run_cli, run_command
+
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 
 def run(
-    *args: str, cwd: Path, stdout: object = subprocess.PIPE
+    *args: str, cwd: Path, stdout: Output = subprocess.PIPE
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotline_kpi.cli", *args],
-        cwd=cwd,
-        stdout=stdout,  # type: ignore[arg-type]
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=120,
-        check=False,
-        env=ENV,
-    )
+    return run_cli(*args, cwd=cwd, env=ENV, stdout=stdout)
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str], status: int, *words: str) -> None:
@@ -276,15 +269,7 @@ def test_a_pipe_is_replayed_whole_as_a_stream(day_lines: bytes, tmp_path: Path) 
     replay = f"{shlex.quote(sys.executable)} -m hotline_kpi.cli replay <(cat d.jsonl) --store s.db"
     lines = day_lines.count(b"\n")
     for accepted in (lines, 0):  # read whole again: every event a duplicate the second time
-        result = subprocess.run(
-            ["bash", "-c", replay],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=ENV,
-        )
+        result = run_command(["bash", "-c", replay], cwd=tmp_path, env=ENV)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith(f"accepted {accepted} events"), result.stdout
 

@@ -15,6 +15,7 @@ from hotline_kpi import cli, live
 from hotline_kpi.cli import main
 from hotline_kpi.config import ConfigError, load_settings, redacted_store
 from hotline_kpi.metrics.store import SqliteStore
+from tests.support.cli import run_cli
 
 ENV = {
     key: value for key, value in os.environ.items() if not key.upper().startswith("HOTLINE_KPI_")
@@ -22,15 +23,7 @@ ENV = {
 
 
 def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hotline_kpi.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=ENV | env,
-    )
+    return run_cli(*args, cwd=cwd, env=ENV | env)
 
 
 def one_line(result: subprocess.CompletedProcess[str], status: int) -> str:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.fuzz import fuzzed_stream, reference_verdicts
-from tests.support.fuzz_check import check_replay_outcome, write_lines
+from tests.support.fuzz_check import check_replay_outcome, replay_fuzzed, write_lines
 
 
 @settings(
@@ -30,19 +30,14 @@ def test_replay_of_a_fuzzed_stream_loses_nothing_and_gives_the_reference_reasons
     tmp_path_factory: pytest.TempPathFactory,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from hotline_kpi.cli import main
-
     folder = tmp_path_factory.mktemp("fuzz")
-    path, positions = write_lines(folder / "events.jsonl", lines)
     store = folder / "store.db"
-    code = main(["replay", str(path), "--store", str(store), "--batch-size", str(batch_size)])
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    assert "Traceback" not in out.err
-
+    _path, positions, summary = replay_fuzzed(
+        lines, folder, str(store), capsys, "--batch-size", str(batch_size)
+    )
     with sqlite3.connect(store) as db:
         rows = db.execute("SELECT position, reason FROM rejected").fetchall()
-    check_replay_outcome(lines, positions, reference_verdicts(lines), rows, out.out)
+    check_replay_outcome(lines, positions, reference_verdicts(lines), rows, summary)
 
 
 def test_a_stream_of_only_bad_bytes_is_counted_line_by_line(

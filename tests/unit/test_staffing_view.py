@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import fields, replace
@@ -29,16 +28,22 @@ from rich.text import Text
 from hotline_kpi import staffing as staffing_command
 from hotline_kpi.cli import main
 from hotline_kpi.config import Settings, load_settings
-from hotline_kpi.metrics.months import month_period
 from hotline_kpi.metrics.staffing import (
     SlotRow,
     StaffingReport,
     StaffingSettings,
     View,
     analyse_staffing,
-    staffing_settings,
 )
-from hotline_kpi.staffing import month_calls, print_staffing, run_staffing, staffing_tables
+from hotline_kpi.staffing import (
+    month_calls,
+    month_period,
+    print_staffing,
+    run_staffing,
+    staffing_settings,
+    staffing_tables,
+)
+from tests.support.cli import run_cli
 
 MONTH = "2026-10"
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -56,15 +61,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ),
         (("replay", "x.jsonl", "--store", "s.db"), ()),
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "hotline_kpi.cli", *args[0], *args[1]],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            env=ENV,
-        )
+        result = run_cli(*args[0], *args[1], cwd=where, env=ENV, timeout=300)
         assert result.returncode == 0, result.stderr
     return where / "s.db"
 
