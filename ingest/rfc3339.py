@@ -25,17 +25,13 @@ _US = 1_000_000
 # A stream's timestamps share a few dates and one or two offsets: both are read once and kept
 # (bounded: the caches are emptied when they grow past _CACHE_LIMIT entries).
 _CACHE_LIMIT = 4096
-_dates: dict[str, tuple[int, int, int, int]] = {}
+_dates: dict[str, int] = {}
 _offsets: dict[str, int] = {}
 _minutes: dict[str, int] = {}
 
 
 class TimestampError(ValueError):
     """The text is not an RFC 3339 date-time with an offset."""
-
-
-Fields = tuple[int, int, int, int, int, int, int, int]
-"""year, month, day, hour, minute, second, microsecond, offset in seconds east of UTC."""
 
 
 def _leap(year: int) -> bool:
@@ -52,8 +48,8 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146_097 + doe - 719_468
 
 
-def _date(text: str) -> tuple[int, int, int, int]:
-    """(year, month, day, days since the epoch) of ``YYYY-MM-DD``, checked to exist."""
+def _date(text: str) -> int:
+    """Days since the epoch of ``YYYY-MM-DD``, checked to exist."""
     known = _dates.get(text)
     if known is not None:
         return known
@@ -65,7 +61,7 @@ def _date(text: str) -> tuple[int, int, int, int]:
         raise TimestampError("no such date")
     if len(_dates) >= _CACHE_LIMIT:
         _dates.clear()
-    known = _dates[text] = (year, month, day, _days_from_civil(year, month, day))
+    known = _dates[text] = _days_from_civil(year, month, day)
     return known
 
 
@@ -86,22 +82,7 @@ def _offset(text: str) -> int:
     return offset
 
 
-def fields(text: str) -> Fields:
-    """The parts of an RFC 3339 date-time; raises :class:`TimestampError` when it is not one."""
-    match = _PATTERN.fullmatch(text)
-    if match is None:
-        raise TimestampError("not an RFC 3339 date-time with a UTC offset")
-    date, hour_s, minute_s, second_s, fraction, zone = match.groups()
-    year, month, day, _ = _date(date)
-    hour, minute, second = int(hour_s), int(minute_s), int(second_s)
-    if hour > 23 or minute > 59 or second > 60:
-        raise TimestampError("no such time")
-    micro = int((fraction + "00000")[:6]) if fraction else 0
-    if second == 60:  # a leap second: the last representable instant of the minute before
-        second, micro = 59, 999_999
-    return year, month, day, hour, minute, second, micro, _offset(zone)
-
-
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EARLIEST_US = _days_from_civil(1, 1, 2) * 86_400 * _US
 _LATEST_US = _days_from_civil(9999, 12, 30) * 86_400 * _US
 
@@ -111,7 +92,7 @@ def _minute(prefix: str) -> int:
     hour, minute = int(prefix[11:13]), int(prefix[14:16])
     if hour > 23 or minute > 59:
         raise TimestampError("no such time")
-    seconds = _date(prefix[:10])[3] * 86_400 + hour * 3600 + minute * 60
+    seconds = _date(prefix[:10]) * 86_400 + hour * 3600 + minute * 60
     if len(_minutes) >= _CACHE_LIMIT:
         _minutes.clear()
     _minutes[prefix] = seconds
@@ -149,8 +130,9 @@ def epoch_us(text: str) -> int:
 
 
 def to_datetime(text: str) -> datetime:
-    """The aware datetime an RFC 3339 date-time names (same reading as :func:`epoch_us`)."""
-    epoch_us(text)  # the same checks, the range of instants included
-    year, month, day, hour, minute, second, micro, offset = fields(text)
+    """The aware datetime an RFC 3339 date-time names, read by :func:`epoch_us` (so with the
+    same checks and the same leap second), in the text's own offset."""
+    instant = epoch_us(text)
+    offset = _offset(text[-1] if text[-1] in "Zz" else text[-6:])
     zone = UTC if offset == 0 else timezone(timedelta(seconds=offset))
-    return datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
+    return (_EPOCH + timedelta(microseconds=instant)).astimezone(zone)
