@@ -60,9 +60,7 @@ class Fingerprint:
 
 
 def _unfinished(line: bytes) -> bool:
-    """Whether ``line`` (the file's last, without a newline) may still be being written."""
-    if line.endswith(b"\n"):
-        return False
+    """Whether ``line``, the file's last and without its newline, may still be being written."""
     try:
         from_json(line)
     except ValueError:
@@ -79,7 +77,8 @@ def file_batches(
     position = start
     batch: list[Record] = []
     for line in stream:
-        if fingerprint is not None and _unfinished(line):
+        # Only the last line can lack its newline: the JSON parse is paid once, at the end.
+        if fingerprint is not None and not line.endswith(b"\n") and _unfinished(line):
             log.warning(
                 "the last line (%d bytes at byte %d) has no newline and is not complete JSON: "
                 "left for the next replay, as the file may still be being written",
