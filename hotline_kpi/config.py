@@ -54,6 +54,41 @@ class Thresholds(_Strict):
         20, ge=0, le=86_400, allow_inf_nan=False, description="T: answered with wait <= T"
     )
     satisfied_score: int = Field(8, ge=1, le=10, description="survey scores >= this are satisfied")
+    # W and the repeat-complaint window: finite, and bounded so that "offered + W" and
+    # "now - 366 d" stay far inside what a datetime and integer microseconds can hold.
+    repeat_window_hours: float = Field(
+        24, gt=0, le=720, allow_inf_nan=False, description="W: repeat contact window"
+    )
+    repeat_complaint_days: float = Field(
+        30, gt=0, le=366, allow_inf_nan=False, description="repeat complaint window (x 24 h)"
+    )
+
+
+class Definitions(_Strict):
+    """Choices in the KPI definitions of SPEC §3."""
+
+    # False: blocked legs stay agent requests (and in blocked_rate) but leave counted requests.
+    blocked_are_requests: bool = True
+
+
+class Privacy(_Strict):
+    """Caller keys (SPEC §7). The secret itself is never a config value: only the file's path;
+    :func:`caller_key_secret` reads it, or ``HOTLINE_KPI_CALLER_KEY``."""
+
+    caller_key_secret_file: Path | None = None
+    # Keys older than this (in event time) are erased; the flags settled from them stay. At most
+    # a century, so that "now - retention" is always a datetime.
+    caller_key_retention_days: int = Field(90, ge=1, le=36_600)
+
+
+class Alerts(_Strict):
+    """Alert thresholds that are not KPI targets (SPEC §6, ``alerts.*``)."""
+
+    # Page when more than this share of agent requests are blocked.
+    blocked_share: Ratio = Field(0.05, ge=0, le=1)
+    # Ticket when the repeat contact rate over 1 h exceeds this factor times its 7-day baseline;
+    # a factor of 1 or less would fire on an ordinary hour.
+    repeat_contact_rise: float = Field(1.5, gt=1, allow_inf_nan=False)
 
 
 class Targets(_Strict):
@@ -152,6 +187,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     interval_minutes: int = 15
     thresholds: Thresholds = Thresholds()
+    definitions: Definitions = Definitions()
+    privacy: Privacy = Privacy()
+    alerts: Alerts = Alerts()
     targets: Targets = Targets()
     queues: list[str] = []
     max_queues: int = Field(50, ge=1, le=10_000)
@@ -257,6 +295,9 @@ _JSON_EXAMPLES = {
     "queues": '["broadband", "mobile"]',
     "business_hours": "[8, 22]",
     "thresholds": '{"service_level_seconds": 20}',
+    "definitions": '{"blocked_are_requests": false}',
+    "privacy": '{"caller_key_retention_days": 90}',
+    "alerts": '{"blocked_share": 0.05}',
     "targets": '{"drop_rate": 0.004}',
     "metrics": '{"port": 9769}',
     "kafka": '{"topic": "hotline-events"}',
@@ -278,8 +319,9 @@ def _describe_settings_error(exc: SettingsError, path: Path | None) -> str:
     what = "a JSON list" if example.startswith("[") else "a JSON object"
     nested = ""
     if example.startswith("{"):
-        inner = next(iter(json.loads(example).items()))
-        nested = f", or set one key with {expected}__{inner[0].upper()}={inner[1]}"
+        name, value = next(iter(json.loads(example).items()))
+        shown = value if isinstance(value, str) else json.dumps(value)
+        nested = f", or set one key with {expected}__{name.upper()}={shown}"
     return (
         f"environment variable {variable} is not valid JSON: give {what}, e.g. "
         f"{expected}='{example}'{nested}"
@@ -305,6 +347,7 @@ KAFKA_SSL_PASSWORD_ENV = "HOTLINE_KPI_KAFKA_SSL_PASSWORD"
 METRICS_PASSWORD_ENV = "HOTLINE_KPI_METRICS_PASSWORD"
 GRAFANA_TOKEN_ENV = "HOTLINE_KPI_GRAFANA_TOKEN"
 GRAFANA_TOKEN_FILE_ENV = "HOTLINE_KPI_GRAFANA_TOKEN_FILE"
+CALLER_KEY_ENV = "HOTLINE_KPI_CALLER_KEY"
 
 
 def secret_from_env_or_file(
@@ -364,6 +407,42 @@ def metrics_basic_auth(
             f"{METRICS_PASSWORD_ENV} or metrics.basic_auth_password_file"
         )
     return endpoint.basic_auth_user, password
+
+
+def caller_key_secret(settings: Settings, environ: Mapping[str, str] = os.environ) -> bytes | None:
+    """The caller-key secret (SPEC §7): ``HOTLINE_KPI_CALLER_KEY`` when it is set (its UTF-8
+    bytes), else the bytes of ``privacy.caller_key_secret_file`` with one trailing newline
+    (``\n`` or ``\r\n``) removed, else None (the caller-key KPIs are then "no data").
+
+    A :class:`ConfigError` naming the source when the file cannot be read or the secret is
+    empty; the message never holds the secret.
+    """
+    value = environ.get(CALLER_KEY_ENV)
+    if value is not None:
+        # Set but empty is a mistake (a secret store that gave nothing), not "no secret": falling
+        # back to the file, or to no keys, would silently change every caller key.
+        source = f"environment variable {CALLER_KEY_ENV}"
+        # surrogateescape gives back the bytes of a variable that is not valid UTF-8.
+        secret = value.encode("utf-8", "surrogateescape")
+    else:
+        file = settings.privacy.caller_key_secret_file
+        if file is None:
+            return None
+        source = f"privacy.caller_key_secret_file {file}"
+        try:
+            secret = file.read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigError(
+                f"privacy.caller_key_secret_file: cannot read {file}: {reason}"
+            ) from None
+        # Only one newline: an editor adds one, but further bytes may be part of the key.
+        secret = (
+            secret.removesuffix(b"\r\n") if secret.endswith(b"\r\n") else secret.removesuffix(b"\n")
+        )
+    if not secret:
+        raise ConfigError(f"{source}: caller key secret is empty; give a non-empty key")
+    return secret
 
 
 def grafana_token(environ: Mapping[str, str] = os.environ) -> str:
