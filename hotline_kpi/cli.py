@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, NoReturn, TextIO, cast
 from hotline_kpi.config import (
     ConfigError,
     Settings,
+    caller_key_secret,
     grafana_token,
     kafka_credentials,
     load_settings,
@@ -35,8 +36,16 @@ from hotline_kpi.config import (
     store_passwords,
 )
 from hotline_kpi.errors import HotlineError, OutputError, SourceError, UsageError
+from hotline_kpi.ingest.callers import CallerKeys
 
 log = logging.getLogger("hotline_kpi")
+
+
+def caller_keys(settings: Settings) -> CallerKeys | None:
+    """The caller keyer of SPEC §7 from the configured secret, or None without one."""
+    secret = caller_key_secret(settings)
+    return CallerKeys(secret) if secret is not None else None
+
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -282,7 +291,11 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     kafka = settings.kafka
     client = client_config(kafka, kafka_credentials(kafka))
-    live = open_live(settings, basic_auth=metrics_basic_auth(settings.metrics))
+    live = open_live(
+        settings,
+        basic_auth=metrics_basic_auth(settings.metrics),
+        caller_keys=caller_keys(settings),
+    )
     assert live.metrics is not None and live.server is not None
     # Installed before connecting, so that a SIGTERM during start-up is a clean stop too.
     stop, restore = _stop_on_sigterm(signal.SIGTERM, signal.SIGINT)
@@ -331,7 +344,11 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.metrics.export import KpiFigures
     from hotline_kpi.pipeline import Totals
 
-    live = open_live(settings, basic_auth=metrics_basic_auth(settings.metrics))
+    live = open_live(
+        settings,
+        basic_auth=metrics_basic_auth(settings.metrics),
+        caller_keys=caller_keys(settings),
+    )
     assert live.url is not None
     pipeline = live.pipeline
     day, source = simulated_today(
@@ -386,7 +403,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--batch-size must be positive")
     kind = _replayed(args.file)
     path = Path(args.file)
-    live = open_live(settings, serve_metrics=False)
+    live = open_live(settings, serve_metrics=False, caller_keys=caller_keys(settings))
     try:
         if kind == "stdin":
             totals = consume(

@@ -18,12 +18,15 @@ from prometheus_client import CollectorRegistry
 
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import HotlineError
+from hotline_kpi.ingest.callers import CallerKeys
 from hotline_kpi.ingest.sources import Source
 from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
 from hotline_kpi.metrics.store import SqlStore, StalePositionError, open_store
 from hotline_kpi.pipeline import Pipeline, Totals, max_clock_skew_of, thresholds_of
 
 log = logging.getLogger(__name__)
+
+CALLER_KEY_META = "caller_key_fingerprint"
 
 
 @dataclass(slots=True)
@@ -48,14 +51,26 @@ def open_live(
     *,
     serve_metrics: bool = True,
     basic_auth: tuple[str, str] | None = None,
+    caller_keys: CallerKeys | None = None,
 ) -> LivePipeline:
     """Open the configured store and build the pipeline into it; with ``serve_metrics``, the
     counters and ``/metrics`` on the configured address, port and certificate, behind
-    ``basic_auth`` when given. The caller closes what it gets."""
+    ``basic_auth`` when given. ``caller_keys`` (SPEC §7) keys the callers of ``call.offered``;
+    without it there are no keys and the caller KPIs have no data. The caller closes what it
+    gets."""
     store = open_store(settings.store)
+    try:
+        check_caller_keys(store, caller_keys)
+    except BaseException:
+        store.close()
+        raise
+    key = caller_keys.key if caller_keys is not None else None
     if not serve_metrics:
         pipeline = Pipeline(
-            store, thresholds_of(settings), max_clock_skew_us=max_clock_skew_of(settings)
+            store,
+            thresholds_of(settings),
+            max_clock_skew_us=max_clock_skew_of(settings),
+            caller_key=key,
         )
         return LivePipeline(store, pipeline)
     endpoint = settings.metrics
@@ -79,13 +94,38 @@ def open_live(
     url = f"{scheme}://{endpoint.address}:{server.port}/metrics"
     try:
         pipeline = Pipeline(
-            store, thresholds_of(settings), metrics, max_clock_skew_us=max_clock_skew_of(settings)
+            store,
+            thresholds_of(settings),
+            metrics,
+            max_clock_skew_us=max_clock_skew_of(settings),
+            caller_key=key,
         )
     except BaseException:
         server.close()
         store.close()
         raise
     return LivePipeline(store, pipeline, metrics, server, url)
+
+
+def check_caller_keys(store: SqlStore, caller_keys: CallerKeys | None) -> None:
+    """Say once, at start, what the caller keys of this run can link (SPEC §7): nothing without
+    a secret; not the contacts of an earlier secret when it changed (recorded by fingerprint,
+    never the secret)."""
+    if caller_keys is None:
+        log.warning(
+            "no caller key secret (HOTLINE_KPI_CALLER_KEY or privacy.caller_key_secret_file): "
+            "callers are not keyed, so the repeat contact rate, first contact resolution and "
+            "repeat complaint rate have no data"
+        )
+        return
+    stored = store.meta(CALLER_KEY_META)
+    if stored is not None and stored != caller_keys.fingerprint:
+        log.warning(
+            "the caller key secret changed since this store was last written: contacts keyed "
+            "with the old secret no longer link to new ones (repeat figures restart)"
+        )
+    if stored != caller_keys.fingerprint:
+        store.set_meta(CALLER_KEY_META, caller_keys.fingerprint)
 
 
 def consume(

@@ -29,9 +29,22 @@ from hotline_kpi.ingest.decode import (
     decode_batch,
     reject_event,
 )
-from hotline_kpi.ingest.wire import TicketClosed, TicketOpened
+from hotline_kpi.ingest.wire import (
+    AgentState,
+    CallEvent,
+    CallOffered,
+    TicketClosed,
+    TicketOpened,
+)
 from hotline_kpi.metrics.exposition import HotlineMetrics, ProcessedBatch
-from hotline_kpi.metrics.fold import US, FactThresholds, FoldResult, fold_batch
+from hotline_kpi.metrics.fold import (
+    US,
+    CallFact,
+    FactThresholds,
+    FoldResult,
+    contact_key,
+    fold_batch,
+)
 from hotline_kpi.metrics.store import BatchWrite, SqlStore, WriterConflictError
 
 log = logging.getLogger(__name__)
@@ -40,6 +53,9 @@ log = logging.getLogger(__name__)
 CONFLICT_RETRIES = 3
 
 Clock = Callable[[], int]
+CallerKey = Callable[[str | None], str | None]
+# Later than any event time (9999-12-31): where "the latest state before" means "now".
+_END_OF_TIME = 253_402_300_800 * US
 
 
 def max_clock_skew_of(settings: Settings) -> int:
@@ -51,7 +67,11 @@ def thresholds_of(settings: Settings) -> FactThresholds:
     """The fold's thresholds from the configuration."""
     t = settings.thresholds
     return FactThresholds.of_seconds(
-        t.short_abandon_seconds, t.service_level_seconds, t.satisfied_score
+        t.short_abandon_seconds,
+        t.service_level_seconds,
+        t.satisfied_score,
+        blocked_are_requests=settings.definitions.blocked_are_requests,
+        repeat_window=t.repeat_window_hours * 3600,
     )
 
 
@@ -131,9 +151,25 @@ def _keys(items: Sequence[Accepted]) -> tuple[set[str], dict[str, int]]:
         event = item.event
         if isinstance(event, TicketOpened | TicketClosed):
             tickets[event.ticket_id] = item.partition
-        else:
+        elif not isinstance(event, AgentState):
             calls.add(event.call_id)
     return calls, tickets
+
+
+def _contact_keys(items: Sequence[Accepted], calls: Mapping[str, CallFact]) -> set[str]:
+    """The contacts a batch's call events may touch: each leg alone, the contact it names, and
+    the contact its stored leg already belongs to."""
+    keys: set[str] = set()
+    for item in items:
+        event = item.event
+        if isinstance(event, CallEvent):
+            keys.add(contact_key(event.call_id, None))
+            if event.contact_id is not None:
+                keys.add(contact_key(event.call_id, event.contact_id))
+            stored = calls.get(event.call_id)
+            if stored is not None and stored.contact_id is not None:
+                keys.add(stored.contact_key)
+    return keys
 
 
 class Pipeline:
@@ -146,9 +182,12 @@ class Pipeline:
         metrics: HotlineMetrics | None = None,
         clock: Clock = wall_clock_us,
         max_clock_skew_us: int = DEFAULT_MAX_CLOCK_SKEW_US,
+        caller_key: CallerKey | None = None,
     ) -> None:
         self.store = store
         self.thresholds = thresholds
+        # SPEC §7: the caller key of a raw number (an HMAC), or None without a secret.
+        self.caller_key = caller_key
         self.metrics = metrics
         self.clock = clock
         self.max_clock_skew_us = max_clock_skew_us
@@ -163,6 +202,8 @@ class Pipeline:
                     self._watermark,
                     self.clock(),
                 )
+                # The state each agent is in now: its latest change before the end of time.
+                metrics.track_agents(store.state_changes(_END_OF_TIME, _END_OF_TIME))
 
     @property
     def watermark(self) -> int | None:
@@ -221,6 +262,9 @@ class Pipeline:
                         BatchWrite(
                             calls=list(result.calls.values()),
                             tickets=list(result.tickets.values()),
+                            contacts=list(result.contacts.values()),
+                            merged_contacts=result.merged,
+                            states=result.states,
                             overdue=result.overdue,
                             reviews=result.reviews,
                             surveys=result.surveys,
@@ -262,10 +306,35 @@ class Pipeline:
                 self.metrics.queue_labels.adopt(labels)
             self.metrics.apply(
                 ProcessedBatch(
-                    result.deltas, reasons, result.calls.values(), result.watermark, self.clock()
+                    result.deltas,
+                    reasons,
+                    result.calls.values(),
+                    result.watermark,
+                    self.clock(),
+                    result.states,
                 )
             )
         return outcome
+
+    def _caller_keys(
+        self, fresh: Sequence[Accepted]
+    ) -> tuple[dict[str, str | None], dict[str, list[int]]]:
+        """The caller key of each ``call.offered`` (by event id), and the offer times of the
+        stored contacts with those keys in the repeat window before (for the repeat counter)."""
+        if self.caller_key is None:
+            return {}, {}
+        keys: dict[str, str | None] = {}
+        times: list[int] = []
+        for item in fresh:
+            event = item.event
+            if isinstance(event, CallOffered):
+                keys[event.event_id] = self.caller_key(event.caller)
+                times.append(item.ts_us)
+        wanted = {key for key in keys.values() if key is not None}
+        if not wanted:
+            return keys, {}
+        window = self.thresholds.repeat_window_us
+        return keys, self.store.recent_offers(wanted, min(times) - window, max(times))
 
     def _fold(
         self,
@@ -292,7 +361,19 @@ class Pipeline:
         if self._watermark is not None and horizon is not None:
             horizon = max(horizon, self._watermark)
         overdue = self.store.overdue_tickets(horizon, owned) if horizon is not None else []
-        result = fold_batch(fresh, calls, tickets, self.thresholds, self._watermark, overdue)
+        contacts = self.store.load_contacts(_contact_keys(fresh, calls))
+        caller_keys, recent = self._caller_keys(fresh)
+        result = fold_batch(
+            fresh,
+            calls,
+            tickets,
+            self.thresholds,
+            self._watermark,
+            overdue,
+            contacts=contacts,
+            caller_keys=caller_keys,
+            recent=recent,
+        )
         for item, why in result.conflicts:
             rejected.append(reject_event(item, Reason.conflict, why))
         return fresh, rejected, result, ticket_partitions

@@ -62,6 +62,7 @@ _TYPE_ERRORS = {
     "string_too_short": Reason.out_of_range,
     "string_too_long": Reason.out_of_range,
     "string_pattern_mismatch": Reason.out_of_range,  # a control character in an id
+    "finite_number": Reason.out_of_range,  # hold_seconds of 1e400, read as infinity
 }
 
 MAX_DEPTH = 64

@@ -56,6 +56,18 @@ EndCause = Literal[
     "customer_hangup", "agent_hangup", "transfer", "network_failure", "system_failure"
 ]
 TicketKind = Literal["complaint", "fault", "consultation", "callback"]
+BLOCK_REASONS = ("queue_full", "no_agents", "closed")
+LEFT_REASONS = ("timeout", "no_agents", "callback_requested", "overflow")
+AGENT_STATES = ("logged_out", "ready", "busy", "wrap_up", "not_ready")
+BlockReason = Literal["queue_full", "no_agents", "closed"]
+LeftReason = Literal["timeout", "no_agents", "callback_requested", "overflow"]
+AgentStateName = Literal["logged_out", "ready", "busy", "wrap_up", "not_ready"]
+Reason = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)
+]
+MAX_HOLD_SECONDS = 1e9
+"""The largest ``hold_seconds`` kept: its microseconds must fit a 64-bit column (31 years)."""
+HoldSeconds = Annotated[float, Field(ge=0, le=MAX_HOLD_SECONDS, allow_inf_nan=False)]
 
 
 class _Event(BaseModel):
@@ -65,47 +77,84 @@ class _Event(BaseModel):
     ts: Timestamp = Field(description="when it happened, RFC 3339 with a UTC offset")
 
 
-class CallOffered(_Event):
-    """A call reached the hotline (IVR)."""
+class _CallEvent(_Event):
+    call_id: Id = Field(description="one call leg: a passage through at most one skill queue")
+    contact_id: Id | None = Field(
+        None, description="the phone call the leg belongs to; a leg without one is its own"
+    )
+
+
+class CallOffered(_CallEvent):
+    """A call reached the hotline (IVR); sent once per contact, for its first leg."""
 
     type: Literal["call.offered"]
-    call_id: Id
     caller: str | None = Field(
         None, description="raw caller number: personal data, never stored or logged in clear"
     )
 
 
-class CallQueued(_Event):
+class CallQueued(_CallEvent):
     """The caller asked for a human agent (转人工) and entered a skill queue."""
 
     type: Literal["call.queued"]
-    call_id: Id
     queue: Id
 
 
-class CallAnswered(_Event):
+class CallAnswered(_CallEvent):
     """An agent answered."""
 
     type: Literal["call.answered"]
-    call_id: Id
     queue: Id
     agent_id: Id
 
 
-class CallAbandoned(_Event):
+class CallAbandoned(_CallEvent):
     """The caller hung up while waiting for an agent."""
 
     type: Literal["call.abandoned"]
-    call_id: Id
     queue: Id
 
 
-class CallEnded(_Event):
-    """The call ended."""
+class CallEnded(_CallEvent):
+    """The leg ended."""
 
     type: Literal["call.ended"]
-    call_id: Id
     cause: EndCause
+    hold_seconds: HoldSeconds | None = Field(
+        None, description="total time on hold in the leg, seconds (absent = 0)"
+    )
+
+
+class CallBlocked(_CallEvent):
+    """The caller asked for an agent but could not enter the queue (无法进等待队列)."""
+
+    type: Literal["call.blocked"]
+    queue: Id
+    reason: BlockReason
+
+
+class CallLeft(_CallEvent):
+    """The caller left the queue unanswered without hanging up (moved, called back, routed)."""
+
+    type: Literal["call.left"]
+    queue: Id
+    reason: LeftReason
+
+
+class CallWrapped(_CallEvent):
+    """The agent finished the after-call work (话后处理) of the leg."""
+
+    type: Literal["call.wrapped"]
+    agent_id: Id
+
+
+class AgentState(_Event):
+    """The agent's state from ``ts`` until the agent's next ``agent.state`` by ``ts``."""
+
+    type: Literal["agent.state"]
+    agent_id: Id
+    state: AgentStateName
+    reason: Reason | None = Field(None, description="e.g. break, lunch, training")
 
 
 class QaReviewed(_Event):
@@ -148,7 +197,16 @@ class SurveyAnswered(_Event):
     factors: dict[Id, Score] | None = None
 
 
-CallEvent: TypeAlias = CallOffered | CallQueued | CallAnswered | CallAbandoned | CallEnded
+CallEvent: TypeAlias = (
+    CallOffered
+    | CallQueued
+    | CallAnswered
+    | CallAbandoned
+    | CallEnded
+    | CallBlocked
+    | CallLeft
+    | CallWrapped
+)
 TicketEvent: TypeAlias = TicketOpened | TicketClosed
 Event: TypeAlias = Annotated[
     CallOffered
@@ -156,6 +214,10 @@ Event: TypeAlias = Annotated[
     | CallAnswered
     | CallAbandoned
     | CallEnded
+    | CallBlocked
+    | CallLeft
+    | CallWrapped
+    | AgentState
     | QaReviewed
     | TicketOpened
     | TicketClosed
@@ -168,6 +230,10 @@ EVENT_TYPES: tuple[str, ...] = (
     "call.answered",
     "call.abandoned",
     "call.ended",
+    "call.blocked",
+    "call.left",
+    "call.wrapped",
+    "agent.state",
     "qa.reviewed",
     "ticket.opened",
     "ticket.closed",
@@ -184,6 +250,10 @@ EVENT_FIELDS: frozenset[str] = frozenset(
         CallAnswered,
         CallAbandoned,
         CallEnded,
+        CallBlocked,
+        CallLeft,
+        CallWrapped,
+        AgentState,
         QaReviewed,
         TicketOpened,
         TicketClosed,

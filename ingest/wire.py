@@ -27,6 +27,13 @@ EndCause = Literal[
     "customer_hangup", "agent_hangup", "transfer", "network_failure", "system_failure"
 ]
 TicketKind = Literal["complaint", "fault", "consultation", "callback"]
+BlockReason = Literal["queue_full", "no_agents", "closed"]
+LeftReason = Literal["timeout", "no_agents", "callback_requested", "overflow"]
+AgentStateName = Literal["logged_out", "ready", "busy", "wrap_up", "not_ready"]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# A finite number of seconds >= 0. The bound keeps microseconds within a 64-bit column; a larger
+# value (or 1e400, which reads as infinity) goes to the reference path, which says why.
+HoldSeconds = Annotated[float, msgspec.Meta(ge=0, le=1e9)]
 
 
 # gc=False: an event holds only text, numbers and a flat dict of scores, so it can never be part
@@ -36,45 +43,78 @@ class _Event(msgspec.Struct, frozen=True, tag_field="type", gc=False):
     ts: Timestamp
 
 
-class CallOffered(_Event, tag="call.offered", frozen=True):
+class _CallEvent(_Event, frozen=True, kw_only=True):
+    call_id: Id
+    contact_id: Id | None = None
+
+
+class CallOffered(_CallEvent, tag="call.offered", frozen=True):
     """See ``events.CallOffered``."""
 
     type: ClassVar[str] = "call.offered"
-    call_id: Id
     caller: str | None = None
 
 
-class CallQueued(_Event, tag="call.queued", frozen=True):
+class CallQueued(_CallEvent, tag="call.queued", frozen=True):
     """See ``events.CallQueued``."""
 
     type: ClassVar[str] = "call.queued"
-    call_id: Id
     queue: Id
 
 
-class CallAnswered(_Event, tag="call.answered", frozen=True):
+class CallAnswered(_CallEvent, tag="call.answered", frozen=True):
     """See ``events.CallAnswered``."""
 
     type: ClassVar[str] = "call.answered"
-    call_id: Id
     queue: Id
     agent_id: Id
 
 
-class CallAbandoned(_Event, tag="call.abandoned", frozen=True):
+class CallAbandoned(_CallEvent, tag="call.abandoned", frozen=True):
     """See ``events.CallAbandoned``."""
 
     type: ClassVar[str] = "call.abandoned"
-    call_id: Id
     queue: Id
 
 
-class CallEnded(_Event, tag="call.ended", frozen=True):
+class CallEnded(_CallEvent, tag="call.ended", frozen=True):
     """See ``events.CallEnded``."""
 
     type: ClassVar[str] = "call.ended"
-    call_id: Id
     cause: EndCause
+    hold_seconds: HoldSeconds | None = None
+
+
+class CallBlocked(_CallEvent, tag="call.blocked", frozen=True):
+    """See ``events.CallBlocked``."""
+
+    type: ClassVar[str] = "call.blocked"
+    queue: Id
+    reason: BlockReason
+
+
+class CallLeft(_CallEvent, tag="call.left", frozen=True):
+    """See ``events.CallLeft``."""
+
+    type: ClassVar[str] = "call.left"
+    queue: Id
+    reason: LeftReason
+
+
+class CallWrapped(_CallEvent, tag="call.wrapped", frozen=True):
+    """See ``events.CallWrapped``."""
+
+    type: ClassVar[str] = "call.wrapped"
+    agent_id: Id
+
+
+class AgentState(_Event, tag="agent.state", frozen=True):
+    """See ``events.AgentState``."""
+
+    type: ClassVar[str] = "agent.state"
+    agent_id: Id
+    state: AgentStateName
+    reason: Reason | None = None
 
 
 class QaReviewed(_Event, tag="qa.reviewed", frozen=True):
@@ -117,12 +157,26 @@ class SurveyAnswered(_Event, tag="survey.answered", frozen=True):
     factors: dict[Id, Score] | None = None
 
 
+CallEvent: TypeAlias = (
+    CallOffered
+    | CallQueued
+    | CallAnswered
+    | CallAbandoned
+    | CallEnded
+    | CallBlocked
+    | CallLeft
+    | CallWrapped
+)
 Event: TypeAlias = (
     CallOffered
     | CallQueued
     | CallAnswered
     | CallAbandoned
     | CallEnded
+    | CallBlocked
+    | CallLeft
+    | CallWrapped
+    | AgentState
     | QaReviewed
     | TicketOpened
     | TicketClosed

@@ -40,6 +40,44 @@ class Measure(StrEnum):
     SCORE_SUM = "score_sum"
     TICKETS_SETTLED = "tickets_settled"  # closed, or open past due at "now"
     TICKETS_ON_TIME = "tickets_on_time"
+    BLOCKED = "blocked"  # could not enter the queue (无法进等待队列)
+    BLOCKED_EXCLUDED = "blocked_excluded"  # blocked, when blocked legs are not counted requests
+    LEFT = "left"  # left the queue unanswered without hanging up
+    TRANSFERRED = "transferred"  # answered, ended with cause transfer
+    WRAPPED = "wrapped"  # answered, ended and wrapped up
+    HOLD_US = "hold_us"  # Σ hold of handled requests (absent = 0)
+    WRAP_US = "wrap_us"  # Σ max(0, wrapped ts − ended ts) of wrapped requests
+    BLOCKED_QUEUE_FULL = "blocked_queue_full"  # blocked and left legs by reason (SPEC §2)
+    BLOCKED_NO_AGENTS = "blocked_no_agents"
+    BLOCKED_CLOSED = "blocked_closed"
+    LEFT_TIMEOUT = "left_timeout"
+    LEFT_NO_AGENTS = "left_no_agents"
+    LEFT_CALLBACK_REQUESTED = "left_callback_requested"
+    LEFT_OVERFLOW = "left_overflow"
+    CONTACTS = "contacts"  # contacts by their call.offered ts
+    CONTACTS_KEYED = "contacts_keyed"  # ... with a caller key
+    REPEAT_CONTACTS = "repeat_contacts"  # ... another contact with the key in the W before
+    RESOLVABLE = "resolvable"  # keyed, answered, offered + W <= "now"
+    RESOLVED = "resolved"  # ... and no contact with the key in the W after
+    COMPLAINTS_KEYED = "complaints_keyed"  # complaint tickets leading to a caller key
+    REPEAT_COMPLAINTS = "repeat_complaints"  # ... another one in the 30 days before
+    STAFFED_US = "staffed_us"  # agent time in ready, busy or wrap_up
+    OCCUPIED_US = "occupied_us"  # agent time in busy or wrap_up
+    LOGGED_IN_US = "logged_in_us"  # agent time in any state but logged_out
+    NOT_READY_US = "not_ready_us"  # agent time in not_ready
+
+
+BLOCKED_BY_REASON: Mapping[str, Measure] = {
+    "queue_full": Measure.BLOCKED_QUEUE_FULL,
+    "no_agents": Measure.BLOCKED_NO_AGENTS,
+    "closed": Measure.BLOCKED_CLOSED,
+}
+LEFT_BY_REASON: Mapping[str, Measure] = {
+    "timeout": Measure.LEFT_TIMEOUT,
+    "no_agents": Measure.LEFT_NO_AGENTS,
+    "callback_requested": Measure.LEFT_CALLBACK_REQUESTED,
+    "overflow": Measure.LEFT_OVERFLOW,
+}
 
 
 class Direction(StrEnum):
@@ -118,6 +156,7 @@ class Kpi:
     group: Scope = Scope.QUEUE  # the label Prometheus' per-group rules keep
     window: str = "1h"  # the dashboards' "now" window: calls move within the hour
     scale: int = 1  # numerator divisor: 1_000_000 for a time measure in microseconds
+    denominator_scale: int = 1  # the same for the denominator (agent state seconds)
     digits: int = 1  # decimals shown in the live view: of a percentage, or of seconds
     lower_is_better: bool = False  # for KPIs without a target (abandon rate, speed of answer)
     neutral: bool = False  # neither way is better news (handle time: thorough against quick)
@@ -146,16 +185,21 @@ class Kpi:
         """Chinese with the English alongside, as the supervisors read it."""
         return f"{self.zh} {self.en}"
 
-    def value(self, counts: Mapping[Measure, int]) -> tuple[float, int]:
+    def value(self, counts: Mapping[Measure, int]) -> tuple[float, float]:
         """(numerator, denominator) of this KPI over one scope's measure counts."""
         numerator = self.numerator.of(counts)
-        return (numerator / self.scale if self.scale != 1 else numerator), self.denominator.of(
-            counts
+        denominator = self.denominator.of(counts)
+        return (
+            numerator / self.scale if self.scale != 1 else numerator,
+            denominator / self.denominator_scale if self.denominator_scale != 1 else denominator,
         )
 
 
 _US = 1_000_000
-_COUNTED = Sum((Measure.REQUESTS,), minus=(Measure.SHORT_ABANDONED,))
+# Counted requests (SPEC §3): agent requests minus short abandons, minus blocked legs when
+# definitions.blocked_are_requests is false (the fold then marks them BLOCKED_EXCLUDED).
+_COUNTED = Sum((Measure.REQUESTS,), minus=(Measure.SHORT_ABANDONED, Measure.BLOCKED_EXCLUDED))
+_NOT_SHORT = Sum((Measure.REQUESTS,), minus=(Measure.SHORT_ABANDONED,))
 _REQUESTS = "hotline_agent_requests_total"
 _SHORT = "hotline_calls_short_abandoned_total"
 _CALLS = frozenset({Scope.OVERALL, Scope.QUEUE})
@@ -291,6 +335,139 @@ SATISFACTION_MEAN = Kpi(
     window="1d",
 )
 
+BLOCKED_RATE = Kpi(
+    "blocked_rate",
+    "呼损率(无法进队)",
+    "Blocked rate",
+    "阻塞\nblk%",
+    Unit.RATIO,
+    Sum((Measure.BLOCKED,)),
+    _NOT_SHORT,
+    scopes=_CALLS,
+    prometheus=Counters("hotline_calls_blocked_total", _REQUESTS, denominator_minus=_SHORT),
+    lower_is_better=True,
+)
+AVERAGE_HOLD_TIME = Kpi(
+    "average_hold_time",
+    "平均保持时长",
+    "Average hold time",
+    "保持\nhold s",
+    Unit.SECONDS,
+    Sum((Measure.HOLD_US,)),
+    Sum((Measure.HANDLED,)),
+    prometheus=Histogram("hotline_hold_seconds"),
+    scale=_US,
+    digits=0,
+    lower_is_better=True,
+)
+AVERAGE_AFTER_CALL_WORK = Kpi(
+    "average_after_call_work",
+    "平均话后处理时长",
+    "Average after-call work",
+    "话后\nACW s",
+    Unit.SECONDS,
+    Sum((Measure.WRAP_US,)),
+    Sum((Measure.WRAPPED,)),
+    prometheus=Histogram("hotline_after_call_work_seconds"),
+    scale=_US,
+    digits=0,
+    neutral=True,
+)
+TRANSFER_RATE = Kpi(
+    "transfer_rate",
+    "转接率",
+    "Transfer rate",
+    "转接\nxfer%",
+    Unit.RATIO,
+    Sum((Measure.TRANSFERRED,)),
+    Sum((Measure.HANDLED,)),
+    prometheus=Counters("hotline_calls_transferred_total", "hotline_handle_seconds_count"),
+    neutral=True,
+)
+_OVERALL = frozenset({Scope.OVERALL})
+REPEAT_CONTACT_RATE = Kpi(
+    "repeat_contact_rate",
+    "重复来电率",
+    "Repeat contact rate",
+    "重复\nrpt%",
+    Unit.RATIO,
+    Sum((Measure.REPEAT_CONTACTS,)),
+    Sum((Measure.CONTACTS_KEYED,)),
+    scopes=_OVERALL,
+    prometheus=Counters("hotline_repeat_contacts_total", "hotline_contacts_keyed_total"),
+    group=Scope.OVERALL,
+    window="1d",
+    lower_is_better=True,
+)
+FIRST_CONTACT_RESOLUTION = Kpi(
+    "first_contact_resolution",
+    "一次解决率",
+    "First contact resolution",
+    "一次\nFCR%",
+    Unit.RATIO,
+    Sum((Measure.RESOLVED,)),
+    Sum((Measure.RESOLVABLE,)),
+    scopes=_OVERALL,
+    group=Scope.OVERALL,
+    window="1d",
+)
+REPEAT_COMPLAINT_RATE = Kpi(
+    "repeat_complaint_rate",
+    "重复投诉率",
+    "Repeat complaint rate",
+    "复诉\nrcmp%",
+    Unit.RATIO,
+    Sum((Measure.REPEAT_COMPLAINTS,)),
+    Sum((Measure.COMPLAINTS_KEYED,)),
+    scopes=_OVERALL,
+    group=Scope.OVERALL,
+    window="1d",
+    lower_is_better=True,
+)
+_STATES = frozenset({Scope.OVERALL, Scope.AGENT})
+OCCUPANCY = Kpi(
+    "occupancy",
+    "占用率",
+    "Occupancy",
+    "占用\nocc%",
+    Unit.RATIO,
+    Sum((Measure.OCCUPIED_US,)),
+    Sum((Measure.STAFFED_US,)),
+    scopes=_STATES,
+    group=Scope.AGENT,
+    scale=_US,
+    denominator_scale=_US,
+    neutral=True,
+)
+UTILISATION = Kpi(
+    "utilisation",
+    "利用率",
+    "Utilisation",
+    "利用\nutil%",
+    Unit.RATIO,
+    Sum((Measure.OCCUPIED_US,)),
+    Sum((Measure.LOGGED_IN_US,)),
+    scopes=_STATES,
+    group=Scope.AGENT,
+    scale=_US,
+    denominator_scale=_US,
+    neutral=True,
+)
+NOT_READY_SHARE = Kpi(
+    "not_ready_share",
+    "示忙占比",
+    "Not-ready share",
+    "示忙\nNR%",
+    Unit.RATIO,
+    Sum((Measure.NOT_READY_US,)),
+    Sum((Measure.LOGGED_IN_US,)),
+    scopes=_STATES,
+    group=Scope.AGENT,
+    scale=_US,
+    denominator_scale=_US,
+    lower_is_better=True,
+)
+
 CATALOGUE: tuple[Kpi, ...] = (
     MANUAL_CONNECTION_RATE,
     DROP_RATE,
@@ -298,10 +475,20 @@ CATALOGUE: tuple[Kpi, ...] = (
     ANSWER_ACCURACY,
     SERVICE_LEVEL,
     ABANDON_RATE,
+    BLOCKED_RATE,
     AVERAGE_SPEED_OF_ANSWER,
     AVERAGE_HANDLE_TIME,
+    AVERAGE_HOLD_TIME,
+    AVERAGE_AFTER_CALL_WORK,
+    TRANSFER_RATE,
     SATISFACTION_RATE,
     SATISFACTION_MEAN,
+    REPEAT_CONTACT_RATE,
+    FIRST_CONTACT_RESOLUTION,
+    REPEAT_COMPLAINT_RATE,
+    OCCUPANCY,
+    UTILISATION,
+    NOT_READY_SHARE,
 )
 """Every KPI, in the order the reports list them (SPEC §5 keys)."""
 

@@ -28,8 +28,10 @@ from hotline_kpi.errors import UsageError
 from hotline_kpi.metrics.catalogue import (
     AGENT_CSV_ORDER,
     AGENT_ORDER,
+    BLOCKED_BY_REASON,
     CATALOGUE,
     KPI_KEYS,
+    LEFT_BY_REASON,
     Kpi,
     Measure,
     Scope,
@@ -50,6 +52,8 @@ from hotline_kpi.metrics.months import (
     period_edges,
     previous_month,
 )
+from hotline_kpi.metrics.records import PeriodCounts
+from hotline_kpi.metrics.states import STATES, state_measures, state_time
 from hotline_kpi.metrics.store import StoreReader
 
 __all__ = [
@@ -121,20 +125,34 @@ def kpi_entry(entry: Kpi, counts: Mapping[Measure, int], targets: Targets) -> di
     return figures
 
 
-def kpi_entries(counts: Mapping[Measure, int], targets: Targets) -> dict[str, dict[str, Any]]:
-    """Every KPI of the catalogue over one scope's counts, keyed as in SPEC §5."""
-    return {entry.key: kpi_entry(entry, counts, targets) for entry in CATALOGUE}
+def kpi_entries(
+    counts: Mapping[Measure, int], targets: Targets, scope: Scope = Scope.OVERALL
+) -> dict[str, dict[str, Any]]:
+    """Every KPI of the catalogue reported in ``scope``, over one scope's counts, keyed as in
+    SPEC §5 (the caller-key KPIs are overall only, state time is overall and per agent)."""
+    return {
+        entry.key: kpi_entry(entry, counts, targets)
+        for entry in CATALOGUE
+        if scope in entry.scopes or (scope is Scope.QUEUE and Scope.KIND in entry.scopes)
+    }
 
 
 # The volume table of a scope (overall, a queue): its name in the export, and its measure.
 VOLUMES: tuple[tuple[str, Measure], ...] = (
-    ("queued", Measure.REQUESTS),
+    ("requests", Measure.REQUESTS),
     ("answered", Measure.ANSWERED),
     ("abandoned", Measure.ABANDONED),
     ("short_abandoned", Measure.SHORT_ABANDONED),
+    ("blocked", Measure.BLOCKED),
+    ("left", Measure.LEFT),
     ("dropped", Measure.DROPPED),
+    ("transferred", Measure.TRANSFERRED),
     ("qa_reviews", Measure.QA_REVIEWS),
     ("surveys", Measure.SURVEYS),
+    ("tickets_due", Measure.TICKETS_SETTLED),
+    ("contacts", Measure.CONTACTS),
+    # The names the reports read until they move to "requests" and "tickets_due".
+    ("queued", Measure.REQUESTS),
     ("tickets_settled", Measure.TICKETS_SETTLED),
 )
 
@@ -157,13 +175,16 @@ class MeasureCounts(Counter[Measure]):
         """Add another scope's counts into this one."""
         self.update(other)
 
-    def kpis(self, targets: Targets) -> dict[str, dict[str, Any]]:
-        """Every KPI of SPEC §3 over these counts, keyed as in SPEC §5."""
-        return kpi_entries(self, targets)
+    def kpis(self, targets: Targets, scope: Scope = Scope.OVERALL) -> dict[str, dict[str, Any]]:
+        """Every KPI of SPEC §3 reported in ``scope`` over these counts, keyed as in SPEC §5."""
+        return kpi_entries(self, targets, scope)
 
-    def volumes(self) -> dict[str, int]:
-        """Plain counts for the report's volume table."""
-        return {name: self[measure] for name, measure in VOLUMES}
+    def volumes(self) -> dict[str, Any]:
+        """Plain counts for the report's volume table, blocked and left legs by reason."""
+        found: dict[str, Any] = {name: self[measure] for name, measure in VOLUMES}
+        found["blocked_by_reason"] = {r: self[m] for r, m in BLOCKED_BY_REASON.items()}
+        found["left_by_reason"] = {r: self[m] for r, m in LEFT_BY_REASON.items()}
+        return found
 
     @property
     def queued(self) -> int:
@@ -257,6 +278,12 @@ class KpiFigures:
             overall.update(group.counts)
             if group.group is not None:
                 queues[group.group].update(group.counts)
+        for counted in self._contacts([lo, hi]):
+            overall.update(counted.counts)
+            if counted.group is not None:
+                queues[counted.group].update(counted.counts)
+        for seconds in self._state_time([lo, hi]).values():
+            overall.update(state_measures(seconds))
         watermark = self.store.watermark()
         for ticket in self.store.tickets_due_in(lo, hi):
             facts = ticket_facts(ticket, watermark)
@@ -285,7 +312,30 @@ class KpiFigures:
         for group in groups:
             if group.group is not None:
                 figures[group.group].update(group.counts)
-        return [_agent_entry(agent, figures[agent]) for agent in sorted(figures)]
+        states = {agent: seconds for (_, agent), seconds in self._state_time([lo, hi]).items()}
+        for agent, seconds in states.items():
+            figures[agent].update(state_measures(seconds))
+        return [
+            _agent_entry(agent, figures[agent], states.get(agent, {})) for agent in sorted(figures)
+        ]
+
+    def _windows_us(self) -> tuple[int, int]:
+        """The repeat contact window W and the repeat complaint window, in microseconds."""
+        thresholds = self.settings.thresholds
+        return (
+            round(thresholds.repeat_window_hours * 3600 * US),
+            round(thresholds.repeat_complaint_days * 86_400 * US),
+        )
+
+    def _contacts(self, edges: list[int], queue: str | None = None) -> list[PeriodCounts]:
+        """Contacts and the caller-key measures of each period (SPEC §3), at "now"."""
+        window, complaints = self._windows_us()
+        return self.store.period_contacts(edges, self.store.watermark(), window, complaints, queue)
+
+    def _state_time(self, edges: list[int]) -> dict[tuple[int, str], dict[str, int]]:
+        """Agent state microseconds per (period, agent) (SPEC §3), up to "now"."""
+        changes = self.store.state_changes(edges[0], edges[-1])
+        return state_time(changes, edges, self.store.watermark())
 
     def offered(self, lo: int, hi: int) -> int:
         """Calls that reached the hotline in [lo, hi), by ``call.offered`` time."""
@@ -314,7 +364,7 @@ class KpiFigures:
             "as_of": self.as_of(),
             "thresholds": self.settings.thresholds.model_dump(),
             "overall": overall.kpis(targets),
-            "queues": {name: counts.kpis(targets) for name, counts in queues.items()},
+            "queues": {name: counts.kpis(targets, Scope.QUEUE) for name, counts in queues.items()},
             "agents": self.agents(lo, hi),
             "ticket_kinds": {
                 kind: kpi_entry(_KIND_KPI, counts, targets)
@@ -382,10 +432,16 @@ class KpiFigures:
         satisfied = self.settings.thresholds.satisfied_score
         overall = [MeasureCounts() for _ in range(count)]
         queues: list[dict[str, MeasureCounts]] = [defaultdict(MeasureCounts) for _ in range(count)]
-        for group in self.store.period_counts(edges, "queue", satisfied, queue):
+        for group in [
+            *self.store.period_counts(edges, "queue", satisfied, queue),
+            *self._contacts(edges, queue),
+        ]:
             overall[group.period].update(group.counts)
             if group.group is not None:
                 queues[group.period][group.group].update(group.counts)
+        if queue is None:
+            for (period, _), seconds in self._state_time(edges).items():
+                overall[period].update(state_measures(seconds))
         kinds: dict[str, MeasureCounts] = {}
         watermark = self.store.watermark()
         for due in self.store.period_tickets(edges, queue):
@@ -414,6 +470,11 @@ class KpiFigures:
         for group in self.store.period_counts([edges[0], edges[-1]], "agent", satisfied, queue):
             if group.group is not None:
                 agents[group.group].update(group.counts)
+        states: dict[str, dict[str, int]] = {}
+        if queue is None:  # agent states name no queue
+            states = {a: t for (_, a), t in self._state_time([edges[0], edges[-1]]).items()}
+            for agent, seconds in states.items():
+                agents[agent].update(state_measures(seconds))
         periods = []
         for index in range(count):
             scoped = {name: queues[index].get(name, MeasureCounts()) for name in names}
@@ -424,7 +485,9 @@ class KpiFigures:
                     "start": local_time(edges[index], self.zone),
                     "end": local_time(edges[index + 1], self.zone),
                     "overall": overall[index].kpis(targets),
-                    "queues": {name: counts.kpis(targets) for name, counts in scoped.items()},
+                    "queues": {
+                        name: counts.kpis(targets, Scope.QUEUE) for name, counts in scoped.items()
+                    },
                     "volumes": {
                         "overall": volumes,
                         "queues": {name: counts.volumes() for name, counts in scoped.items()},
@@ -442,8 +505,11 @@ class KpiFigures:
             "as_of": self.as_of(),
             "thresholds": self.settings.thresholds.model_dump(),
             "overall": total.kpis(targets),
-            "queues": {name: by_queue[name].kpis(targets) for name in names},
-            "agents": [_agent_entry(agent, agents[agent]) for agent in sorted(agents)],
+            "queues": {name: by_queue[name].kpis(targets, Scope.QUEUE) for name in names},
+            "agents": [
+                _agent_entry(agent, agents[agent], states.get(agent, {}))
+                for agent in sorted(agents)
+            ],
             "ticket_kinds": {
                 kind: kpi_entry(_KIND_KPI, counts, targets)
                 for kind, counts in sorted(kinds.items())
@@ -524,16 +590,39 @@ _AGENT_FIELDS: Mapping[Measure, str] = {
     Measure.SURVEYS: "surveys",
     Measure.SATISFIED: "satisfied",
     Measure.SCORE_SUM: "score_sum",
+    Measure.TRANSFERRED: "transferred",
+    Measure.HOLD_US: "hold_seconds",
+    Measure.WRAPPED: "wrapped",
+    Measure.WRAP_US: "after_call_work_seconds",
 }
-_MICROSECONDS = frozenset({Measure.HANDLE_US, Measure.WAIT_US})
+_MICROSECONDS = frozenset({Measure.HANDLE_US, Measure.WAIT_US, Measure.HOLD_US, Measure.WRAP_US})
+# Per agent, these KPIs are objects with their seconds (SPEC §5), not bare values.
+_AGENT_STATE_KPIS = ("occupancy", "utilisation", "not_ready_share")
 
 
-def _agent_entry(agent: str, counts: Mapping[Measure, int]) -> dict[str, Any]:
+def _agent_entry(
+    agent: str, counts: Mapping[Measure, int], seconds: Mapping[str, int]
+) -> dict[str, Any]:
+    """One agent of the export: its counts, KPI values, and state time (SPEC §5)."""
     entry: dict[str, Any] = {"agent_id": agent}
     for measure, name in _AGENT_FIELDS.items():
         amount = counts.get(measure, 0)
         entry[name] = amount / US if measure in _MICROSECONDS else amount
     entry.update((key, ratio(kpi(key), counts)) for key in AGENT_ORDER)
+    entry["logged_in_seconds"] = counts.get(Measure.LOGGED_IN_US, 0) / US
+    entry["state_seconds"] = {state: seconds.get(state, 0) / US for state in STATES}
+    entry["not_ready_reasons"] = {
+        key.split(":", 1)[1]: amount / US
+        for key, amount in sorted(seconds.items())
+        if key.startswith("not_ready:")
+    }
+    for key in _AGENT_STATE_KPIS:
+        numerator, denominator = kpi(key).value(counts)
+        entry[key] = {
+            "value": numerator / denominator if denominator else None,
+            "numerator": numerator,
+            "denominator": denominator,
+        }
     return entry
 
 

@@ -22,7 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 
 from hotline_kpi.ingest.decode import REASONS
 from hotline_kpi.ingest.events import EVENT_TYPES, TICKET_KINDS
-from hotline_kpi.metrics.fold import UNASSIGNED, US, CallFact, Count, Deltas, Timing
+from hotline_kpi.metrics.fold import UNASSIGNED, US, CallFact, Count, Deltas, StateChange, Timing
+from hotline_kpi.metrics.states import STATES
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ OTHER = "other"
 
 WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200)
 HANDLE_BUCKETS = (30, 60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
+HOLD_BUCKETS = (0, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600)
+# SPEC §4 hotline_agents: reasons beyond this many distinct values are labelled "other".
+MAX_STATE_REASONS = 20
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -41,7 +45,7 @@ class Family:
 
     name: str
     help: str
-    label: Literal["queue", "kind"] | None = "queue"
+    label: Literal["queue", "kind", "queue_reason"] | None = "queue"
     buckets: tuple[float, ...] = ()
 
 
@@ -86,6 +90,28 @@ def counter_family(count: Count) -> Family:
             )
         case Count.TICKETS_ON_TIME:
             return Family("hotline_tickets_on_time", "Work orders closed at or before due.", "kind")
+        case Count.TRANSFERRED:
+            return Family("hotline_calls_transferred", "Answered calls ended by a transfer.")
+        case Count.BLOCKED:
+            return Family(
+                "hotline_calls_blocked",
+                "Agent requests that could not enter the queue (无法进等待队列), by reason.",
+                "queue_reason",
+            )
+        case Count.LEFT:
+            return Family(
+                "hotline_calls_left",
+                "Callers who left the queue unanswered without hanging up, by reason.",
+                "queue_reason",
+            )
+        case Count.CONTACTS_KEYED:
+            return Family("hotline_contacts_keyed", "Contacts offered with a caller key.", None)
+        case Count.REPEAT_CONTACTS:
+            return Family(
+                "hotline_repeat_contacts",
+                "Keyed contacts whose caller had another contact in the repeat window before.",
+                None,
+            )
         case _:
             assert_never(count)
 
@@ -99,6 +125,12 @@ def timing_family(timing: Timing) -> Family:
         case Timing.HANDLE:
             handle = "Handle time from answered to ended."
             return Family("hotline_handle_seconds", handle, buckets=HANDLE_BUCKETS)
+        case Timing.HOLD:
+            hold = "Time on hold of an answered call that ended."
+            return Family("hotline_hold_seconds", hold, buckets=HOLD_BUCKETS)
+        case Timing.AFTER_CALL_WORK:
+            work = "After-call work (话后处理): from the call's end to its wrap-up."
+            return Family("hotline_after_call_work_seconds", work, buckets=HOLD_BUCKETS)
         case _:
             assert_never(timing)
 
@@ -162,6 +194,7 @@ class ProcessedBatch:
     # The wall clock when the batch was processed (epoch µs): the live gauges use the smaller
     # of it and the watermark (SPEC §3 "Now"). None: the watermark alone.
     wall_clock: int | None = None
+    states: Sequence[StateChange] = ()  # the agent state changes the batch committed
 
 
 class HotlineMetrics:
@@ -172,11 +205,16 @@ class HotlineMetrics:
         self.queue_labels = queue_labels
         self._queue = queue_labels
         # One metric per kind of delta, made in the enums' order (the order of /metrics).
-        self._labelled_by: dict[Count, Literal["queue", "kind"] | None] = {}
+        self._labelled_by: dict[Count, Literal["queue", "kind", "queue_reason"] | None] = {}
         self.counters: dict[Count, Counter] = {}
         for count in Count:
             family = counter_family(count)
-            labels = () if family.label is None else (family.label,)
+            labels: tuple[str, ...] = {
+                None: (),
+                "queue": ("queue",),
+                "kind": ("kind",),
+                "queue_reason": ("queue", "reason"),
+            }[family.label]
             self.counters[count] = Counter(family.name, family.help, labels, registry=registry)
             self._labelled_by[count] = family.label
         self.histograms: dict[Timing, Histogram] = {}
@@ -219,6 +257,12 @@ class HotlineMetrics:
             ["topic", "partition"],
             registry=registry,
         )
+        self.agents = Gauge(
+            "hotline_agents",
+            "Agents whose latest state is `state` (`reason` only for not_ready).",
+            ["state", "reason"],
+            registry=registry,
+        )
         self.commit_seconds = Histogram(
             "hotline_store_commit_seconds",
             "Time to commit one batch to the store.",
@@ -240,11 +284,18 @@ class HotlineMetrics:
                 for kind in TICKET_KINDS:
                     self.counters[count].labels(kind)
         self._waiting: dict[str, dict[str, int]] = {}
+        # agent -> its latest state change, by (ts, event_id): order-independent.
+        self._agent_states: dict[str, StateChange] = {}
+        self._agents_labelled: set[tuple[str, str]] = set()
+        self._state_reasons: set[str] = set()
+        for state in STATES:
+            self.agents.labels(state, "")
 
     def queue_names(self, deltas: Deltas, calls: Iterable[CallFact]) -> set[str]:
         """The queue names a batch's deltas and touched calls would be labelled with."""
         names = {label for (count, label) in deltas.counts if self._labelled_by[count] == "queue"}
         names.update(label for _, label, _ in deltas.observations)
+        names.update(queue for _, queue, _ in deltas.reasons)
         names.update(call.queue for call in calls if call.queue)
         return names
 
@@ -260,13 +311,48 @@ class HotlineMetrics:
                 counter.labels(self._queue(label)).inc(amount)
             else:
                 counter.labels(label).inc(amount)
+        for (count, queue, reason), amount in deltas.reasons.items():
+            self.counters[count].labels(self._queue(queue), reason).inc(amount)
         for timing, queue, seconds in deltas.observations:
             self.histograms[timing].labels(self._queue(queue)).observe(seconds)
+        self.track_agents(batch.states)
         for event_type, amount in deltas.events.items():
             self.events.labels(event_type).inc(amount)
         for reason, amount in batch.rejections.items():
             self.rejected.labels(reason).inc(amount)
         self.track_waiting(batch.touched_calls, batch.watermark, batch.wall_clock)
+
+    def track_agents(self, changes: Iterable[StateChange]) -> None:
+        """Update ``hotline_agents`` from agent state changes (any order: the latest by
+        ``ts``, ties by event id, is an agent's state)."""
+        changed = False
+        for change in changes:
+            known = self._agent_states.get(change.agent_id)
+            if known is None or (change.ts, change.event_id) > (known.ts, known.event_id):
+                self._agent_states[change.agent_id] = change
+                changed = True
+        if not changed:
+            return
+        counts: dict[tuple[str, str], int] = {(state, ""): 0 for state in STATES}
+        for labels in self._agents_labelled:
+            counts[labels] = 0
+        for change in self._agent_states.values():
+            key = (change.state, self._state_reason(change))
+            counts[key] = counts.get(key, 0) + 1
+        self._agents_labelled = set(counts)
+        for (state, reason), amount in counts.items():
+            self.agents.labels(state, reason).set(amount)
+
+    def _state_reason(self, change: StateChange) -> str:
+        """The ``reason`` label: empty but for not_ready; beyond 20 distinct reasons ``other``."""
+        if change.state != "not_ready" or not change.reason:
+            return ""
+        if change.reason in self._state_reasons:
+            return change.reason
+        if len(self._state_reasons) < MAX_STATE_REASONS:
+            self._state_reasons.add(change.reason)
+            return change.reason
+        return OTHER
 
     def track_waiting(
         self, calls: Iterable[CallFact], watermark: int | None, wall_clock: int | None = None

@@ -6,14 +6,22 @@ what the Prometheus counters must add. Time is data (event timestamps and the wa
 
 Facts are order-independent: ``queued_at`` is a minimum, the queue comes from the earliest
 ``call.queued`` (ties broken by queue name), and facts that arrive before the event they depend
-on are kept until the record is complete. Only a conflict (a second outcome, a second end, a
-second opening or closing of a ticket) depends on processing order: the first processed wins.
+on are kept until the record is complete. Only a conflict (a second outcome, a second end or
+wrap-up, a second ``call.offered`` or ``contact_id``, a second opening or closing of a ticket)
+depends on processing order: the first processed wins.
+
+Legs group into contacts (SPEC §2): a leg's contact is ``"c:" + contact_id``, or ``"l:" +
+call_id`` while it has none, so the two name spaces never meet. A contact's ``call.offered``
+(time and caller key) lives on the contact; the repeat and resolution flags are computed when
+reading, from the contacts' keys. Agent state changes are kept as they come (one row each): the
+timeline is computed when reading, so it is independent of arrival order too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import TypeVar
 
@@ -21,11 +29,15 @@ from hotline_kpi.ingest import rfc3339
 from hotline_kpi.ingest.decode import Accepted
 from hotline_kpi.ingest.events import DROP_CAUSES
 from hotline_kpi.ingest.wire import (
+    AgentState,
     CallAbandoned,
     CallAnswered,
+    CallBlocked,
     CallEnded,
+    CallLeft,
     CallOffered,
     CallQueued,
+    CallWrapped,
     QaReviewed,
     SurveyAnswered,
     TicketClosed,
@@ -38,6 +50,14 @@ US = 1_000_000
 NO_OUTCOME = 0
 ANSWERED = 1
 ABANDONED = 2
+LEFT = 3
+BLOCKED = 4
+_OUTCOMES = {
+    "call.answered": ANSWERED,
+    "call.abandoned": ABANDONED,
+    "call.left": LEFT,
+    "call.blocked": BLOCKED,
+}
 
 # Facts of a call that move a counter once, when they first become true (SPEC §4).
 OFFERED = 1 << 0
@@ -48,6 +68,15 @@ ABANDONED_FACT = 1 << 4
 SHORT_ABANDON = 1 << 5
 DROPPED = 1 << 6
 HANDLED = 1 << 7
+BLOCKED_FACT = 1 << 8
+LEFT_FACT = 1 << 9
+TRANSFERRED = 1 << 10  # answered, ended with cause transfer
+WRAPPED = 1 << 11  # answered, ended and wrapped up: its after-call work counts
+BLOCKED_EXCLUDED = 1 << 12  # blocked, and definitions.blocked_are_requests is false
+
+# Facts of a contact.
+CONTACT_KEYED = 1 << 0
+CONTACT_REPEAT = 1 << 1
 
 # Facts of a ticket.
 TICKET_DUE = 1 << 0
@@ -77,6 +106,11 @@ class Count(Enum):
     SATISFIED = "satisfied"
     TICKETS_SETTLED = "tickets_settled"  # this and the next, by ticket kind
     TICKETS_ON_TIME = "tickets_on_time"
+    TRANSFERRED = "transferred"  # by queue
+    BLOCKED = "blocked"  # this and the next, by queue and reason (``Deltas.reasons``)
+    LEFT = "left"
+    CONTACTS_KEYED = "contacts_keyed"  # this and the next, unlabelled
+    REPEAT_CONTACTS = "repeat_contacts"
 
 
 class Timing(Enum):
@@ -84,6 +118,8 @@ class Timing(Enum):
 
     WAIT = "wait"  # answered ts − queued_at
     HANDLE = "handle"  # ended ts − answered ts
+    HOLD = "hold"  # hold_seconds of an answered leg that ended
+    AFTER_CALL_WORK = "after_call_work"  # max(0, wrapped ts − ended ts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +129,36 @@ class FactThresholds:
     short_abandon_us: int
     service_level_us: int
     satisfied_score: int
+    # SPEC §6 definitions.blocked_are_requests: false takes blocked legs out of counted requests.
+    blocked_are_requests: bool = True
+    repeat_window_us: int = 24 * 3600 * US  # W: the repeat contact window
 
     @classmethod
     def of_seconds(
-        cls, short_abandon: float, service_level: float, satisfied: int
+        cls,
+        short_abandon: float,
+        service_level: float,
+        satisfied: int,
+        *,
+        blocked_are_requests: bool = True,
+        repeat_window: float = 24 * 3600,
     ) -> FactThresholds:
         """FactThresholds from seconds, as configured."""
-        return cls(round(short_abandon * US), round(service_level * US), satisfied)
+        return cls(
+            round(short_abandon * US),
+            round(service_level * US),
+            satisfied,
+            blocked_are_requests,
+            round(repeat_window * US),
+        )
+
+
+def hold_us(seconds: float | None) -> int | None:
+    """``hold_seconds`` in microseconds, rounded to the nearest (halves up) from the number as
+    written: its shortest decimal spelling, so that ``0.0000005`` is 1 µs, not float noise."""
+    if seconds is None:
+        return None
+    return int(Decimal(repr(float(seconds))).scaleb(6).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 @dataclass(slots=True)
@@ -122,10 +181,19 @@ class CallFact:
     cause: str | None = None
     counted: int = 0
     facts: int = 0
+    contact_id: str | None = None
+    reason: str | None = None  # of a blocked or left leg
+    hold_us: int | None = None
+    wrapped_at: int | None = None
+
+    @property
+    def contact_key(self) -> str:
+        """The contact this leg belongs to (see the module docstring)."""
+        return contact_key(self.call_id, self.contact_id)
 
     @property
     def wait_us(self) -> int | None:
-        """Answer or abandon time minus ``queued_at``, once there is an outcome."""
+        """Outcome time (answer, abandon, leaving, blocking) minus ``queued_at``."""
         if self.outcome == NO_OUTCOME or self.outcome_at is None or self.queued_at is None:
             return None
         return self.outcome_at - self.queued_at
@@ -150,7 +218,45 @@ class CallFact:
             self.cause,
             self.counted,
             self.facts,
+            self.contact_id,
+            self.reason,
+            self.hold_us,
+            self.wrapped_at,
         )
+
+
+def contact_key(call_id: str, contact_id: str | None) -> str:
+    """A leg's contact: its ``contact_id`` if it has one, else the leg alone."""
+    return "l:" + call_id if contact_id is None else "c:" + contact_id
+
+
+@dataclass(slots=True)
+class ContactFact:
+    """A contact's ``call.offered``: when, the leg that carried it, and its caller key (SPEC §7:
+    an HMAC of the normalised number, never the number; None without a key or a secret)."""
+
+    contact_key: str
+    offered_at: int | None = None
+    call_id: str | None = None
+    caller_key: str | None = None
+    counted: int = 0
+
+    def copy(self) -> ContactFact:
+        """An independent copy."""
+        return ContactFact(
+            self.contact_key, self.offered_at, self.call_id, self.caller_key, self.counted
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One ``agent.state`` row: the agent's state from ``ts`` until its next change."""
+
+    event_id: str
+    agent_id: str
+    ts: int
+    state: str
+    reason: str | None
 
 
 @dataclass(slots=True)
@@ -237,11 +343,18 @@ class Deltas:
     observations: list[tuple[Timing, str, float]] = field(default_factory=list)
     # event type -> accepted events
     events: dict[str, int] = field(default_factory=dict)
+    # (BLOCKED or LEFT, queue, reason) -> amount
+    reasons: dict[tuple[Count, str, str], int] = field(default_factory=dict)
 
     def add(self, count: Count, label: str, amount: int = 1) -> None:
         """Add ``amount`` to what ``count`` counts under ``label``."""
         key = (count, label)
         self.counts[key] = self.counts.get(key, 0) + amount
+
+    def add_reason(self, count: Count, queue: str, reason: str) -> None:
+        """Count one blocked or left leg of ``queue`` by its reason."""
+        key = (count, queue, reason)
+        self.reasons[key] = self.reasons.get(key, 0) + 1
 
     def observe(self, timing: Timing, queue: str, seconds: float) -> None:
         """Record one duration of a call in ``queue``."""
@@ -254,6 +367,10 @@ class FoldResult:
 
     calls: dict[str, CallFact]
     tickets: dict[str, TicketFact]
+    contacts: dict[str, ContactFact]
+    # Contacts merged into another when their leg got a contact_id after its call.offered.
+    merged: list[str]
+    states: list[StateChange]
     # Stored open tickets that only the watermark settled: (ticket, counted before).
     overdue: list[tuple[TicketFact, int]]
     reviews: list[Review]
@@ -280,10 +397,20 @@ def call_facts(call: CallFact, thresholds: FactThresholds) -> int:
             facts |= DROPPED
         if call.ended_at is not None:
             facts |= HANDLED
+            if call.cause == "transfer":
+                facts |= TRANSFERRED
+            if call.wrapped_at is not None:
+                facts |= WRAPPED
     elif call.outcome == ABANDONED and wait is not None:
         facts |= ABANDONED_FACT
         if wait < thresholds.short_abandon_us:
             facts |= SHORT_ABANDON
+    elif call.outcome == BLOCKED:
+        facts |= BLOCKED_FACT
+        if not thresholds.blocked_are_requests:
+            facts |= BLOCKED_EXCLUDED
+    elif call.outcome == LEFT:
+        facts |= LEFT_FACT
     return facts
 
 
@@ -295,6 +422,7 @@ _CALL_COUNTS = (
     (ABANDONED_FACT, Count.ABANDONED),
     (SHORT_ABANDON, Count.SHORT_ABANDONED),
     (DROPPED, Count.DROPPED),
+    (TRANSFERRED, Count.TRANSFERRED),
 )
 
 
@@ -318,6 +446,13 @@ def count_call(call: CallFact, thresholds: FactThresholds, deltas: Deltas) -> Ca
         deltas.observe(Timing.WAIT, queue, call.wait_us / US)
     if new & HANDLED and call.ended_at is not None and call.outcome_at is not None:
         deltas.observe(Timing.HANDLE, queue, (call.ended_at - call.outcome_at) / US)
+        deltas.observe(Timing.HOLD, queue, (call.hold_us or 0) / US)
+    if new & WRAPPED and call.wrapped_at is not None and call.ended_at is not None:
+        deltas.observe(Timing.AFTER_CALL_WORK, queue, max(0, call.wrapped_at - call.ended_at) / US)
+    if new & BLOCKED_FACT:
+        deltas.add_reason(Count.BLOCKED, queue, call.reason or "")
+    if new & LEFT_FACT:
+        deltas.add_reason(Count.LEFT, queue, call.reason or "")
     call.counted |= new
     return call
 
@@ -350,25 +485,56 @@ def count_ticket(ticket: TicketFact, watermark: int | None, deltas: Deltas) -> T
     return ticket
 
 
-def apply_call_event(call: CallFact, item: Accepted) -> str | None:
-    """Apply one call event to its fact (in place); a string is the conflict that rejects it."""
+def call_conflict(call: CallFact, item: Accepted, contact: ContactFact | None) -> str | None:
+    """Why SPEC §3 rejects this call event for ``call`` as a ``conflict``, or None.
+
+    ``contact`` is the contact the leg belongs to once the event is applied (for an offer).
+    Nothing is changed: a rejected event contributes nothing, not even a time.
+    """
+    event = item.event
+    contact_id = getattr(event, "contact_id", None)
+    if contact_id is not None and call.contact_id is not None and contact_id != call.contact_id:
+        return "the leg already belongs to another contact"
+    kind = event.type
+    if kind == "call.offered":
+        if call.offered_at is not None:
+            return "the leg was already offered"
+        if contact is not None and contact.offered_at is not None:
+            return "the contact was already offered"
+        return None
+    if kind == "call.ended":
+        return "the leg already ended" if call.ended_at is not None else None
+    if kind == "call.wrapped":
+        return "the leg was already wrapped up" if call.wrapped_at is not None else None
+    if kind != "call.queued" and call.outcome != NO_OUTCOME:
+        return "the leg already has an outcome"
+    return None
+
+
+def apply_call_event(call: CallFact, item: Accepted) -> None:
+    """Apply one call event, already checked by :func:`call_conflict`, to its leg (in place).
+
+    The contact's side of an offer (its time and caller key) is applied by the fold.
+    """
     event = item.event
     ts = item.ts_us
     kind = event.type
+    contact_id = getattr(event, "contact_id", None)
+    if contact_id is not None and call.contact_id is None:
+        call.contact_id = contact_id
     if kind == "call.offered":
-        if call.offered_at is None or ts < call.offered_at:
-            call.offered_at = ts
-        return None
+        call.offered_at = ts
+        return
     if kind == "call.ended":
         assert isinstance(event, CallEnded)
-        if call.ended_at is not None:
-            return "the call already ended"
         call.ended_at = ts
         call.cause = event.cause
-        return None
-    assert isinstance(event, CallQueued | CallAnswered | CallAbandoned)
-    if kind != "call.queued" and call.outcome != NO_OUTCOME:
-        return "the call already has an outcome"
+        call.hold_us = hold_us(event.hold_seconds)
+        return
+    if kind == "call.wrapped":
+        call.wrapped_at = ts
+        return
+    assert isinstance(event, CallQueued | CallAnswered | CallAbandoned | CallLeft | CallBlocked)
     if call.queued_at is None or ts < call.queued_at:
         call.queued_at = ts
     if kind == "call.queued":
@@ -379,13 +545,13 @@ def apply_call_event(call: CallFact, item: Accepted) -> str | None:
         ):
             call.queue = event.queue
             call.queue_event_at = ts
-        return None
+        return
     if call.queue_event_at is None:
         call.queue = event.queue
-    call.outcome = ANSWERED if kind == "call.answered" else ABANDONED
+    call.outcome = _OUTCOMES[kind]
     call.outcome_at = ts
     call.agent_id = event.agent_id if isinstance(event, CallAnswered) else None
-    return None
+    call.reason = event.reason if isinstance(event, CallLeft | CallBlocked) else None
 
 
 def apply_ticket_event(ticket: TicketFact, item: Accepted) -> str | None:
@@ -408,7 +574,7 @@ def apply_ticket_event(ticket: TicketFact, item: Accepted) -> str | None:
     raise TypeError(f"not a ticket event: {type(event).__name__}")
 
 
-_Fact = TypeVar("_Fact", CallFact, TicketFact)
+_Fact = TypeVar("_Fact", CallFact, TicketFact, ContactFact)
 
 
 def _own_copy(
@@ -423,7 +589,16 @@ def _own_copy(
 
 
 _CALL_TYPES = frozenset(
-    {"call.offered", "call.queued", "call.answered", "call.abandoned", "call.ended"}
+    {
+        "call.offered",
+        "call.queued",
+        "call.answered",
+        "call.abandoned",
+        "call.ended",
+        "call.blocked",
+        "call.left",
+        "call.wrapped",
+    }
 )
 _TICKET_TYPES = frozenset({"ticket.opened", "ticket.closed"})
 
@@ -435,15 +610,27 @@ def fold_batch(
     thresholds: FactThresholds,
     watermark: int | None,
     overdue: Iterable[TicketFact] = (),
+    *,
+    contacts: Mapping[str, ContactFact] | None = None,
+    caller_keys: Mapping[str, str | None] | None = None,
+    recent: Mapping[str, Sequence[int]] | None = None,
 ) -> FoldResult:
     """Fold one batch of accepted, de-duplicated events in processing order.
 
-    ``calls`` and ``tickets`` hold the stored facts of every call and ticket the batch touches
-    (absent ones are new); ``overdue`` are stored open tickets whose ``due`` may have passed.
-    Inputs are not modified.
+    ``calls``, ``tickets`` and ``contacts`` hold the stored facts of every leg, ticket and
+    contact the batch touches (absent ones are new); ``overdue`` are stored open tickets whose
+    ``due`` may have passed. ``caller_keys`` maps the event id of each ``call.offered`` to its
+    caller key (computed outside: the fold holds no secret), and ``recent`` each such key to the
+    offer times of stored contacts with that key, for the repeat counter. Inputs are not
+    modified.
     """
+    stored_contacts: Mapping[str, ContactFact] = contacts or {}
+    keys_of: Mapping[str, str | None] = caller_keys or {}
     out_calls: dict[str, CallFact] = {}
     out_tickets: dict[str, TicketFact] = {}
+    out_contacts: dict[str, ContactFact] = {}
+    merged: list[str] = []
+    states: list[StateChange] = []
     reviews: list[Review] = []
     surveys: list[Survey] = []
     conflicts: list[tuple[Accepted, str]] = []
@@ -454,22 +641,60 @@ def fold_batch(
         call = out_calls.get(call_id) or calls.get(call_id)
         return call.queue if call is not None else None
 
+    def merge_contact(old: str, new: str) -> None:
+        """A leg offered on its own got a contact_id: its offer moves to that contact, unless
+        the contact was offered already (then the first offer processed stays)."""
+        before = out_contacts.pop(old, None) or stored_contacts.get(old)
+        if before is None or before.offered_at is None:
+            return
+        merged.append(old)
+        target = _own_copy(out_contacts, stored_contacts, new, ContactFact)
+        if target.offered_at is None:
+            target.offered_at, target.call_id = before.offered_at, before.call_id
+            target.caller_key, target.counted = before.caller_key, before.counted
+
     for item in items:
         event = item.event
         kind = event.type
+        conflict: str | None = None
         if kind in _CALL_TYPES:
             assert isinstance(
-                event, CallOffered | CallQueued | CallAnswered | CallAbandoned | CallEnded
+                event,
+                CallOffered
+                | CallQueued
+                | CallAnswered
+                | CallAbandoned
+                | CallEnded
+                | CallBlocked
+                | CallLeft
+                | CallWrapped,
             )
             call = _own_copy(out_calls, calls, event.call_id, CallFact)
-            conflict = apply_call_event(call, item)
+            contact = None
+            if kind == "call.offered":
+                key = contact_key(call.call_id, call.contact_id or event.contact_id)
+                contact = out_contacts.get(key) or stored_contacts.get(key)
+            conflict = call_conflict(call, item, contact)
+            if conflict is None:
+                before = call.contact_key
+                apply_call_event(call, item)
+                if call.contact_key != before:
+                    merge_contact(before, call.contact_key)
+                if kind == "call.offered":
+                    offer = _own_copy(out_contacts, stored_contacts, call.contact_key, ContactFact)
+                    offer.offered_at = item.ts_us
+                    offer.call_id = call.call_id
+                    offer.caller_key = keys_of.get(event.event_id)
         elif kind in _TICKET_TYPES:
             assert isinstance(event, TicketOpened | TicketClosed)
             ticket = _own_copy(out_tickets, tickets, event.ticket_id, TicketFact)
             conflict = apply_ticket_event(ticket, item)
+        elif isinstance(event, AgentState):
+            states.append(
+                StateChange(event.event_id, event.agent_id, item.ts_us, event.state, event.reason)
+            )
         else:
             assert isinstance(event, QaReviewed | SurveyAnswered)
-            conflict = None
             # Counted in the event's own queue, else in its call's when known.
             label = event.queue or queue_of(event.call_id) or UNASSIGNED
             if isinstance(event, QaReviewed):
@@ -491,15 +716,54 @@ def fold_batch(
 
     for call in out_calls.values():
         count_call(call, thresholds, deltas)
+    _count_contacts(out_contacts, recent or {}, thresholds.repeat_window_us, deltas)
     for ticket in out_tickets.values():
         count_ticket(ticket, watermark, deltas)
     settled: list[tuple[TicketFact, int]] = []
     for stored_ticket in overdue:
         if stored_ticket.ticket_id not in out_tickets:
-            before = stored_ticket.counted
+            before_counted = stored_ticket.counted
             ticket = count_ticket(stored_ticket.copy(), watermark, deltas)
-            if ticket.counted != before:
-                settled.append((ticket, before))
+            if ticket.counted != before_counted:
+                settled.append((ticket, before_counted))
     return FoldResult(
-        out_calls, out_tickets, settled, reviews, surveys, conflicts, deltas, watermark
+        out_calls,
+        out_tickets,
+        out_contacts,
+        merged,
+        states,
+        settled,
+        reviews,
+        surveys,
+        conflicts,
+        deltas,
+        watermark,
     )
+
+
+def _count_contacts(
+    contacts: Mapping[str, ContactFact],
+    recent: Mapping[str, Sequence[int]],
+    window_us: int,
+    deltas: Deltas,
+) -> None:
+    """Move the keyed and repeat contact counters (SPEC §4) for contacts offered in the batch.
+
+    A counter moves once, when the contact's offer is folded: a repeat is counted when another
+    contact with its key was offered in the ``W`` before, among the stored contacts (``recent``)
+    and the batch's. The exports compute the flags exactly when reading, late contacts included.
+    """
+    batch_offers: dict[str, list[int]] = {}
+    for contact in contacts.values():
+        if contact.caller_key is not None and contact.offered_at is not None:
+            batch_offers.setdefault(contact.caller_key, []).append(contact.offered_at)
+    for contact in contacts.values():
+        key, at = contact.caller_key, contact.offered_at
+        if key is None or at is None or contact.counted & CONTACT_KEYED:
+            continue
+        contact.counted |= CONTACT_KEYED
+        deltas.add(Count.CONTACTS_KEYED, "")
+        earlier = (*recent.get(key, ()), *batch_offers[key])
+        if any(at - window_us <= other < at for other in earlier):
+            contact.counted |= CONTACT_REPEAT
+            deltas.add(Count.REPEAT_CONTACTS, "")

@@ -31,18 +31,27 @@ from typing import Any, Protocol
 
 from hotline_kpi.errors import StoreError, UsageError
 from hotline_kpi.ingest.decode import Rejected
-from hotline_kpi.metrics.catalogue import Measure
+from hotline_kpi.metrics.catalogue import BLOCKED_BY_REASON, LEFT_BY_REASON, Measure
 from hotline_kpi.metrics.fold import (
     ABANDONED_FACT,
     ANSWERED,
     ANSWERED_FACT,
+    BLOCKED,
+    BLOCKED_EXCLUDED,
+    BLOCKED_FACT,
     DROPPED,
     HANDLED,
+    LEFT,
+    LEFT_FACT,
     SHORT_ABANDON,
+    TRANSFERRED,
     WITHIN_THRESHOLD,
+    WRAPPED,
     CallFact,
+    ContactFact,
     FactThresholds,
     Review,
+    StateChange,
     Survey,
     TicketFact,
     call_facts,
@@ -58,20 +67,40 @@ from hotline_kpi.metrics.records import (
     WaitBucket,
 )
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS calls (
         call_id TEXT PRIMARY KEY,
         offered_at BIGINT, queued_at BIGINT, queue TEXT, queue_event_at BIGINT,
         outcome INTEGER NOT NULL, outcome_at BIGINT, agent_id TEXT,
-        ended_at BIGINT, cause TEXT, counted INTEGER NOT NULL, facts INTEGER NOT NULL)""",
+        ended_at BIGINT, cause TEXT, counted INTEGER NOT NULL, facts INTEGER NOT NULL,
+        contact_id TEXT, reason TEXT, hold_us BIGINT, wrapped_at BIGINT,
+        contact_key TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS calls_queued_at ON calls (queued_at)",
     "CREATE INDEX IF NOT EXISTS calls_offered_at ON calls (offered_at)",
+    "CREATE INDEX IF NOT EXISTS calls_contact ON calls (contact_key)",
+    # A contact's call.offered (SPEC §2) and its caller key (SPEC §7): an HMAC, never a number.
+    # `keyed` says it had a key; the flags are stored once settled, so that erasing the key
+    # (retention) changes no figure.
+    """CREATE TABLE IF NOT EXISTS contacts (
+        contact_key TEXT PRIMARY KEY, offered_at BIGINT, call_id TEXT, caller_key TEXT,
+        counted INTEGER NOT NULL, keyed INTEGER NOT NULL,
+        repeat_flag INTEGER, resolved_flag INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS contacts_offered_at ON contacts (offered_at)",
+    "CREATE INDEX IF NOT EXISTS contacts_caller ON contacts (caller_key, offered_at)",
+    """CREATE TABLE IF NOT EXISTS agent_states (
+        event_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, ts BIGINT NOT NULL,
+        state TEXT NOT NULL, reason TEXT)""",
+    "CREATE INDEX IF NOT EXISTS agent_states_agent ON agent_states (agent_id, ts, event_id)",
+    "CREATE INDEX IF NOT EXISTS agent_states_ts ON agent_states (ts)",
     """CREATE TABLE IF NOT EXISTS tickets (
         ticket_id TEXT PRIMARY KEY,
         opened_at BIGINT, due BIGINT, kind TEXT, queue TEXT, call_id TEXT,
-        closed_at BIGINT, counted INTEGER NOT NULL, partition INTEGER NOT NULL DEFAULT 0)""",
+        closed_at BIGINT, counted INTEGER NOT NULL, partition INTEGER NOT NULL DEFAULT 0,
+        repeat_flag INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS tickets_opened_at ON tickets (opened_at)",
+    "CREATE INDEX IF NOT EXISTS tickets_call ON tickets (call_id)",
     "CREATE INDEX IF NOT EXISTS tickets_due ON tickets (due)",
     """CREATE TABLE IF NOT EXISTS reviews (
         event_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, agent_id TEXT NOT NULL,
@@ -102,8 +131,10 @@ LOCK_TIMEOUT_SECONDS = 60.0
 
 CALL_COLUMNS = (
     "call_id, offered_at, queued_at, queue, queue_event_at, outcome, outcome_at, agent_id, "
-    "ended_at, cause, counted, facts"
+    "ended_at, cause, counted, facts, contact_id, reason, hold_us, wrapped_at"
 )
+CALL_WRITE_COLUMNS = CALL_COLUMNS + ", contact_key"
+CONTACT_COLUMNS = "contact_key, offered_at, call_id, caller_key, counted"
 TICKET_COLUMNS = "ticket_id, opened_at, due, kind, queue, call_id, closed_at, counted"
 TICKET_WRITE_COLUMNS = TICKET_COLUMNS + ", partition"
 
@@ -113,24 +144,49 @@ def _bit(mask: int) -> str:
     return f"SUM((facts / {mask}) % 2)"
 
 
-# The call measures, in the order of the columns of _CALLS_SQL after the group.
-_CALL_MEASURES = (
-    Measure.REQUESTS,
-    Measure.ANSWERED,
-    Measure.WITHIN_THRESHOLD,
-    Measure.ABANDONED,
-    Measure.SHORT_ABANDONED,
-    Measure.DROPPED,
-    Measure.HANDLED,
-    Measure.WAIT_US,
-    Measure.HANDLE_US,
+def _reason(outcome: int, reason: str) -> str:
+    """How many rows of a group ended in ``outcome`` (blocked, left) for ``reason``."""
+    return f"SUM(CASE WHEN outcome = {outcome} AND reason = '{reason}' THEN 1 ELSE 0 END)"
+
+
+# The call measures and their SQL, in the order of the columns after the group (and period).
+_CALL_MEASURE_SQL: tuple[tuple[Measure, str], ...] = (
+    (Measure.REQUESTS, "COUNT(*)"),
+    (Measure.ANSWERED, _bit(ANSWERED_FACT)),
+    (Measure.WITHIN_THRESHOLD, _bit(WITHIN_THRESHOLD)),
+    (Measure.ABANDONED, _bit(ABANDONED_FACT)),
+    (Measure.SHORT_ABANDONED, _bit(SHORT_ABANDON)),
+    (Measure.DROPPED, _bit(DROPPED)),
+    (Measure.HANDLED, _bit(HANDLED)),
+    (
+        Measure.WAIT_US,
+        f"SUM(CASE WHEN (facts / {ANSWERED_FACT}) % 2 = 1 THEN outcome_at - queued_at ELSE 0 END)",
+    ),
+    (
+        Measure.HANDLE_US,
+        f"SUM(CASE WHEN (facts / {HANDLED}) % 2 = 1 THEN ended_at - outcome_at ELSE 0 END)",
+    ),
+    (Measure.BLOCKED, _bit(BLOCKED_FACT)),
+    (Measure.BLOCKED_EXCLUDED, _bit(BLOCKED_EXCLUDED)),
+    (Measure.LEFT, _bit(LEFT_FACT)),
+    (Measure.TRANSFERRED, _bit(TRANSFERRED)),
+    (Measure.WRAPPED, _bit(WRAPPED)),
+    (
+        Measure.HOLD_US,
+        f"SUM(CASE WHEN (facts / {HANDLED}) % 2 = 1 THEN COALESCE(hold_us, 0) ELSE 0 END)",
+    ),
+    (
+        Measure.WRAP_US,
+        f"SUM(CASE WHEN (facts / {WRAPPED}) % 2 = 1 AND wrapped_at > ended_at "
+        "THEN wrapped_at - ended_at ELSE 0 END)",
+    ),
+    *((measure, _reason(BLOCKED, reason)) for reason, measure in BLOCKED_BY_REASON.items()),
+    *((measure, _reason(LEFT, reason)) for reason, measure in LEFT_BY_REASON.items()),
 )
+_CALL_MEASURES = tuple(measure for measure, _ in _CALL_MEASURE_SQL)
+_CALL_COLUMNS_SQL = ", ".join(sql for _, sql in _CALL_MEASURE_SQL)
 _CALL_MEASURES_SQL = f"""
-    SELECT {{group}}, COUNT(*), {_bit(ANSWERED_FACT)}, {_bit(WITHIN_THRESHOLD)},
-           {_bit(ABANDONED_FACT)}, {_bit(SHORT_ABANDON)}, {_bit(DROPPED)}, {_bit(HANDLED)},
-           SUM(CASE WHEN (facts / {ANSWERED_FACT}) % 2 = 1 THEN outcome_at - queued_at
-                    ELSE 0 END),
-           SUM(CASE WHEN (facts / {HANDLED}) % 2 = 1 THEN ended_at - outcome_at ELSE 0 END)
+    SELECT {{group}}, {_CALL_COLUMNS_SQL}
     FROM calls WHERE queued_at >= ? AND queued_at < ? {{where}} GROUP BY {{group}}
 """
 _CALLS_SQL: dict[Grouping, str] = {
@@ -159,11 +215,7 @@ _SURVEYS_SQL: dict[Grouping, str] = {
 # The same reads cut into periods (SPEC §5 ``export --from --to --by``): {period} is the period
 # index of the attributed time, {group} the grouping column, {where} the queue filter.
 _PERIOD_CALLS_SQL = f"""
-    SELECT {{period}}, {{group}}, COUNT(*), {_bit(ANSWERED_FACT)}, {_bit(WITHIN_THRESHOLD)},
-           {_bit(ABANDONED_FACT)}, {_bit(SHORT_ABANDON)}, {_bit(DROPPED)}, {_bit(HANDLED)},
-           SUM(CASE WHEN (facts / {ANSWERED_FACT}) % 2 = 1 THEN outcome_at - queued_at
-                    ELSE 0 END),
-           SUM(CASE WHEN (facts / {HANDLED}) % 2 = 1 THEN ended_at - outcome_at ELSE 0 END)
+    SELECT {{period}}, {{group}}, {_CALL_COLUMNS_SQL}
     FROM calls WHERE queued_at >= ? AND queued_at < ? {{where}} GROUP BY 1, 2
 """
 _PERIOD_CALL_GROUPS: dict[Grouping, tuple[str, str]] = {
@@ -221,6 +273,9 @@ class BatchWrite:
 
     calls: Collection[CallFact] = ()
     tickets: Collection[TicketFact] = ()
+    contacts: Collection[ContactFact] = ()
+    merged_contacts: Sequence[str] = ()  # contact keys whose offer moved to another contact
+    states: Sequence[StateChange] = ()
     # Open tickets the watermark settled: (ticket, counted before). Written only if the stored
     # row is still open and unchanged, so a consumer that just lost the partition cannot
     # overwrite its successor's newer facts.
@@ -279,6 +334,15 @@ class StoreReader(Protocol):
     def period_tickets(
         self, edges_us: Sequence[int], queue: str | None = None
     ) -> list[PeriodTicket]: ...
+    def period_contacts(
+        self,
+        edges_us: Sequence[int],
+        now: int | None,
+        window_us: int,
+        complaint_window_us: int,
+        queue: str | None = None,
+    ) -> list[PeriodCounts]: ...
+    def state_changes(self, lo: int, hi: int) -> list[StateChange]: ...
 
 
 class Store(StoreReader, Protocol):
@@ -291,6 +355,10 @@ class Store(StoreReader, Protocol):
         self, call_ids: Collection[str], ticket_ids: Collection[str]
     ) -> tuple[dict[str, CallFact], dict[str, TicketFact]]: ...
     def seen(self, event_ids: Collection[str]) -> set[str]: ...
+    def load_contacts(self, keys: Collection[str]) -> dict[str, ContactFact]: ...
+    def recent_offers(
+        self, caller_keys: Collection[str], lo: int, hi: int
+    ) -> dict[str, list[int]]: ...
     def overdue_tickets(
         self, watermark: int, partitions: Collection[int] | None = None
     ) -> list[TicketFact]: ...
@@ -330,6 +398,11 @@ def _call_row(call: CallFact) -> tuple[Any, ...]:
         call.cause,
         call.counted,
         call.facts,
+        call.contact_id,
+        call.reason,
+        call.hold_us,
+        call.wrapped_at,
+        call.contact_key,
     )
 
 
@@ -359,7 +432,8 @@ def _upsert(table: str, columns: str, key: str, placeholder: str) -> str:
 
 def _thresholds_key(thresholds: FactThresholds) -> str:
     """How the store records the thresholds its fact bits were derived with."""
-    return f"{thresholds.short_abandon_us},{thresholds.service_level_us}"
+    blocked = int(thresholds.blocked_are_requests)
+    return f"{thresholds.short_abandon_us},{thresholds.service_level_us},{blocked}"
 
 
 class SqlStore:
@@ -372,7 +446,17 @@ class SqlStore:
         self._db = connection
         self._cursor: Any = None  # the open batch transaction's cursor, if any
         p = self.placeholder
-        self._sql_call_upsert = _upsert("calls", CALL_COLUMNS, "call_id", p)
+        self._sql_call_upsert = _upsert("calls", CALL_WRITE_COLUMNS, "call_id", p)
+        self._sql_contact_upsert = (
+            f"INSERT INTO contacts ({CONTACT_COLUMNS}, keyed) VALUES ({', '.join([p] * 6)}) "
+            "ON CONFLICT (contact_key) DO UPDATE SET offered_at = excluded.offered_at, "
+            "call_id = excluded.call_id, caller_key = excluded.caller_key, "
+            "counted = excluded.counted, keyed = excluded.keyed"
+        )
+        self._sql_state = (
+            "INSERT INTO agent_states (event_id, agent_id, ts, state, reason) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (event_id) DO NOTHING"
+        )
         # Each field of a ticket is set once (opening, closing) and counters only add bits, so
         # the upsert merges rather than overwrites: even a producer that keys ticket.opened by
         # its call (another partition, maybe another consumer) cannot lose a close. A ticket's
@@ -617,6 +701,115 @@ class SqlStore:
         rows = self._span_rows(select, "due", int(edges_us[0]), int(edges_us[-1]), queue)
         return [PeriodTicket(int(row[0]), TicketFact(*row[1:])) for row in rows]
 
+    def period_contacts(
+        self,
+        edges_us: Sequence[int],
+        now: int | None,
+        window_us: int,
+        complaint_window_us: int,
+        queue: str | None = None,
+    ) -> list[PeriodCounts]:
+        """Contacts and the caller-key measures per period (SPEC §3), read at ``now``.
+
+        ``CONTACTS`` by the contact's ``call.offered`` time, grouped by the contact's queue (that
+        of its earliest agent request; None without one); the repeat contact, first contact
+        resolution and repeat complaint measures in groups of None (they are overall only).
+        Flags come from the caller keys, or from the flags stored when the keys were erased
+        (retention). With ``queue``, only that queue's contacts, and no caller-key measures.
+        """
+        if len(edges_us) < 2:
+            return []
+        span = [int(edges_us[0]), int(edges_us[-1])]
+        found: list[PeriodCounts] = []
+        first_queue = (
+            "(SELECT l.queue FROM calls l WHERE l.contact_key = c.contact_key "
+            "AND l.queued_at IS NOT NULL ORDER BY l.queued_at, l.call_id LIMIT 1)"
+        )
+        sql = (
+            f"SELECT period, queue, COUNT(*) FROM (SELECT "
+            f"{period_index('c.offered_at', edges_us)} AS period, {first_queue} AS queue "
+            "FROM contacts c WHERE c.offered_at >= ? AND c.offered_at < ?) s "
+            + ("WHERE queue = ? " if queue is not None else "")
+            + "GROUP BY period, queue"
+        )
+        params: list[Any] = [*span, *([queue] if queue is not None else [])]
+        for period, group, count in self._rows(sql, params):
+            found.append(PeriodCounts(int(period), group, {Measure.CONTACTS: int(count)}))
+        if queue is not None:
+            return found
+        settled = now - window_us if now is not None else None
+        earlier = (
+            "EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = c.caller_key "
+            "AND d.offered_at >= c.offered_at - ? AND d.offered_at < c.offered_at)"
+        )
+        later = (
+            "EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = c.caller_key "
+            "AND d.offered_at > c.offered_at AND d.offered_at <= c.offered_at + ?)"
+        )
+        answered = (
+            "EXISTS (SELECT 1 FROM calls l WHERE l.contact_key = c.contact_key "
+            f"AND l.outcome = {ANSWERED})"
+        )
+        sql = (
+            f"SELECT {period_index('c.offered_at', edges_us)}, COUNT(*), "
+            f"SUM(CASE WHEN COALESCE(c.repeat_flag, CASE WHEN {earlier} THEN 1 ELSE 0 END) = 1 "
+            "THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN c.offered_at <= ? AND {answered} THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN c.offered_at <= ? AND {answered} AND "
+            f"COALESCE(c.resolved_flag, CASE WHEN {later} THEN 0 ELSE 1 END) = 1 "
+            "THEN 1 ELSE 0 END) "
+            "FROM contacts c WHERE c.keyed = 1 AND c.offered_at >= ? AND c.offered_at < ? "
+            "GROUP BY 1"
+        )
+        cutoff = settled if settled is not None else span[0] - 1
+        params = [window_us, cutoff, cutoff, window_us, *span]
+        for period, keyed, repeat, resolvable, resolved in self._rows(sql, params):
+            counts = {
+                Measure.CONTACTS_KEYED: int(keyed),
+                Measure.REPEAT_CONTACTS: int(repeat or 0),
+                Measure.RESOLVABLE: int(resolvable or 0),
+                Measure.RESOLVED: int(resolved or 0),
+            }
+            found.append(PeriodCounts(int(period), None, counts))
+        earlier_complaint = (
+            "EXISTS (SELECT 1 FROM contacts c2 JOIN calls l2 ON l2.contact_key = c2.contact_key "
+            "JOIN tickets t2 ON t2.call_id = l2.call_id WHERE c2.caller_key = c.caller_key "
+            "AND t2.kind = 'complaint' AND t2.opened_at >= t.opened_at - ? "
+            "AND t2.opened_at < t.opened_at)"
+        )
+        sql = (
+            f"SELECT {period_index('t.opened_at', edges_us)}, COUNT(*), "
+            f"SUM(CASE WHEN COALESCE(t.repeat_flag, CASE WHEN {earlier_complaint} THEN 1 "
+            "ELSE 0 END) = 1 THEN 1 ELSE 0 END) "
+            "FROM tickets t JOIN calls l ON l.call_id = t.call_id "
+            "JOIN contacts c ON c.contact_key = l.contact_key "
+            "WHERE t.kind = 'complaint' AND c.keyed = 1 AND t.opened_at >= ? "
+            "AND t.opened_at < ? GROUP BY 1"
+        )
+        for period, keyed, repeat in self._rows(sql, [complaint_window_us, *span]):
+            counts = {
+                Measure.COMPLAINTS_KEYED: int(keyed),
+                Measure.REPEAT_COMPLAINTS: int(repeat or 0),
+            }
+            found.append(PeriodCounts(int(period), None, counts))
+        return found
+
+    def state_changes(self, lo: int, hi: int) -> list[StateChange]:
+        """The agent state changes stamped in [lo, hi), and each agent's last changes before
+        ``lo`` (all those at its latest time: ties are ordered by event id when reading), so
+        that the state holding at ``lo`` is known (SPEC §3)."""
+        columns = "a.event_id, a.agent_id, a.ts, a.state, a.reason"
+        sql = (
+            f"SELECT {columns} FROM agent_states a WHERE a.ts >= ? AND a.ts < ? "
+            f"UNION ALL SELECT {columns} FROM agent_states a JOIN "
+            "(SELECT agent_id, MAX(ts) AS ts FROM agent_states WHERE ts < ? GROUP BY agent_id) b "
+            "ON a.agent_id = b.agent_id AND a.ts = b.ts"
+        )
+        return [
+            StateChange(str(e), str(agent), int(ts), str(state), reason)
+            for e, agent, ts, state, reason in self._rows(sql, (lo, hi, lo))
+        ]
+
     def undelivered_count(self) -> int:
         """How many rejected events wait in the dead-letter outbox (not yet on the topic)."""
         return int(self._rows("SELECT COUNT(*) FROM rejected WHERE dead_lettered = 0")[0][0])
@@ -643,6 +836,26 @@ class SqlStore:
         for chunk in _chunks(sorted(ids)):
             marks = ", ".join([self.placeholder] * len(chunk))
             yield from self._db.execute(f"{select} IN ({marks})", tuple(chunk)).fetchall()
+
+    def load_contacts(self, keys: Collection[str]) -> dict[str, ContactFact]:
+        """The stored contacts of these contact keys (absent ones are missing)."""
+        sql = f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE contact_key"
+        return {row[0]: ContactFact(*row) for row in self._rows_in(sql, keys)}
+
+    def recent_offers(self, caller_keys: Collection[str], lo: int, hi: int) -> dict[str, list[int]]:
+        """Offer times in [lo, hi) of the stored contacts with these caller keys, per key."""
+        found: dict[str, list[int]] = {}
+        p = self.placeholder
+        for chunk in _chunks(sorted(caller_keys)):
+            marks = ", ".join([p] * len(chunk))
+            rows = self._db.execute(
+                f"SELECT caller_key, offered_at FROM contacts WHERE caller_key IN ({marks}) "
+                f"AND offered_at >= {p} AND offered_at < {p}",
+                (*chunk, lo, hi),
+            ).fetchall()
+            for key, offered_at in rows:
+                found.setdefault(key, []).append(int(offered_at))
+        return found
 
     def seen(self, event_ids: Collection[str]) -> set[str]:
         """Which of these event ids the store has already seen in a valid event."""
@@ -766,6 +979,32 @@ class SqlStore:
         cursor = self._open_cursor()
         if batch.calls:
             cursor.executemany(self._sql_call_upsert, [_call_row(c) for c in batch.calls])
+        if batch.merged_contacts:
+            p = self.placeholder
+            cursor.executemany(
+                f"DELETE FROM contacts WHERE contact_key = {p}",
+                [(key,) for key in batch.merged_contacts],
+            )
+        if batch.contacts:
+            cursor.executemany(
+                self._sql_contact_upsert,
+                [
+                    (
+                        c.contact_key,
+                        c.offered_at,
+                        c.call_id,
+                        c.caller_key,
+                        c.counted,
+                        int(c.caller_key is not None),
+                    )
+                    for c in batch.contacts
+                ],
+            )
+        if batch.states:
+            cursor.executemany(
+                self._sql_state,
+                [(s.event_id, s.agent_id, s.ts, s.state, s.reason) for s in batch.states],
+            )
         if batch.tickets:
             where = batch.ticket_partitions
             cursor.executemany(
@@ -918,11 +1157,12 @@ class SqlStore:
         with other thresholds since this one started, rather than mix the two in the facts."""
         stored = self.meta("thresholds")
         if stored is not None and stored != _thresholds_key(thresholds):
-            short_us, level_us = (int(part) for part in stored.split(","))
+            short_us, level_us, blocked = (int(part) for part in stored.split(","))
             raise StoreError(
                 "another process re-derived the store's facts with other thresholds "
-                f"(short abandon {short_us / 1e6:g} s, service level {level_us / 1e6:g} s): "
-                "restart every writer of this store with the same thresholds"
+                f"(short abandon {short_us / 1e6:g} s, service level {level_us / 1e6:g} s, "
+                f"blocked_are_requests {bool(blocked)}): restart every writer of this store "
+                "with the same thresholds and definitions"
             )
 
     def ensure_thresholds(self, thresholds: FactThresholds) -> None:

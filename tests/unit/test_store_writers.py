@@ -188,6 +188,8 @@ def test_a_writer_whose_thresholds_another_changed_stops_with_one_line(tmp_path:
     feed(first, "a", [make_event("call.queued", at(0), call_id="c1", queue="vip")])
     Pipeline(SqliteStore(path), FactThresholds.of_seconds(5, 30, 8), clock=lambda: NOW)
     with pytest.raises(
-        StoreError, match=r"other thresholds \(short abandon 5 s, service level 30 s\)"
+        StoreError,
+        match=r"other thresholds \(short abandon 5 s, service level 30 s, "
+        r"blocked_are_requests True\)",
     ):
         feed(first, "a", [make_event("call.queued", at(1), call_id="c2", queue="vip")])
