@@ -16,7 +16,8 @@ import pytest
 
 from tests.support.cli import Output, run_cli, run_command
 
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+# A caller key secret is configured, so that the one warning without one is not in the way.
+ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "HOTLINE_KPI_CALLER_KEY": "test secret"}
 
 
 def run(

@@ -19,7 +19,7 @@ from tests.support.cli import run_cli
 
 ENV = {
     key: value for key, value in os.environ.items() if not key.upper().startswith("HOTLINE_KPI_")
-} | {"PYTHONWARNINGS": "ignore"}
+} | {"PYTHONWARNINGS": "ignore", "HOTLINE_KPI_CALLER_KEY": "test secret"}
 
 
 def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
