@@ -383,8 +383,9 @@ class Traffic:
             step: tuple[int, int, int] | None = (index, at_ms, patience)
             while step is not None:
                 index, at_ms, patience = step
-                leg = SimCall(self._new_id("c"), offered_ms, contact.caller)
-                leg.first_leg = not contact.legs
+                leg = SimCall(
+                    self._new_id("c"), offered_ms, contact.caller, first_leg=not contact.legs
+                )
                 contact.legs.append(leg)
                 step = self._leg(leg, index, at_ms, patience, len(contact.legs) < MAX_LEGS)
         self._contact_follow_up(contact)
@@ -434,6 +435,11 @@ class Traffic:
         if staffed == 0:
             reason = "closed"
         elif agents.all_away(at_ms):
+            if rng.random() < 0.5:
+                # Let in, then moved out by the system when no agent comes back soon.
+                leg.queued_ms = at_ms
+                self._left(leg, agents, at_ms + rng.randint(3000, 20_000), "no_agents")
+                return None
             reason = "no_agents"
         elif agents.waiting_at(at_ms) >= knobs.cap_base + knobs.cap_per_agent * staffed:
             reason = "queue_full"
@@ -490,6 +496,7 @@ class Traffic:
         return self._answered(leg, agents, agent, start_ms, wait_ms, may_pass)
 
     def _left(self, leg: SimCall, agents: QueueAgents, left_ms: int, reason: str) -> None:
+        """The caller leaves the queue unanswered at ``left_ms`` and hangs up soon after."""
         leg.left_ms, leg.left_reason = left_ms, reason
         leg.ended_ms = left_ms + self.rng.randint(0, 2000)
         heapq.heappush(agents.waiting, left_ms)
@@ -657,7 +664,8 @@ def _spelling(rng: random.Random, digits: str) -> str:
 
 
 def _digits(caller: str | None) -> str:
-    """The digits a spelling came from (the model's own numbers only; not SPEC's normaliser)."""
+    """The digits :func:`_spelling` started from: enough for the model's own spellings, and
+    deliberately not SPEC §7's normaliser (that one lives in the ground truth alone)."""
     if not caller:
         return ""
     text = caller.removeprefix("+86 ").removeprefix("+86").removeprefix("0086")
