@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from hotline_kpi.cli import main
 from hotline_kpi.config import load_settings
 from hotline_kpi.simulate import local_midnight_ms
 from hotline_kpi.simulation.clock import DAY_MS
@@ -197,3 +198,25 @@ def _ratio(truth: dict[str, Any], name: str) -> float:
     numerator = sum(month["overall"][name][0] for month in truth["months"].values())
     denominator = sum(month["overall"][name][1] for month in truth["months"].values())
     return numerator / denominator
+
+
+def test_blocked_legs_leave_the_counted_requests_when_configured_so() -> None:
+    counted = simulate("repeat-spike", days=1)[1]
+    not_counted = simulate("repeat-spike", days=1, blocked_are_requests=False)[1]
+    assert not_counted["definitions"]["blocked_are_requests"] is False
+    for name, month in counted["months"].items():
+        other = not_counted["months"][name]
+        blocked = month["volumes"]["overall"]["blocked"]
+        for kpi in ("manual_connection_rate", "service_level", "abandon_rate"):
+            assert other["overall"][kpi][1] == month["overall"][kpi][1] - blocked
+        assert other["overall"]["blocked_rate"] == month["overall"]["blocked_rate"]
+
+
+def test_the_command_simulates_the_spike_in_v2_with_its_truth(tmp_path: Path) -> None:
+    events, truth = tmp_path / "e.jsonl", tmp_path / "t.json"
+    window = ("--start", "2026-10-01", "--days", "0.2", "--calls-per-day", "2000")
+    args = ("simulate", *window, "--scenario", "repeat-spike")
+    assert main([*args, "--output", str(events), "--truth", str(truth)]) == 0
+    written = json.loads(truth.read_text())
+    assert written["event_model"] == "v2"
+    assert any(b'"type":"call.blocked"' in line for line in events.read_bytes().splitlines())
