@@ -108,9 +108,10 @@ def _add_traffic(parser: argparse.ArgumentParser, *, seed: int) -> None:
     parser.add_argument("--calls-per-day", type=_calls_per_day, default=20_000)
     parser.add_argument(
         "--scenario",
-        choices=["normal", "understaffed"],
+        choices=["normal", "understaffed", "repeat-spike"],
         default="normal",
-        help="'understaffed' makes the manual connection rate breach its target",
+        help="'understaffed' makes the manual connection rate breach its target; "
+        "'repeat-spike' (v2 events) has repeat and blocked calls spike",
     )
 
 
@@ -211,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duplicates", type=float, default=0.0, help="share re-sent")
     simulate.add_argument("--shuffle", action="store_true", help="shuffle each call's events")
     simulate.add_argument("--bad", type=float, default=0.0, help="share of malformed lines")
+    simulate.add_argument(
+        "--event-model",
+        choices=["v1", "v2"],
+        default="v2",
+        help="v1: only the event types of before (calls of one leg, no agent states)",
+    )
     simulate.add_argument("--output", default="-", metavar="PATH|-")
     simulate.add_argument("--truth", metavar="PATH", help="write the ground-truth KPIs here")
     simulate.add_argument("--to", choices=["file", "kafka"], default="file")

@@ -94,6 +94,7 @@ def run_simulate(
         duplicates=args.duplicates,
         shuffle=args.shuffle,
         bad=args.bad,
+        event_model=getattr(args, "event_model", "v2"),
     )
     stream = simulator.stream(start, end)
     if args.to == "kafka":

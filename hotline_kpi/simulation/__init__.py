@@ -2,7 +2,9 @@
 
 - :mod:`.clock`: epoch milliseconds, local hours, months and midnights, RFC 3339 text.
 - :mod:`.records`: what the simulation decided happened (calls, reviews, surveys, work orders).
-- :mod:`.traffic`: the traffic model that decides it (arrivals, queues, agents, patience).
+- :mod:`.traffic`: the traffic model that decides it (arrivals, queues, agents, patience; in
+  the v2 event model also transfers, overflows, blocked and left legs, repeat callers).
+- :mod:`.shifts`: agents' states (v2), written from the traffic model's staffing and calls.
 - :mod:`.truth`: the ground truth, an oracle computed from those records alone: it imports
   neither the fold, nor the store, nor the KPI catalogue.
 - :mod:`.events`: the records as SPEC §2 event dicts and JSON lines in arrival order, with

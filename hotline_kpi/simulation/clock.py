@@ -40,3 +40,12 @@ def iso(ms: int, zone: ZoneInfo | None) -> str:
     if zone is None:
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return moment.astimezone(zone).isoformat(timespec="milliseconds")
+
+
+def next_month_ms(ms: int, zone: ZoneInfo) -> int:
+    """Epoch ms of the first local midnight of the month after the one ``ms`` falls in: where
+    the ground truth splits agents' state time."""
+    moment = local(ms, zone)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    start = datetime(year, month, 1, tzinfo=zone)
+    return (start - EPOCH) // timedelta(milliseconds=1)

@@ -17,23 +17,30 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hotline_kpi.simulation.clock import iso
-from hotline_kpi.simulation.records import SimCall, SimTicket
+from hotline_kpi.simulation.records import SimCall, SimState, SimTicket
 from hotline_kpi.simulation.truth import GroundTruth
 
 Timed = tuple[int, dict[str, Any]]  # (event time ms, the event's fields but id and ts)
 
 
 def call_events(call: SimCall) -> list[Timed]:
-    """The events of a call and of its review and survey, in the order they happened."""
+    """The events of a call leg and of its review and survey, in the order they happened.
+
+    A v1 call's fields give exactly the events they always gave; v2's fields add a contact id
+    to every ``call.*`` event, leave out ``call.offered`` on a contact's later legs, and add
+    blocked and left outcomes, hold time and after-call work.
+    """
     call_id = call.call_id
-    offered: dict[str, Any] = {"type": "call.offered", "call_id": call_id}
-    if call.caller is not None:
-        offered["caller"] = call.caller
-    events: list[Timed] = [(call.offered_ms, offered)]
+    contact = {} if call.contact_id is None else {"contact_id": call.contact_id}
+    events: list[Timed] = []
+    if call.first_leg:
+        offered: dict[str, Any] = {"type": "call.offered", "call_id": call_id}
+        if call.caller is not None:
+            offered["caller"] = call.caller
+        events.append((call.offered_ms, {**offered, **contact}))
     if call.queued_ms is not None:
-        events.append(
-            (call.queued_ms, {"type": "call.queued", "call_id": call_id, "queue": call.queue})
-        )
+        queued = {"type": "call.queued", "call_id": call_id, "queue": call.queue}
+        events.append((call.queued_ms, {**queued, **contact}))
     if call.answered_ms is not None:
         answered = {
             "type": "call.answered",
@@ -41,12 +48,34 @@ def call_events(call: SimCall) -> list[Timed]:
             "queue": call.queue,
             "agent_id": call.agent,
         }
-        events.append((call.answered_ms, answered))
+        events.append((call.answered_ms, {**answered, **contact}))
     elif call.abandoned_ms is not None:
         abandoned = {"type": "call.abandoned", "call_id": call_id, "queue": call.queue}
-        events.append((call.abandoned_ms, abandoned))
-    ended = {"type": "call.ended", "call_id": call_id, "cause": call.cause}
-    events.append((call.ended_ms, ended))
+        events.append((call.abandoned_ms, {**abandoned, **contact}))
+    elif call.blocked_ms is not None:
+        blocked = {
+            "type": "call.blocked",
+            "call_id": call_id,
+            "queue": call.queue,
+            "reason": call.blocked_reason,
+        }
+        events.append((call.blocked_ms, {**blocked, **contact}))
+    elif call.left_ms is not None:
+        left = {
+            "type": "call.left",
+            "call_id": call_id,
+            "queue": call.queue,
+            "reason": call.left_reason,
+        }
+        events.append((call.left_ms, {**left, **contact}))
+    if call.ends:
+        ended: dict[str, Any] = {"type": "call.ended", "call_id": call_id, "cause": call.cause}
+        if call.hold_ms is not None:
+            ended["hold_seconds"] = hold_seconds(call.hold_ms)
+        events.append((call.ended_ms, {**ended, **contact}))
+    if call.wrapped_ms is not None:
+        wrapped = {"type": "call.wrapped", "call_id": call_id, "agent_id": call.agent}
+        events.append((call.wrapped_ms, {**wrapped, **contact}))
     if call.review is not None:
         review: dict[str, Any] = {
             "type": "qa.reviewed",
@@ -71,6 +100,19 @@ def call_events(call: SimCall) -> list[Timed]:
             survey["factors"] = call.survey.factors
         events.append((call.survey.ts_ms, survey))
     return events
+
+
+def hold_seconds(hold_ms: int) -> int | float:
+    """Whole milliseconds as a JSON number of seconds: ``12.5``, ``0``; exact to the µs."""
+    return hold_ms // 1000 if hold_ms % 1000 == 0 else hold_ms / 1000
+
+
+def state_events(state: SimState) -> list[Timed]:
+    """An agent's state change as its one ``agent.state`` event."""
+    fields: dict[str, Any] = {"type": "agent.state", "agent_id": state.agent, "state": state.state}
+    if state.reason is not None:
+        fields["reason"] = state.reason
+    return [(state.ts_ms, fields)]
 
 
 def ticket_events(ticket: SimTicket, zone: ZoneInfo) -> list[Timed]:

@@ -34,6 +34,8 @@ def build_store(work: Path) -> Path:
                 "150",
                 "--seed",
                 "11",
+                "--event-model",  # the golden reports are of v1 traffic
+                "v1",
                 "--output",
                 str(events),
             ]
@@ -49,6 +51,7 @@ def build_october_store(work: Path) -> Path:
     targets) and replayed into ``work/s.db`` (in process): the range reports' store."""
     events, store = work / "events.jsonl", work / "s.db"
     simulate = ["simulate", "--month", "2026-10", "--calls-per-day", "60", "--seed", "5"]
+    simulate += ["--event-model", "v1"]  # the golden range reports are of v1 traffic
     assert main([*simulate, "--output", str(events)]) == 0
     assert main(["replay", str(events), "--store", str(store)]) == 0
     return store

@@ -27,6 +27,7 @@ BATCH = 40
 SIMULATE = [
     "simulate", "--start", "2026-10-31", "--days", "1", "--calls-per-day", "120",
     "--seed", "13", "--duplicates", "0.03", "--shuffle", "--bad", "0.01",
+    "--event-model", "v1",  # today's pipeline knows only the v1 event types
 ]  # fmt: skip
 
 

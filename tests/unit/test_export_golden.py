@@ -20,6 +20,7 @@ GOLDEN = Path(__file__).parent.parent / "golden"
 SIMULATE = [
     "simulate", "--month", "2026-10", "--calls-per-day", "150", "--seed", "7",
     "--duplicates", "0.03", "--shuffle", "--bad", "0.004",
+    "--event-model", "v1",  # the golden export is of v1 traffic
 ]  # fmt: skip
 
 

@@ -68,8 +68,13 @@ def test_the_same_arguments_give_the_same_file_byte_for_byte(tmp_path: Path) -> 
 def test_two_runs_replayed_into_one_store_lose_no_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    one = simulate(tmp_path, "a.jsonl", "--start", "2026-10-01", "--days", "1")
-    two = simulate(tmp_path, "b.jsonl", "--start", "2026-10-02", "--days", "1")
+    # v1: today's pipeline knows only the v1 event types
+    one = simulate(
+        tmp_path, "a.jsonl", "--start", "2026-10-01", "--days", "1", "--event-model", "v1"
+    )
+    two = simulate(
+        tmp_path, "b.jsonl", "--start", "2026-10-02", "--days", "1", "--event-model", "v1"
+    )
     store = str(tmp_path / "kpi.db")
     capsys.readouterr()
     assert main(["replay", str(one), "--store", store]) == 0

@@ -18,14 +18,14 @@ from hotline_kpi.cli import main
 BEFORE_THE_SPLIT = {
     (
         "--month", "2026-10", "--calls-per-day", "300", "--seed", "5", "--duplicates", "0.02",
-        "--shuffle", "--bad", "0.003",
+        "--shuffle", "--bad", "0.003", "--event-model", "v1",
     ): (
         "68777c8b66d884811fbc98a1df2504f08c8f0fb1aba9780498fa3aed5386c71d",
         "210e4be6f7a40c24e55e2d8d0cff8b4c57eb7961e5b22f816bf8f64776997db8",
     ),
     (
         "--start", "2026-03-28", "--days", "2.5", "--calls-per-day", "2000", "--seed", "11",
-        "--scenario", "understaffed",
+        "--scenario", "understaffed", "--event-model", "v1",
     ): (
         "01e5438b3a3ff030c20346a302644a7ba358af10a31733eeeb7a7eda99ce9b65",
         "c60e7bc04e9b9533cb9bf34b332dffb9d3f12284bfcc0db60b969bbe9b132fc4",

@@ -56,7 +56,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("staffing-view")
     for args in (
         (
-            ("simulate", "--month", MONTH, "--calls-per-day", "400", "--seed", "3"),
+            (
+                "simulate",
+                "--month",
+                MONTH,
+                "--calls-per-day",
+                "400",
+                "--seed",
+                "3",
+                "--event-model",
+                "v1",
+            ),
             ("--output", "x.jsonl"),
         ),
         (("replay", "x.jsonl", "--store", "s.db"), ()),

@@ -37,7 +37,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     work = tmp_path_factory.mktemp("workbook-layout")
     events, store_path = work / "events.jsonl", work / "s.db"
     simulate = ["simulate", "--start", "2026-10-01", "--days", "3", "--calls-per-day", "80"]
-    assert main([*simulate, "--seed", "3", "--output", str(events)]) == 0
+    assert main([*simulate, "--seed", "3", "--event-model", "v1", "--output", str(events)]) == 0
     assert main(["replay", str(events), "--store", str(store_path)]) == 0
     store = open_store(str(store_path))
     try:
