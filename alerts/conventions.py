@@ -7,7 +7,7 @@ queries them; both import the names from here so that they cannot drift apart.
 from __future__ import annotations
 
 from hotline_kpi.metrics import catalogue
-from hotline_kpi.metrics.catalogue import CATALOGUE, Counters, Histogram, Kpi, kpi
+from hotline_kpi.metrics.catalogue import CATALOGUE, Counters, Histogram, Kpi, Scope, kpi
 
 # The rules file records the ratio KPIs in this order (layout only: what each KPI is comes from
 # the catalogue). A ratio KPI the catalogue adds and this does not list is recorded after these.
@@ -21,6 +21,9 @@ _RECORDING_ORDER = tuple(
         catalogue.ANSWER_ACCURACY,
         catalogue.TIMELINESS,
         catalogue.SATISFACTION_RATE,
+        catalogue.BLOCKED_RATE,
+        catalogue.TRANSFER_RATE,
+        catalogue.REPEAT_CONTACT_RATE,
     )
 )
 
@@ -57,9 +60,11 @@ def ratio_rule(key: str, window: str, *, per_queue: bool) -> str:
     ``job:hotline_manual_connection_rate:ratio_rate5m`` is summed over every queue.
     A KPI grouped by another label keeps that one (the catalogue's ``group``): timeliness is by
     ticket ``kind`` (SPEC §4), so its per-group rule is ``kind:hotline_timeliness:ratio_rate1h``.
+    A KPI of the whole hotline only (``group`` overall: repeat contacts have no queue) has the
+    ``job:`` rule alone, whichever is asked for.
     """
     entry = _recorded_kpi(key, window, RATIO_KPIS + AVERAGE_KPIS, "unknown")
-    level = entry.group if per_queue else "job"
+    level = _level(entry, per_queue=per_queue)
     operation = "mean_rate" if key in AVERAGE_KPIS else "ratio_rate"
     return f"{level}:hotline_{key}:{operation}{window}"
 
@@ -72,8 +77,23 @@ def denominator_rule(key: str, window: str, *, per_queue: bool) -> str:
     dashboards' volume panels read it; the ratio rule divides by it.
     """
     entry = _recorded_kpi(key, window, RATIO_KPIS, "no denominator rule for")
-    level = entry.group if per_queue else "job"
+    level = _level(entry, per_queue=per_queue)
     return f"{level}:hotline_{key}_denominator:increase{window}"
+
+
+def _level(entry: Kpi, *, per_queue: bool) -> str:
+    return str(entry.group) if per_queue and entry.group is not Scope.OVERALL else "job"
+
+
+# The repeat contact alert compares the last hour with this baseline (SPEC §6
+# alerts.repeat_contact_rise); recorded for the whole hotline only, like the KPI itself.
+REPEAT_BASELINE_WINDOW = "7d"
+REPEAT_CONTACT_BASELINE_RULE = (
+    f"job:hotline_{catalogue.REPEAT_CONTACT_RATE.key}:ratio_rate{REPEAT_BASELINE_WINDOW}"
+)
+REPEAT_CONTACT_BASELINE_DENOMINATOR_RULE = (
+    f"job:hotline_{catalogue.REPEAT_CONTACT_RATE.key}_denominator:increase{REPEAT_BASELINE_WINDOW}"
+)
 
 
 # Work orders settled late so far, per ticket kind: due minus on time (SPEC §3 timeliness).
@@ -97,6 +117,10 @@ COMPONENT_MONITOR = "monitor"
 # Grafana dashboard uids the alert annotations link to (``<dashboard_url>/<uid>``).
 OVERVIEW_DASHBOARD_UID = "hotline-kpi-overview"
 HEALTH_DASHBOARD_UID = "hotline-kpi-health"
+
+
+BLOCKED_SHARE_ALERT = "HotlineCallsBlocked"
+REPEAT_CONTACT_RISE_ALERT = "HotlineRepeatContactsRising"
 
 
 def burn_alert_name(key: str, severity: str) -> str:

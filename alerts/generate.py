@@ -22,12 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from hotline_kpi.alerts import health
 from hotline_kpi.alerts.conventions import (
     AVERAGE_KPIS,
+    BLOCKED_SHARE_ALERT,
     COMPONENT_KPI,
     OFFERED_LOAD_RULE,
     OFFERED_LOAD_WINDOW,
     OVERDUE_TICKETS_RULE,
     OVERVIEW_DASHBOARD_UID,
     RATIO_KPIS,
+    REPEAT_BASELINE_WINDOW,
+    REPEAT_CONTACT_BASELINE_DENOMINATOR_RULE,
+    REPEAT_CONTACT_BASELINE_RULE,
+    REPEAT_CONTACT_RISE_ALERT,
     WINDOWS,
     burn_alert_name,
     denominator_rule,
@@ -55,12 +60,15 @@ from hotline_kpi.alerts.slo import (
 )
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import OutputError
-from hotline_kpi.metrics.catalogue import Direction, Kpi, Scope, kpi
+from hotline_kpi.metrics import catalogue
+from hotline_kpi.metrics.catalogue import Direction, Kpi, Measure, Scope, kpi
 
 DEFAULT_JOB = "hotline-kpi"
 RULES_FILE = Path(__file__).parent / "rules" / "hotline-kpi.rules.yml"
 # How long the timeliness alert stays firing after the last newly overdue work order.
 OVERDUE_WINDOW = "1h"
+# The blocked legs, by queue and reason (SPEC §4): the blocked rate's numerator.
+BLOCKED_COUNTER = catalogue.BLOCKED_RATE.counters.numerator
 
 
 class RecordingRule(BaseModel):
@@ -118,8 +126,12 @@ def build_rules(
 
     policy = health_policy or health.HealthPolicy()
     link = f"{settings.dashboard_url.rstrip('/')}/{OVERVIEW_DASHBOARD_UID}"
+    blocked_are_requests = settings.definitions.blocked_are_requests
     groups = [
-        RuleGroup(name=f"hotline-kpi-sli-{window}", rules=_sli_rules(job, window, duration))
+        RuleGroup(
+            name=f"hotline-kpi-sli-{window}",
+            rules=_sli_rules(job, window, duration, blocked_are_requests=blocked_are_requests),
+        )
         for window in WINDOWS
     ]
     groups.append(RuleGroup(name="hotline-kpi-burn-rate", rules=_burn_alerts(settings, link)))
@@ -127,6 +139,9 @@ def build_rules(
         RuleGroup(
             name="hotline-kpi-timeliness", rules=_timeliness_rules(settings, job, link, duration)
         )
+    )
+    groups.append(
+        RuleGroup(name="hotline-kpi-calls", rules=_call_alerts(settings, job, link, duration))
     )
     groups.append(RuleGroup(name="hotline-kpi-staffing", rules=[_offered_load_rule(job, duration)]))
     no_events = round(settings.no_events_alert_seconds * time_scale)
@@ -151,12 +166,23 @@ def build_rules(
 # --- SLI recording rules -----------------------------------------------------------------------
 
 
-def _sli_rules(job: str, window: str, duration: Any) -> list[RecordingRule | AlertingRule]:
+def _sli_rules(
+    job: str, window: str, duration: Any, *, blocked_are_requests: bool
+) -> list[RecordingRule | AlertingRule]:
     rules: list[RecordingRule | AlertingRule] = []
     span = duration(window)
     for key in RATIO_KPIS:
-        for per_group in (True, False):
-            rules += _ratio_rules(kpi(key), job, window, span, per_group=per_group)
+        entry = kpi(key)
+        # A KPI of the whole hotline only (repeat contacts) has no per-group rule.
+        for per_group in (True, False) if entry.group is not Scope.OVERALL else (False,):
+            rules += _ratio_rules(
+                entry,
+                job,
+                window,
+                span,
+                per_group=per_group,
+                blocked_are_requests=blocked_are_requests,
+            )
     for key in AVERAGE_KPIS:
         for per_group in (True, False):
             rules.append(_average_rule(kpi(key), job, window, span, per_group=per_group))
@@ -164,15 +190,28 @@ def _sli_rules(job: str, window: str, duration: Any) -> list[RecordingRule | Ale
 
 
 def _ratio_rules(
-    entry: Kpi, job: str, window: str, span: str, *, per_group: bool
+    entry: Kpi,
+    job: str,
+    window: str,
+    span: str,
+    *,
+    per_group: bool,
+    blocked_are_requests: bool = True,
 ) -> list[RecordingRule]:
-    """The denominator count and the ratio of ``entry`` (SPEC §3) over ``window``."""
+    """The denominator count and the ratio of ``entry`` (SPEC §3) over ``window``.
+
+    Counted requests (SPEC §3) are agent requests minus short abandons, and minus blocked legs
+    when ``definitions.blocked_are_requests`` is false: the catalogue marks such a denominator
+    with ``BLOCKED_EXCLUDED``, and the rule then subtracts the blocked counter (every reason).
+    """
     by = entry.group if per_group else None
     counters = entry.counters
     den_name = denominator_rule(entry.key, window, per_queue=per_group)
     den = summed_increase(counters.denominator, job, span, by)
-    if counters.denominator_minus:
-        den = minus(den, summed_increase(counters.denominator_minus, job, span, by))
+    subtracted = [counters.denominator_minus] if counters.denominator_minus else []
+    if not blocked_are_requests and Measure.BLOCKED_EXCLUDED in entry.denominator.minus:
+        subtracted.append(BLOCKED_COUNTER)
+    den = minus(den, *(summed_increase(name, job, span, by) for name in subtracted))
     num = summed_increase(counters.numerator, job, span, by)
     if counters.numerator_minus:
         num = minus(num, summed_increase(counters.numerator_minus, job, span, by))
@@ -339,6 +378,138 @@ def _timeliness_rules(
     return [record, alert]
 
 
+# --- Blocked calls and repeat contacts --------------------------------------------------------
+
+# The blocked share alert: the share over BLOCKED_WINDOW, still above it over the last
+# BLOCKED_SHORT_WINDOW (so that it resolves minutes after blocking stops), for BLOCKED_FOR.
+BLOCKED_WINDOW = "30m"
+BLOCKED_SHORT_WINDOW = "5m"
+BLOCKED_FOR = "5m"
+# Low-traffic guards: a queue with a handful of requests in the window (one blocked call out of
+# four is 25%) does not page; nor do fewer than this many blocked calls.
+MIN_BLOCKED_REQUESTS = 20
+MIN_BLOCKED_CALLS = 3
+# The repeat contact alert: the last hour against the baseline, for REPEAT_FOR.
+REPEAT_WINDOW = "1h"
+REPEAT_FOR = "15m"
+# An hour with fewer keyed contacts or repeats than these says nothing about a rise.
+MIN_KEYED_CONTACTS = 30
+MIN_REPEAT_CONTACTS = 5
+
+
+def _call_alerts(
+    settings: Settings, job: str, link: str, duration: Any
+) -> list[RecordingRule | AlertingRule]:
+    """SPEC §6 ``alerts.*``: a page when too many agent requests are blocked in a queue, a ticket
+    when repeat contacts rise above their 7-day baseline, and the baseline's recording rules."""
+    return [
+        *_repeat_baseline_rules(job, duration),
+        _blocked_share_alert(settings, link, duration),
+        _repeat_contact_rise_alert(settings, link, duration),
+    ]
+
+
+def _blocked_share_alert(settings: Settings, link: str, duration: Any) -> AlertingRule:
+    """Blocked legs ÷ agent requests (short abandons aside: the blocked rate of SPEC §3, so the
+    alert reads the KPI the wallboard shows) above ``alerts.blocked_share`` in a queue."""
+    entry = catalogue.BLOCKED_RATE
+    share = number(settings.alerts.blocked_share)
+    long_rule = ratio_rule(entry.key, BLOCKED_WINDOW, per_queue=True)
+    short_rule = ratio_rule(entry.key, BLOCKED_SHORT_WINDOW, per_queue=True)
+    requests = denominator_rule(entry.key, BLOCKED_WINDOW, per_queue=True)
+    match = f" on ({entry.group})"
+    expr = (
+        f"{long_rule} > {share}\n"
+        f"and{match} {short_rule} > {share}\n"
+        f"and{match} {requests} >= {MIN_BLOCKED_REQUESTS}\n"
+        f"and{match} {long_rule} * {requests} >= {MIN_BLOCKED_CALLS}"
+    )
+    share_text = percent(settings.alerts.blocked_share)
+    return AlertingRule(
+        alert=BLOCKED_SHARE_ALERT,
+        expr=expr,
+        for_=duration(BLOCKED_FOR),
+        labels={
+            "severity": "page",
+            "kpi": entry.key,
+            "component": COMPONENT_KPI,
+            "scope": str(entry.group),
+        },
+        annotations={
+            "summary": (
+                f"{entry.zh}过高（队列 {{{{ $labels.queue }}}}） / "
+                f"Too many calls blocked (queue {{{{ $labels.queue }}}})"
+            ),
+            "description": (
+                f"最近 {BLOCKED_WINDOW} 内 {{{{ $value | humanizePercentage }}}} 的人工请求无法进入"
+                f"等待队列，超过 {share_text}（请求 ≥ {MIN_BLOCKED_REQUESTS}）。\n"
+                f"{{{{ $value | humanizePercentage }}}} of the agent requests in the last"
+                f" {BLOCKED_WINDOW} could not enter the queue, more than {share_text}"
+                f" (with ≥ {MIN_BLOCKED_REQUESTS} requests)."
+            ),
+            "value": "{{ $value | humanizePercentage }}",
+            "target": f"≤ {share_text}",
+            "dashboard": f"{link}?var-queue={{{{ $labels.queue }}}}",
+        },
+    )
+
+
+def _repeat_baseline_rules(job: str, duration: Any) -> list[RecordingRule | AlertingRule]:
+    """The repeat contact rate over the baseline window, for the whole hotline (SPEC §3)."""
+    counters = catalogue.REPEAT_CONTACT_RATE.counters
+    span = duration(REPEAT_BASELINE_WINDOW)
+    den = REPEAT_CONTACT_BASELINE_DENOMINATOR_RULE
+    num = summed_increase(counters.numerator, job, span, None)
+    return [
+        RecordingRule(record=den, expr=summed_increase(counters.denominator, job, span, None)),
+        RecordingRule(
+            record=REPEAT_CONTACT_BASELINE_RULE,
+            expr=f"(\n  {num}\n  or {den} * 0\n)\n/ ({den} > 0)",
+        ),
+    ]
+
+
+def _repeat_contact_rise_alert(settings: Settings, link: str, duration: Any) -> AlertingRule:
+    """The repeat contact rate over the last hour above ``alerts.repeat_contact_rise`` times
+    its 7-day baseline, with enough keyed contacts and repeats in the hour to mean something.
+    Without a baseline (no keyed contact in 7 days) there is nothing to compare: no alert."""
+    entry = catalogue.REPEAT_CONTACT_RATE
+    rise = number(settings.alerts.repeat_contact_rise)
+    rate = ratio_rule(entry.key, REPEAT_WINDOW, per_queue=False)
+    contacts = denominator_rule(entry.key, REPEAT_WINDOW, per_queue=False)
+    expr = (
+        f"{rate} > {rise} * {REPEAT_CONTACT_BASELINE_RULE}\n"
+        f"and {contacts} >= {MIN_KEYED_CONTACTS}\n"
+        f"and {rate} * {contacts} >= {MIN_REPEAT_CONTACTS}"
+    )
+    return AlertingRule(
+        alert=REPEAT_CONTACT_RISE_ALERT,
+        expr=expr,
+        for_=duration(REPEAT_FOR),
+        labels={
+            "severity": "ticket",
+            "kpi": entry.key,
+            "component": COMPONENT_KPI,
+            "scope": "hotline",
+        },
+        annotations={
+            "summary": f"{entry.zh}上升 / {entry.en} is rising",
+            "description": (
+                f"最近 {REPEAT_WINDOW} {entry.zh}为 {{{{ $value | humanizePercentage }}}}，"
+                f"超过 {REPEAT_BASELINE_WINDOW} 基线的 {rise} 倍（来电 ≥ {MIN_KEYED_CONTACTS}，"
+                f"重复 ≥ {MIN_REPEAT_CONTACTS}）。\n"
+                f"{entry.en} over the last {REPEAT_WINDOW} is"
+                f" {{{{ $value | humanizePercentage }}}}, above {rise}× its"
+                f" {REPEAT_BASELINE_WINDOW} baseline (≥ {MIN_KEYED_CONTACTS} keyed contacts,"
+                f" ≥ {MIN_REPEAT_CONTACTS} repeats)."
+            ),
+            "value": "{{ $value | humanizePercentage }}",
+            "target": f"≤ {rise}× {REPEAT_BASELINE_WINDOW} baseline",
+            "dashboard": link,
+        },
+    )
+
+
 # --- Offered load ------------------------------------------------------------------------------
 
 
@@ -418,6 +589,21 @@ def header(settings: Settings, *, job: str = DEFAULT_JOB, time_scale: float = 1.
         "",
         "timeliness: 100% target, no error budget: HotlineTicketsOverdue fires on any newly",
         "overdue work order (due - on time growing).",
+        f"blocked share: {BLOCKED_SHARE_ALERT} pages when more than"
+        f" {number(settings.alerts.blocked_share)} of a queue's agent requests",
+        f"are blocked over {BLOCKED_WINDOW} and {BLOCKED_SHORT_WINDOW}"
+        f" (>= {MIN_BLOCKED_REQUESTS} requests, >= {MIN_BLOCKED_CALLS} blocked),"
+        f" for {BLOCKED_FOR}.",
+        f"repeat contacts: {REPEAT_CONTACT_RISE_ALERT} opens a ticket when the {REPEAT_WINDOW} rate"
+        f" exceeds {number(settings.alerts.repeat_contact_rise)} x",
+        f"its {REPEAT_BASELINE_WINDOW} baseline (>= {MIN_KEYED_CONTACTS} keyed contacts,"
+        f" >= {MIN_REPEAT_CONTACTS} repeats in the hour), for {REPEAT_FOR}.",
+        "counted requests"
+        + (
+            " exclude blocked legs (definitions.blocked_are_requests: false)."
+            if not settings.definitions.blocked_are_requests
+            else " include blocked legs (definitions.blocked_are_requests: true)."
+        ),
     ]
     return "".join(f"# {line}".rstrip() + "\n" for line in lines)
 

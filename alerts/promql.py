@@ -34,6 +34,8 @@ def summed_rate(metric: str, job: str, window: str, by: str | None) -> str:
     return f"sum{grouping} (rate({metric}{selector(job)}[{window}]))"
 
 
-def minus(left: str, right: str) -> str:
-    """``left - right``, where a missing ``right`` series counts as 0 (a counter not yet born)."""
-    return f"{left}\n- ({right} or {left} * 0)"
+def minus(left: str, *rights: str) -> str:
+    """``left - right - …``, where a missing ``right`` series counts as 0 (a counter not yet
+    born). Each ``or`` falls back to ``left`` itself times 0, never to a partial difference
+    (``a - b * 0`` would be ``a``)."""
+    return left + "".join(f"\n- ({right} or {left} * 0)" for right in rights)

@@ -22,7 +22,7 @@ from hotline_kpi.alerts.slo import (
     ratio_kpi,
 )
 from hotline_kpi.cli import main
-from hotline_kpi.config import Settings, Targets
+from hotline_kpi.config import Alerts, Definitions, Settings, Targets
 
 
 def rules_by_name(data: dict[str, object]) -> dict[str, list[dict[str, object]]]:
@@ -138,7 +138,8 @@ def test_kpi_alerts_carry_labels_and_bilingual_annotations_with_value_target_and
         for rule in rules
         if "alert" in rule and rule["labels"]["component"] == "kpi"  # type: ignore[index]
     ]
-    assert len(kpi_alerts) == 15  # 3 KPIs × page/ticket × queue/hotline, accuracy × 2, overdue
+    # 3 KPIs × page/ticket × queue/hotline, accuracy × 2, overdue, blocked share, repeat rise
+    assert len(kpi_alerts) == 17
     for rule in kpi_alerts:
         labels, notes = rule["labels"], rule["annotations"]
         assert labels["severity"] in ("page", "ticket")  # type: ignore[index]
@@ -146,7 +147,7 @@ def test_kpi_alerts_carry_labels_and_bilingual_annotations_with_value_target_and
         assert re.search(r"[\u4e00-\u9fff]", notes["summary"])  # type: ignore[index]
         assert re.search(r"[A-Za-z]{4,}", notes["summary"])  # type: ignore[index]
         assert "{{ $value" in notes["description"]  # type: ignore[index]
-        assert notes["target"].startswith(("≥", "<"))  # type: ignore[index]
+        assert notes["target"].startswith(("≥", "<", "≤"))  # type: ignore[index]
         assert notes["dashboard"].startswith(  # type: ignore[index]
             "https://grafana.example/d/hotline-kpi-overview"
         )
@@ -216,3 +217,35 @@ def test_offered_load_is_recorded_per_queue_without_dividing_by_zero() -> None:
 def test_committed_file_parses_as_yaml_with_groups() -> None:
     data = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
     assert [g["name"] for g in data["groups"]][:2] == ["hotline-kpi-sli-5m", "hotline-kpi-sli-30m"]
+
+
+def test_counted_requests_leave_out_blocked_legs_only_when_they_are_not_requests() -> None:
+    """SPEC §3/§6 definitions.blocked_are_requests: false subtracts the blocked counter from
+    counted requests (connection rate, service level, abandon rate), never from the blocked
+    rate's own denominator."""
+    blocked = "increase(hotline_calls_blocked_total"
+    for are_requests in (True, False):
+        settings = Settings(definitions=Definitions(blocked_are_requests=are_requests))
+        names = rules_by_name(build_rules(settings))
+        for key in ("manual_connection_rate", "service_level", "abandon_rate"):
+            for per_queue in (True, False):
+                name = conventions.denominator_rule(key, "1h", per_queue=per_queue)
+                (rule,) = names[name]
+                assert (blocked in str(rule["expr"])) is not are_requests, name
+        (rule,) = names["queue:hotline_blocked_rate_denominator:increase1h"]
+        assert blocked not in str(rule["expr"])
+        assert "hotline_calls_short_abandoned_total" in str(rule["expr"])
+
+
+def test_blocked_share_and_repeat_rise_alerts_read_their_configured_thresholds() -> None:
+    settings = Settings(alerts=Alerts(blocked_share=0.08, repeat_contact_rise=2))
+    names = rules_by_name(build_rules(settings))
+    (blocked,) = names[conventions.BLOCKED_SHARE_ALERT]
+    assert "queue:hotline_blocked_rate:ratio_rate30m > 0.08" in str(blocked["expr"])
+    assert blocked["for"] == "5m" and blocked["labels"]["severity"] == "page"  # type: ignore[index]
+    (rising,) = names[conventions.REPEAT_CONTACT_RISE_ALERT]
+    assert f"> 2 * {conventions.REPEAT_CONTACT_BASELINE_RULE}" in str(rising["expr"])
+    assert rising["labels"]["severity"] == "ticket"  # type: ignore[index]
+    assert conventions.REPEAT_CONTACT_BASELINE_RULE in names
+    # Repeat contacts have no queue: only whole-hotline rules.
+    assert not [name for name in names if name.startswith("overall:")]

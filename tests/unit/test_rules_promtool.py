@@ -362,3 +362,68 @@ def test_offered_load_is_arrival_rate_times_mean_handle_time_and_absent_without_
     }
     result = run_rule_tests(rules, [test], tmp_path)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def test_blocked_share_pages_per_queue_after_its_for_and_not_at_low_volume(tmp_path: Path) -> None:
+    a = "HotlineCallsBlocked"
+    requests = f"hotline_agent_requests_total{{{JOB}, "
+    blocked = f"hotline_calls_blocked_total{{{JOB}, "
+    page = {"severity": "page", "kpi": "blocked_rate", "component": "kpi", "scope": "queue"}
+    series = {
+        # billing: 10 requests a minute; 2 of them blocked from minute 11 to 40 (20%).
+        requests + 'queue="billing"}': "0+10x70",
+        blocked + 'queue="billing", reason="queue_full"}': "0x10 2+2x29 60x30",
+        # mobile: 3% blocked, below the 5% share, for the whole hour.
+        requests + 'queue="mobile"}': "0+100x70",
+        blocked + 'queue="mobile", reason="no_agents"}': "0+3x70",
+        # vip: every request blocked, but 15 requests in 30 minutes: too few to page.
+        requests + 'queue="vip"}': "0+0.5x70",
+        blocked + 'queue="vip", reason="closed"}': "0+0.5x70",
+    }
+    check(
+        a,
+        [
+            case(
+                "blocked",
+                series,
+                [
+                    ("12m", a, []),
+                    ("25m", a, [page | {"queue": "billing"}]),
+                    ("38m", a, [page | {"queue": "billing"}]),
+                    ("55m", a, []),
+                ],
+            )
+        ],
+        tmp_path,
+    )
+
+
+def test_repeat_contacts_rising_above_the_baseline_open_a_ticket_but_not_at_low_volume(
+    tmp_path: Path,
+) -> None:
+    a = "HotlineRepeatContactsRising"
+    keyed = f"hotline_contacts_keyed_total{{{JOB}}}"
+    repeats = f"hotline_repeat_contacts_total{{{JOB}}}"
+    ticket = {"severity": "ticket", "kpi": "repeat_contact_rate", "component": "kpi",
+              "scope": "hotline"}  # fmt: skip
+    # Two days at 60 keyed contacts an hour, 10% repeats; then 30% repeats for three hours.
+    rising = {keyed: "0+10x306", repeats: "0+1x288 291+3x18"}
+    # The same shares at 12 keyed contacts an hour: too few to say anything.
+    quiet = {keyed: "0+2x306", repeats: "0+0.2x288 58.2+0.6x18"}
+    check(
+        a,
+        [
+            case(
+                "rising",
+                rising,
+                [
+                    ("47h", a, []),
+                    ("48h10m", a, []),
+                    ("49h30m", a, [ticket]),
+                ],
+                interval="10m",
+            ),
+            case("quiet", quiet, [("49h30m", a, [])], interval="10m"),
+        ],
+        tmp_path,
+    )
