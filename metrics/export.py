@@ -179,9 +179,13 @@ class MeasureCounts(Counter[Measure]):
         """Every KPI of SPEC §3 reported in ``scope`` over these counts, keyed as in SPEC §5."""
         return kpi_entries(self, targets, scope)
 
-    def volumes(self) -> dict[str, Any]:
-        """Plain counts for the report's volume table, blocked and left legs by reason."""
+    def volumes(self, *, offered: bool = False) -> dict[str, Any]:
+        """Plain counts for the report's volume table, blocked and left legs by reason; with
+        ``offered``, a queue's offered calls: the contacts whose first request was there (one
+        ``call.offered`` per contact, SPEC §5)."""
         found: dict[str, Any] = {name: self[measure] for name, measure in VOLUMES}
+        if offered:
+            found["offered"] = self[Measure.CONTACTS]
         found["blocked_by_reason"] = {r: self[m] for r, m in BLOCKED_BY_REASON.items()}
         found["left_by_reason"] = {r: self[m] for r, m in LEFT_BY_REASON.items()}
         return found
@@ -372,7 +376,7 @@ class KpiFigures:
             },
             "volumes": {
                 "overall": overall_volumes,
-                "queues": {name: counts.volumes() for name, counts in queues.items()},
+                "queues": {name: counts.volumes(offered=True) for name, counts in queues.items()},
             },
         }
         if daily:
@@ -490,7 +494,9 @@ class KpiFigures:
                     },
                     "volumes": {
                         "overall": volumes,
-                        "queues": {name: counts.volumes() for name, counts in scoped.items()},
+                        "queues": {
+                            name: counts.volumes(offered=True) for name, counts in scoped.items()
+                        },
                     },
                 }
             )
@@ -516,7 +522,7 @@ class KpiFigures:
             },
             "volumes": {
                 "overall": total_volumes,
-                "queues": {name: by_queue[name].volumes() for name in names},
+                "queues": {name: by_queue[name].volumes(offered=True) for name in names},
             },
             "periods": periods,
         }
