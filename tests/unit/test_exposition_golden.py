@@ -47,7 +47,8 @@ def at(seconds: float) -> datetime:
 
 
 def call(call_id: str, queue: str, queued: float, **outcome: Any) -> list[dict[str, Any]]:
-    """A queued call, with ``answered``/``abandoned`` seconds and an ``ended`` (s, cause)."""
+    """A queued call, with ``answered``/``abandoned`` seconds, an ``ended`` (s, cause), its
+    ``hold`` seconds and a ``wrapped`` time (s)."""
     events = [make_event("call.queued", at(queued), call_id=call_id, queue=queue)]
     if "answered" in outcome:
         events.append(
@@ -65,23 +66,37 @@ def call(call_id: str, queue: str, queued: float, **outcome: Any) -> list[dict[s
         )
     if "ended" in outcome:
         seconds, cause = outcome["ended"]
-        events.append(make_event("call.ended", at(seconds), call_id=call_id, cause=cause))
+        hold = {"hold_seconds": outcome["hold"]} if "hold" in outcome else {}
+        events.append(make_event("call.ended", at(seconds), call_id=call_id, cause=cause, **hold))
+    if "wrapped" in outcome:
+        events.append(
+            make_event("call.wrapped", at(outcome["wrapped"]), call_id=call_id, agent_id="A1")
+        )
     return events
 
 
 def batch_events() -> list[dict[str, Any]]:
     """One batch that moves every counter and histogram, in two listed queues and one other."""
     return [
-        make_event("call.offered", at(0), call_id="c1", caller="13800000001"),
+        make_event("call.offered", at(0), call_id="c1", caller="13800000001", event_id="o1"),
         *call("c1", "billing", 10, answered=22, ended=(250.5, "customer_hangup")),
         *call("c2", "billing", 30, answered=75.25, ended=(1000, "network_failure")),
-        make_event("call.offered", at(40), call_id="c3", caller="13800000003"),
+        make_event("call.offered", at(40), call_id="c3", caller="13800000003", event_id="o3"),
         *call("c3", "mobile", 50, abandoned=53),
         *call("c4", "mobile", 60, abandoned=120),
-        *call("c5", "vip", 70, answered=75, ended=(4000, "transfer")),
+        *call("c5", "vip", 70, answered=75, ended=(4000, "transfer"), hold=42.5, wrapped=4030),
         *call("c6", "mobile", 3000),  # still waiting at the end of the batch
         make_event("call.offered", at(80), call_id="c7"),
         make_event("call.ended", at(110), call_id="c7", cause="customer_hangup"),
+        # Blocked and left legs (呼损), the second from c1's caller again: a repeat contact.
+        make_event("call.blocked", at(90), call_id="c11", queue="billing", reason="queue_full"),
+        make_event("call.offered", at(95), call_id="c12", caller="13800000001", event_id="o12"),
+        make_event("call.queued", at(100), call_id="c12", queue="mobile"),
+        make_event("call.left", at(160), call_id="c12", queue="mobile", reason="timeout"),
+        make_event("agent.state", at(5), agent_id="A1", state="ready"),
+        make_event("agent.state", at(22), agent_id="A1", state="busy"),
+        make_event("agent.state", at(30), agent_id="A2", state="not_ready", reason="lunch"),
+        make_event("agent.state", at(40), agent_id="A3", state="wrap_up"),
         make_event("qa.reviewed", at(500), call_id="c1", agent_id="A1", accurate=True),
         make_event(
             "qa.reviewed", at(600), call_id="c2", agent_id="A1", accurate=False, queue="billing"
@@ -121,12 +136,21 @@ def exposition() -> bytes:
     records.append((b'{"event_id": "bad", "type": ', 0, len(records)))
     now = epoch_us(at(100_000))
     items, rejected = decode_batch(records, now)
-    result = fold_batch(items, {}, {}, THRESHOLDS, None)
+    # Caller keys come from outside the fold (it holds no secret): c1's and c12's caller match.
+    keys = {"o1": "key-1", "o3": "key-3", "o12": "key-1"}
+    result = fold_batch(items, {}, {}, THRESHOLDS, None, caller_keys=keys)
     reasons = Counter(rejection.reason.name for rejection in rejected)
     # The wall clock a minute behind the latest event: the gauges use the earlier of the two.
     wall = epoch_us(at(3100 - 60))
     metrics.apply(
-        ProcessedBatch(result.deltas, reasons, result.calls.values(), result.watermark, wall)
+        ProcessedBatch(
+            result.deltas,
+            reasons,
+            result.calls.values(),
+            result.watermark,
+            wall,
+            states=result.states,
+        )
     )
     metrics.lag.labels("hotline.events", "0").set(12)
     metrics.commit_seconds.observe(0.004)
@@ -161,18 +185,23 @@ def test_every_kind_of_delta_moves_exactly_one_metric_of_its_own() -> None:
     names = [counter_family(count).name for count in Count]
     names += [timing_family(timing).name for timing in Timing]
     assert len(set(names)) == len(Count) + len(Timing)
-    value_of = {"queue": "billing", "kind": "complaint", None: ""}
+    value_of = {"queue": "billing", "kind": "complaint", "queue_reason": "", None: ""}
     registry = CollectorRegistry()
     metrics = HotlineMetrics(registry, QueueLabels((), cap=50))
     deltas = Deltas()
     for count in Count:
-        deltas.add(count, value_of[counter_family(count).label])
+        if counter_family(count).label == "queue_reason":
+            deltas.add_reason(count, "billing", "queue_full")
+        else:
+            deltas.add(count, value_of[counter_family(count).label])
     for timing in Timing:
         deltas.observe(timing, "billing", 1.5)
     metrics.apply(ProcessedBatch(deltas, {}, (), None))
     for count in Count:
         family = counter_family(count)
         labels = {} if family.label is None else {family.label: value_of[family.label]}
+        if family.label == "queue_reason":
+            labels = {"queue": "billing", "reason": "queue_full"}
         assert registry.get_sample_value(f"{family.name}_total", labels) == 1, count
     for timing in Timing:
         name = f"{timing_family(timing).name}_sum"
@@ -184,6 +213,8 @@ def test_the_catalogue_names_only_metrics_that_the_deltas_move() -> None:
     histogram that :class:`HotlineMetrics` makes from the fold's deltas."""
     moved = {f"{counter_family(count).name}_total" for count in Count}
     moved |= {timing_family(timing).name for timing in Timing}
+    # A ratio may count a histogram's observations (transfers per handled call).
+    moved |= {f"{timing_family(timing).name}_count" for timing in Timing}
     for entry in catalogue.CATALOGUE:
         source = entry.prometheus
         if isinstance(source, catalogue.Counters):
