@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from hotline_kpi.metrics.catalogue import kpi, met
+from hotline_kpi.reports.data import any_volume
 from hotline_kpi.reports.labels import CALL_TARGETS, SCORE_KPI, TREND_KPIS, Words
 
 FONT = "WenQuanYi Zen Hei"
@@ -447,7 +448,7 @@ def range_queue_trend(report: Mapping[str, Any], words: Words) -> bytes:
 
 def all_range_charts(report: Mapping[str, Any], words: Words) -> dict[str, bytes]:
     """Every chart of a range report by name; a range without data gets none."""
-    if not any(report["volumes"]["overall"].values()):
+    if not any_volume(report["volumes"]["overall"]):
         return {}
     charts = {"range_trend": range_trend(report, words)}
     if report["queues"] and not report.get("queue"):

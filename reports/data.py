@@ -53,7 +53,7 @@ def extend_report(
     """Add the report-only figures of the module docstring to ``report`` and return it."""
     lo, hi = month_bounds(month, settings.zone)
     volumes = report["volumes"]["overall"]
-    report["has_data"] = any(volumes.values()) or bool(report["agents"])
+    report["has_data"] = any_volume(volumes) or bool(report["agents"])
     before = previous_month(month)
     earlier = KpiFigures(store, settings).month(before)
     report["previous"] = {
@@ -71,6 +71,14 @@ def extend_report(
     report["agent_ranking"] = agent_ranking(report["agents"])
     report["staffing"] = staffing_shortfall(store.queued_calls(lo, hi), settings, month)
     return report
+
+
+def any_volume(volumes: Mapping[str, Any]) -> bool:
+    """Whether a volumes dict (SPEC §5) counts anything: a count, or a count by reason."""
+    return any(
+        any(value.values()) if isinstance(value, Mapping) else bool(value)
+        for value in volumes.values()
+    )
 
 
 def staffing_shortfall(

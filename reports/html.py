@@ -17,13 +17,18 @@ from typing import Any
 from hotline_kpi.metrics.catalogue import KPI_KEYS, KPIS, Direction
 from hotline_kpi.metrics.export import clean_text
 from hotline_kpi.reports.charts import all_charts, all_range_charts
+from hotline_kpi.reports.data import any_volume
 from hotline_kpi.reports.labels import (
     AGENT_FIGURES,
+    AGENT_STATE_KPIS,
+    AGENT_STATES,
     CALL_TARGETS,
+    LOSS_ROWS,
     PERIOD_KPIS,
     QUEUE_KPIS,
     SUMMARY_CARDS,
     TICKET_KPI,
+    VOLUME_NAMES,
     Words,
     figure_kind,
     format_as_of,
@@ -32,6 +37,9 @@ from hotline_kpi.reports.labels import (
     format_value,
     kpi_kind,
     kpi_list,
+    loss_count,
+    loss_src,
+    present,
     range_title,
 )
 from hotline_kpi.reports.labels import subtitle as report_subtitle
@@ -174,16 +182,41 @@ def _overall_cells(report: Mapping[str, Any], key: str, words: Words) -> str:
 def _volume_table(
     report: Mapping[str, Any], words: Words, extra: tuple[str, str] | None = None
 ) -> str:
-    """The overall volumes (month and range); ``extra`` is one more column, (header, cell)."""
+    """The overall volumes (month and range) beside the lost-call breakdown (呼损构成): one
+    row per volume, with last month's for a month; ``extra`` is one more row, (name, cell)."""
     volumes = report["volumes"]["overall"]
-    names = ("offered", "queued", "answered", "abandoned", "qa_reviews", "surveys")
-    heads = [words(n) for n in names] + [words("tickets_settled")]
-    cells = [_num(volumes.get(n, 0), "int", f"volumes/overall/{n}", words) for n in names]
-    cells.append(_num(volumes["tickets_settled"], "int", "volumes/overall/tickets_settled", words))
+    earlier = report.get("previous", {}).get("volumes")
+    value = words("value") if earlier is not None else words("range_value")
+
+    def row(name: str, path: str, count: Any, before: Any) -> str:
+        cells = _text(name) + _num(count, "int", f"volumes/overall/{path}", words)
+        if earlier is not None:
+            cells += _num(before, "int", f"previous/volumes/{path}", words)
+        return f"<tr>{cells}</tr>"
+
+    heads = [words("volumes"), value] + ([words("previous")] if earlier is not None else [])
+    rows = [
+        row(words(name), name, volumes.get(name, 0), (earlier or {}).get(name, 0))
+        for name in VOLUME_NAMES
+    ]
     if extra is not None:
-        heads.append(extra[0])
-        cells.append(extra[1])
-    return "<table>" + _head(*heads) + "<tbody><tr>" + "".join(cells) + "</tr></tbody></table>"
+        rows.append(f"<tr>{_text(extra[0])}{extra[1]}</tr>")
+    losses = [
+        row(
+            words.loss(volume, reason),
+            loss_src(volume, reason),
+            loss_count(volumes, volume, reason),
+            loss_count(earlier or {}, volume, reason),
+        )
+        for volume, reason in LOSS_ROWS
+    ]
+    loss_heads = [words("losses"), *heads[1:]]
+    return (
+        '<div class="pair tables">'
+        + f"<div>{_table(_head(*heads), rows)}</div>"
+        + f"<div>{_table(_head(*loss_heads), losses)}{_hint(words('loss_hint'))}</div>"
+        + "</div>"
+    )
 
 
 def _page(
@@ -209,10 +242,10 @@ def _page(
 def _summary(report: Mapping[str, Any], words: Words) -> str:
     rows = []
     previous = report["previous"]["overall"]
-    for key in KPI_KEYS:
+    for key in present(KPI_KEYS, report["overall"]):
         entry = report["overall"][key]
         kind = kpi_kind(key)
-        before = previous[key]["value"]
+        before = previous.get(key, {}).get("value")
         change = entry["value"] - before if None not in (entry["value"], before) else None
         rows.append(
             "<tr>"
@@ -245,18 +278,20 @@ def _queues(report: Mapping[str, Any], words: Words) -> str:
     rows = []
     scopes = [(q, words.queue(q), f"queues/{q}", kpis) for q, kpis in report["queues"].items()]
     scopes.append(("", words("overall"), "overall", report["overall"]))
+    keys = present(QUEUE_KPIS, *(kpis for *_, kpis in scopes))
     for queue, name, prefix, kpis in scopes:
         volumes = report["volumes"]["queues"][queue] if queue else report["volumes"]["overall"]
-        volume_src = f"volumes/queues/{queue}/queued" if queue else "volumes/overall/queued"
-        cells = [_text(name), _num(volumes["queued"], "int", volume_src, words)]
-        for key in QUEUE_KPIS:
+        volume_src = f"volumes/queues/{queue}/requests" if queue else "volumes/overall/requests"
+        cells = [_text(name), _num(volumes["requests"], "int", volume_src, words)]
+        for key in keys:
+            if key not in kpis:
+                cells.append("<td></td>")
+                continue
             entry = kpis[key]
             state = {True: "met", False: "missed"}.get(entry.get("met"), "")
             cells.append(_num(entry["value"], kpi_kind(key), f"{prefix}/{key}/value", words, state))
         rows.append(f'<tr class="{"total" if not queue else ""}">' + "".join(cells) + "</tr>")
-    table = _table(
-        _head(words("queue"), words("queued"), *(words.kpi(k) for k in QUEUE_KPIS)), rows
-    )
+    table = _table(_head(words("queue"), words("requests"), *(words.kpi(k) for k in keys)), rows)
     return _section(words("queues"), table)
 
 
@@ -273,7 +308,7 @@ def _trend(words: Words, charts: Mapping[str, bytes]) -> str:
 BACKTEST_FIGURES = (
     # (JSON key, how it is shown, label key)
     ("intervals", "int", "intervals"),
-    ("calls", "int", "queued"),
+    ("calls", "int", "requests"),
     ("mae_abandon_rate", "pp", "mae_abandon_rate"),
     ("bias_abandon_rate", "change-ratio", "bias_abandon_rate"),
     ("mae_service_level", "pp", "mae_service_level"),
@@ -416,7 +451,47 @@ def _agents(report: Mapping[str, Any], words: Words) -> str:
     if not rows:
         table = ""  # nobody to rank: the line above says where the agents are
     hint = _hint(words("bottom_hint", min=ranking["min_surveys"]))
-    return _section(words("agents"), hint + more + table, page=True)
+    states = _agent_states([by_id[agent_id] for _, agent_id in shown], words)
+    return _section(words("agents"), hint + more + table, page=True) + states
+
+
+def _agent_states(agents: list[Mapping[str, Any]], words: Words) -> str:
+    """The state-time table of ``agents`` (month and range; those the agent table lists):
+    time logged in, each state's time, occupancy, utilisation, not-ready share, and the
+    not-ready time by reason."""
+    if not agents:
+        return ""
+    rows = []
+    for agent in agents:
+        agent_id = agent["agent_id"]
+        src = f"agents/{agent_id}"
+        states = agent.get("state_seconds", {})
+        cells = [_text(agent_id)]
+        cells.append(
+            _num(agent.get("logged_in_seconds"), "seconds", f"{src}/logged_in_seconds", words)
+        )
+        cells += [
+            _num(states.get(state), "seconds", f"{src}/state_seconds/{state}", words)
+            for state in AGENT_STATES
+        ]
+        cells += [
+            _num((agent.get(key) or {}).get("value"), "ratio", f"{src}/{key}/value", words)
+            for key in AGENT_STATE_KPIS
+        ]
+        reasons = sorted(agent.get("not_ready_reasons", {}).items(), key=lambda r: (-r[1], r[0]))
+        text = "; ".join(f"{reason or '–'} {format_duration(sec)}" for reason, sec in reasons)
+        cells.append(f'<td class="reasons">{escape(clean_text(text))}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = _head(
+        words("agent"),
+        words("logged_in_seconds"),
+        *(words.state(state) for state in AGENT_STATES),
+        *(words.kpi(key) for key in AGENT_STATE_KPIS),
+        words("not_ready_reasons"),
+    )
+    return _section(
+        words("agent_states"), _table(head, rows) + _hint(words("states_hint")), page=True
+    )
 
 
 def _ticket_kinds(report: Mapping[str, Any], words: Words, value: str) -> str:
@@ -437,7 +512,7 @@ def _ticket_kinds(report: Mapping[str, Any], words: Words, value: str) -> str:
             + _status_cell(entry, words)
             + "</tr>"
         )
-    names = ("kind", "tickets_settled", "on_time", value, "status")
+    names = ("kind", "tickets_due", "on_time", value, "status")
     return _table(_head(*map(words, names)), rows)
 
 
@@ -543,7 +618,8 @@ def _period_label(period: Mapping[str, Any], by: str, offsets: bool) -> str:
 
 
 def _range_summary(report: Mapping[str, Any], words: Words) -> str:
-    rows = ["<tr>" + _overall_cells(report, key, words) + "</tr>" for key in KPI_KEYS]
+    keys = present(KPI_KEYS, report["overall"])
+    rows = ["<tr>" + _overall_cells(report, key, words) + "</tr>" for key in keys]
     names = ("kpi", "range_value", "target", "status", "numerator", "denominator")
     table = _table(_head(*map(words, names)), rows)
     periods = (words("periods"), f'<td class="num">{len(report["periods"]):,}</td>')
@@ -582,7 +658,7 @@ def _periods(report: Mapping[str, Any], words: Words) -> str:
         volumes = period["volumes"]["overall"]
         cells = [_text(_period_label(period, report["by"], offsets))]
         cells.append(
-            _num(volumes["queued"], "int", f"periods/{index}/volumes/overall/queued", words)
+            _num(volumes["requests"], "int", f"periods/{index}/volumes/overall/requests", words)
         )
         for key in PERIOD_KPIS:
             entry = kpis[key]
@@ -593,7 +669,7 @@ def _periods(report: Mapping[str, Any], words: Words) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     head = _head(
         words("period"),
-        words("queued"),
+        words("requests"),
         *(words.kpi(key) for key in PERIOD_KPIS),
         words("calls_short"),
     )
@@ -631,7 +707,8 @@ def _range_agents(report: Mapping[str, Any], words: Words) -> str:
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     labels = [words.figure(key) for key in AGENT_FIGURES]
-    return _section(words("agents"), _table(_head(words("agent"), *labels), rows))
+    states = _agent_states(sorted(agents, key=lambda a: str(a["agent_id"])), words)
+    return _section(words("agents"), _table(_head(words("agent"), *labels), rows)) + states
 
 
 def render_range_html(
@@ -645,7 +722,7 @@ def render_range_html(
     if charts is None:
         charts = all_range_charts(report, words)
     title = range_title(words, report)
-    has_data = any(report["volumes"]["overall"].values())
+    has_data = any_volume(report["volumes"]["overall"])
     parts = []
     if not has_data:
         parts.append(f'<p class="no-data">{escape(words("range_no_data"))}</p>')

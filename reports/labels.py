@@ -8,8 +8,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hotline_kpi.metrics.catalogue import CATALOGUE, KPIS, MISSION, QUEUE_ORDER, Scope, Unit
+from hotline_kpi.metrics.catalogue import (
+    BLOCKED_BY_REASON,
+    CATALOGUE,
+    KPIS,
+    LEFT_BY_REASON,
+    MISSION,
+    QUEUE_ORDER,
+    Scope,
+    Unit,
+)
 from hotline_kpi.metrics.export import clean_text
+from hotline_kpi.metrics.states import STATES
 
 LANGS = ("zh", "en")
 
@@ -21,8 +31,18 @@ KPI_NAMES: dict[str, tuple[str, str]] = {entry.key: (entry.zh, entry.en) for ent
 SUMMARY_CARDS: tuple[str, ...] = MISSION
 # The KPI headquarters lists first: compared with last month per queue, counted out per day.
 HEADLINE: str = MISSION[0]
-# The per-queue table: satisfaction as its mean score (the rate is in the XLSX).
-QUEUE_KPIS: tuple[str, ...] = tuple(key for key in QUEUE_ORDER if key != "satisfaction_rate")
+# The per-queue table: satisfaction as its mean score (the rate is in the XLSX), and the
+# blocked rate beside the abandon rate (both are lost calls, 呼损).
+QUEUE_KPIS: tuple[str, ...] = tuple(
+    key
+    for queue_key in QUEUE_ORDER
+    if queue_key != "satisfaction_rate"
+    for key in ((queue_key, "blocked_rate") if queue_key == "abandon_rate" else (queue_key,))
+)
+# The KPIs of a call scope (a queue, a period of a queue), in the catalogue's order: the columns
+# of the workbook's per-queue and per-period tables. The others (caller keys, agent state time)
+# are overall (and per agent) only, and have columns of their own.
+CALL_KPIS: tuple[str, ...] = tuple(entry.key for entry in CATALOGUE if Scope.QUEUE in entry.scopes)
 # The daily trend's small multiples (three rows of two): the ratios worth a day-by-day look.
 TREND_KPIS: tuple[str, ...] = (
     "manual_connection_rate",
@@ -54,7 +74,56 @@ AGENT_FIGURES: tuple[str, ...] = (
     "satisfaction_mean",
 )
 AGENT_JUDGED: tuple[str, ...] = ("answer_accuracy",)
+# The agent state table (SPEC §5 per agent): time logged in, seconds per state, and the three
+# state-time KPIs (objects with value, numerator and denominator in the JSON).
+AGENT_STATE_KPIS: tuple[str, ...] = tuple(
+    entry.key
+    for entry in CATALOGUE
+    if Scope.AGENT in entry.scopes and Scope.QUEUE not in entry.scopes
+)
+AGENT_STATES: tuple[str, ...] = STATES
+# The volumes of the summary (month and range), in order: calls, then reviews, surveys, tickets.
+VOLUME_NAMES: tuple[str, ...] = (
+    "offered",
+    "contacts",
+    "requests",
+    "answered",
+    "abandoned",
+    "short_abandoned",
+    "blocked",
+    "left",
+    "dropped",
+    "transferred",
+    "qa_reviews",
+    "surveys",
+    "tickets_due",
+)
+# The lost-call breakdown (呼损构成): (volume or by-reason table, reason or None), in order.
+LOSS_ROWS: tuple[tuple[str, str | None], ...] = (
+    ("short_abandoned", None),
+    ("abandoned", None),
+    *(("blocked_by_reason", reason) for reason in BLOCKED_BY_REASON),
+    *(("left_by_reason", reason) for reason in LEFT_BY_REASON),
+)
 
+BLOCKED_REASONS: dict[str, tuple[str, str]] = {
+    "queue_full": ("队列已满", "queue full"),
+    "no_agents": ("无坐席", "no agents"),
+    "closed": ("非服务时间", "closed"),
+}
+LEFT_REASONS: dict[str, tuple[str, str]] = {
+    "timeout": ("排队超时", "timed out"),
+    "no_agents": ("无坐席", "no agents"),
+    "callback_requested": ("预约回拨", "callback requested"),
+    "overflow": ("溢出转移", "overflow"),
+}
+STATE_NAMES: dict[str, tuple[str, str]] = {
+    "logged_out": ("签出", "Logged out"),
+    "ready": ("就绪", "Ready"),
+    "busy": ("通话", "Busy"),
+    "wrap_up": ("话后处理", "Wrap-up"),
+    "not_ready": ("示忙", "Not ready"),
+}
 QUEUE_NAMES: dict[str, tuple[str, str]] = {
     "billing": ("账务查询", "Billing"),
     "broadband": ("宽带业务", "Broadband"),
@@ -154,14 +223,39 @@ TEXT: dict[str, tuple[str, str]] = {
     "factor_mean": ("平均满意度", "Mean satisfaction"),
     "importance": ("重要性(相关系数)", "Importance (correlation)"),
     "quadrant": ("象限", "Quadrant"),
-    "queued": ("排队量", "Queued"),
+    "requests": ("人工请求量", "Requests"),
     "offered": ("呼入量", "Offered"),
+    "contacts": ("来电次数", "Contacts"),
     "answered": ("接通量", "Answered"),
     "abandoned": ("放弃量", "Abandoned"),
     "short_abandoned": ("短时放弃", "Short abandons"),
+    "blocked": ("无法进队", "Blocked"),
+    "left": ("离队未接", "Left the queue"),
+    "transferred": ("转接量", "Transferred"),
     "dropped": ("中断量", "Dropped"),
     "qa_reviews": ("质检数", "QA reviews"),
-    "tickets_settled": ("到期工单", "Work orders due"),
+    "tickets_due": ("到期工单", "Work orders due"),
+    "blocked_by_reason": ("无法进队", "Blocked"),
+    "left_by_reason": ("离队未接", "Left"),
+    "abandoned_all": ("放弃(含短时)", "Abandoned (short included)"),
+    "losses": ("呼损构成", "Lost calls by reason"),
+    "loss": ("呼损类别", "Lost calls"),
+    "share_of_requests": ("占人工请求", "Share of requests"),
+    "loss_hint": (
+        "放弃量含短时放弃（等待不足 S 秒）；无法进队与离队未接按原因列出；占比的分母为人工请求量。",
+        "Abandons include the short ones (wait under S s); blocked and left calls are listed by "
+        "reason; shares are of all agent requests.",
+    ),
+    "agent_states": ("坐席状态时间", "Agent state time"),
+    "logged_in_seconds": ("登录时长", "Logged in"),
+    "not_ready_reasons": ("示忙原因", "Not-ready reasons"),
+    "states_hint": (
+        "时长为 时:分:秒；占用率 = (通话 + 话后处理) ÷ (就绪 + 通话 + 话后处理)，利用率 = "
+        "(通话 + 话后处理) ÷ 登录时长，示忙占比 = 示忙 ÷ 登录时长。",
+        "Times in h:mm:ss; occupancy = (busy + wrap-up) ÷ (ready + busy + wrap-up), utilisation "
+        "= (busy + wrap-up) ÷ logged in, not-ready share = not ready ÷ logged in.",
+    ),
+    "daily_more": ("每日客户与坐席", "Daily contacts and agents"),
     "on_time": ("按时完成", "On time"),
     "handled": ("已结束通话", "Ended calls"),
     "wait": ("等待时长", "Wait"),
@@ -347,6 +441,20 @@ class Words:
         """A work-order kind's display name."""
         return self._pick(TICKET_KINDS, name)
 
+    def state(self, name: str) -> str:
+        """An agent state's display name (SPEC §2 ``agent.state``)."""
+        return self._pick(STATE_NAMES, name)
+
+    def reason(self, table: str, name: str) -> str:
+        """A blocked (``blocked_by_reason``) or left (``left_by_reason``) reason's name."""
+        return self._pick(BLOCKED_REASONS if table == "blocked_by_reason" else LEFT_REASONS, name)
+
+    def loss(self, volume: str, reason: str | None) -> str:
+        """A row of the lost-call breakdown: a volume, or a blocked or left reason."""
+        if reason is None:
+            return self("abandoned_all" if volume == "abandoned" else volume)
+        return f"{self(volume)} · {self.reason(volume, reason)}"
+
     def factor(self, name: str) -> str:
         """A survey factor's display name."""
         return self._pick(FACTOR_NAMES, name)
@@ -448,3 +556,21 @@ def kpi_kind(key: str) -> str:
 def figure_kind(key: str) -> str:
     """How a figure is shown: its KPI's unit (``ratio``, ``seconds``, ``score``), else ``int``."""
     return kpi_kind(key) if key in KPIS else "int"
+
+
+def present(keys: tuple[str, ...], *scopes: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``keys`` that one of ``scopes`` (KPI dicts of the JSON) has, in the order of ``keys``:
+    a scope lists only the KPIs reported in it (SPEC §5: the caller-key KPIs are overall only)."""
+    return tuple(key for key in keys if any(key in scope for scope in scopes))
+
+
+def loss_count(volumes: Mapping[str, Any], volume: str, reason: str | None) -> int:
+    """One row's count of the lost-call breakdown (see :data:`LOSS_ROWS`); 0 when absent."""
+    if reason is None:
+        return int(volumes.get(volume, 0))
+    return int(volumes.get(volume, {}).get(reason, 0))
+
+
+def loss_src(volume: str, reason: str | None) -> str:
+    """The JSON path, under a volumes dict, of a row of the lost-call breakdown."""
+    return volume if reason is None else f"{volume}/{reason}"

@@ -34,16 +34,25 @@ from openpyxl.worksheet.properties import PageSetupProperties
 
 from hotline_kpi.metrics.catalogue import KPI_KEYS, Direction, kpi
 from hotline_kpi.metrics.export import clean_text, looks_like_formula
+from hotline_kpi.reports.data import any_volume
 from hotline_kpi.reports.labels import (
     AGENT_FIGURES,
     AGENT_JUDGED,
+    AGENT_STATE_KPIS,
+    AGENT_STATES,
+    CALL_KPIS,
     CALL_TARGETS,
     HEADLINE,
+    LOSS_ROWS,
     TICKET_KPI,
+    VOLUME_NAMES,
     Words,
     by_words,
     figure_kind,
+    format_duration,
     kpi_kind,
+    loss_count,
+    present,
     range_title,
 )
 from hotline_kpi.reports.labels import subtitle as report_subtitle
@@ -53,6 +62,7 @@ SECONDS_PER_DAY = 86400
 
 PERCENT = "0.00%"
 DURATION = "[mm]:ss"
+HOURS = "[h]:mm:ss"  # an agent's time in a state over a month runs to hundreds of hours
 SCORE = "0.00"
 INTEGER = "#,##0"
 DECIMAL = "#,##0.0"
@@ -405,17 +415,7 @@ def _workbook(
 
 
 # The volumes of the summary sheets (month and range), in order.
-VOLUMES = (
-    "offered",
-    "queued",
-    "answered",
-    "abandoned",
-    "short_abandoned",
-    "dropped",
-    "qa_reviews",
-    "surveys",
-    "tickets_settled",
-)
+VOLUMES = VOLUME_NAMES
 
 
 def _overall_row(
@@ -455,11 +455,11 @@ def _summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     sheet.header([words(n) for n in names], (24, 13, 11, 13, 15, 13, 13, 13))
     previous = report["previous"]["overall"]
     row = HEADER_ROW
-    for key in KPI_KEYS:
+    for key in present(KPI_KEYS, report["overall"]):
         row += 1
         entry = report["overall"][key]
         _overall_row(sheet, row, key, entry, words, colour_value=True)
-        before = previous[key]["value"]
+        before = previous.get(key, {}).get("value")
         sheet.put(row, 7, _cell_value(key, before), _number_format(key))
         sheet.put(row, 8, _change(key, entry["value"], before), CHANGE[kpi_kind(key)])
     # Volumes: this month and last month.
@@ -472,17 +472,61 @@ def _summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
         sheet.put(row, 1, words(name))
         sheet.put(row, 2, volumes.get(name, 0), INTEGER)
         sheet.put(row, 3, earlier.get(name, 0), INTEGER)
+    row = _losses(sheet, row + 2, volumes, earlier, words)
     sheet.note(row + 2, 1, words("mom_hint"))
 
 
-QUEUE_COLUMNS = ("queued", "answered", *KPI_KEYS)
+def _losses(
+    sheet: _Sheet,
+    row: int,
+    volumes: Mapping[str, Any],
+    earlier: Mapping[str, Any] | None,
+    words: Words,
+    value: str = "value",
+) -> int:
+    """The lost-call breakdown (呼损构成) from ``row`` on (month and range): short abandons,
+    abandons, blocked and left calls by reason, each with its share of the agent requests (a
+    formula over the request count beside it) and, for a month, last month's count. Returns
+    the table's last row."""
+    sheet.row = row
+    heads = [words("losses"), words(value), words("share_of_requests")]
+    widths: list[float] = [24, 13, 11]
+    if earlier is not None:
+        heads.append(words("previous"))
+        widths.append(13)
+    # Under the header row (which only HEADER_ROW repeats), not a print title: a header row
+    # of its own style, as the volumes table above has.
+    sheet.header(heads, widths)
+    row += 1
+    sheet.put(row, 1, words("requests")).font = TOTAL_FONT
+    sheet.put(row, 2, volumes.get("requests", 0), INTEGER)
+    sheet.put(row, 3, None)
+    if earlier is not None:
+        sheet.put(row, 4, earlier.get("requests", 0), INTEGER)
+    requests = f"B${row}"
+    for volume, reason in LOSS_ROWS:
+        row += 1
+        sheet.put(row, 1, words.loss(volume, reason))
+        sheet.put(row, 2, loss_count(volumes, volume, reason), INTEGER)
+        sheet.formula(row, 3, f'=IF({requests}=0,"",B{row}/{requests})', "0.00%")
+        if earlier is not None:
+            sheet.put(row, 4, loss_count(earlier, volume, reason), INTEGER)
+    sheet.note(row + 1, 1, words("loss_hint"))
+    return row + 1
+
+
+def _queue_keys(report: Mapping[str, Any]) -> tuple[str, ...]:
+    """The KPI columns of the queues sheet: those the queues have (a range limited to one
+    queue, or a month without calls, still gets the call KPIs of the overall row)."""
+    return present(CALL_KPIS, *report["queues"].values(), report["overall"])
 
 
 def _queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
-    names = [words("queue"), words("queued"), words("answered")]
-    names += [words.kpi(k) for k in KPI_KEYS]
+    keys = _queue_keys(report)
+    names = [words("queue"), words("requests"), words("answered")]
+    names += [words.kpi(k) for k in keys]
     names += [words("previous") + " " + words.kpi(HEADLINE), words("change")]
-    sheet.header(names, (16, 10, 10, *([12] * len(KPI_KEYS)), 14, 11))
+    sheet.header(names, (16, 10, 10, *([12] * len(keys)), 14, 11))
     rows: list[tuple[str, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any] | None]] = [
         (
             words.queue(queue),
@@ -503,15 +547,15 @@ def _queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     row = HEADER_ROW
     for name, kpis, volumes, before in rows:
         row += 1
-        _queue_row(sheet, row, name, kpis, volumes)
-        column = 4 + len(KPI_KEYS)
+        _queue_row(sheet, row, name, kpis, volumes, keys)
+        column = 4 + len(keys)
         earlier = before[HEADLINE]["value"] if before else None
         sheet.put(row, column, _cell_value(HEADLINE, earlier), _number_format(HEADLINE))
         now = kpis[HEADLINE]["value"]
         sheet.put(row, column + 1, _change(HEADLINE, now, earlier), CHANGE[kpi_kind(HEADLINE)])
     for cell in sheet.cells(row):
         cell.font = TOTAL_FONT
-    _kpi_target_rules(sheet, report, 4, row)
+    _kpi_target_rules(sheet, report, 4, row, keys)
 
 
 def _queue_row(
@@ -520,21 +564,25 @@ def _queue_row(
     name: str,
     kpis: Mapping[str, Any],
     volumes: Mapping[str, Any],
+    keys: Sequence[str],
 ) -> None:
-    """Columns 1 to 3 + len(KPI_KEYS) of a queue's row on the queues sheet (month and range):
-    its name, calls queued and answered, every KPI."""
+    """Columns 1 to 3 + len(keys) of a queue's row on the queues sheet (month and range): its
+    name, agent requests and answered calls, the KPIs ``keys`` (blank where it has none)."""
     sheet.put(row, 1, name)
-    sheet.put(row, 2, volumes["queued"], INTEGER)
-    sheet.put(row, 3, volumes["answered"], INTEGER)
-    for offset, key in enumerate(KPI_KEYS):
-        sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
+    sheet.put(row, 2, volumes.get("requests", 0), INTEGER)
+    sheet.put(row, 3, volumes.get("answered", 0), INTEGER)
+    for offset, key in enumerate(keys):
+        value = kpis[key]["value"] if key in kpis else None
+        sheet.put(row, 4 + offset, _cell_value(key, value), _number_format(key))
 
 
-def _kpi_target_rules(sheet: _Sheet, report: Mapping[str, Any], first: int, last: int) -> None:
-    """Every KPI's target rules on its column (KPI_KEYS in order from ``first``), down to row
+def _kpi_target_rules(
+    sheet: _Sheet, report: Mapping[str, Any], first: int, last: int, keys: Sequence[str]
+) -> None:
+    """Every KPI's target rules on its column (``keys`` in order from ``first``), down to row
     ``last``."""
-    for offset, key in enumerate(KPI_KEYS):
-        target = report["overall"][key].get("target")
+    for offset, key in enumerate(keys):
+        target = report["overall"].get(key, {}).get("target")
         if target is not None:
             _target_rules(sheet.ws, first + offset, HEADER_ROW + 1, last, key, target)
 
@@ -588,35 +636,47 @@ def _agents(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
             _target_rules(sheet.ws, column, HEADER_ROW + 1, row, key, target)
 
 
-def _daily(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
+def _daily_keys(report: Mapping[str, Any], calls: bool) -> tuple[str, ...]:
+    """The daily KPIs of one of the two daily sheets: the call KPIs (``calls``), or the others
+    (caller keys, agent state time), as the days have them."""
+    days = report.get("daily", {}).values()
+    keys = present(KPI_KEYS, report["overall"], *days)
+    return tuple(key for key in keys if (key in CALL_KPIS) == calls)
+
+
+def _daily(sheet: _Sheet, report: Mapping[str, Any], words: Words, calls: bool = True) -> None:
+    """One row per local day: the call KPIs with the headline's counts and the chart of the
+    call targets (``calls``), or the contact and agent KPIs (a sheet of their own, so that
+    each prints readably one page wide)."""
+    keys = _daily_keys(report, calls)
     headline = words.kpi(HEADLINE)
-    names = [
-        words("date"),
-        f"{headline} {words('denominator')}",
-        f"{headline} {words('numerator')}",
-    ]
-    names += [words.kpi(k) for k in KPI_KEYS]
-    sheet.header(names, (12, 12, 12, *([12] * len(KPI_KEYS))))
+    names = [words("date")]
+    widths: list[float] = [12]
+    if calls:
+        names += [f"{headline} {words('denominator')}", f"{headline} {words('numerator')}"]
+        widths += [12, 12]
+    first = len(names) + 1
+    names += [words.kpi(k) for k in keys]
+    sheet.header(names, (*widths, *([12] * len(keys))))
     row = HEADER_ROW
     for day, kpis in report.get("daily", {}).items():
         row += 1
         sheet.put(row, 1, datetime.strptime(day, "%Y-%m-%d").date(), "yyyy-mm-dd")  # noqa: DTZ007
-        sheet.put(row, 2, kpis[HEADLINE]["denominator"], INTEGER)
-        sheet.put(row, 3, kpis[HEADLINE]["numerator"], INTEGER)
-        for offset, key in enumerate(KPI_KEYS):
-            sheet.put(row, 4 + offset, _cell_value(key, kpis[key]["value"]), _number_format(key))
-    for offset, key in enumerate(KPI_KEYS):
-        target = report["overall"][key].get("target")
-        if target is not None:
-            _target_rules(sheet.ws, 4 + offset, HEADER_ROW + 1, row, key, target)
-    if row > HEADER_ROW and report.get("has_data"):
+        if calls:
+            sheet.put(row, 2, kpis[HEADLINE]["denominator"], INTEGER)
+            sheet.put(row, 3, kpis[HEADLINE]["numerator"], INTEGER)
+        for offset, key in enumerate(keys):
+            value = kpis[key]["value"] if key in kpis else None
+            sheet.put(row, first + offset, _cell_value(key, value), _number_format(key))
+    _kpi_target_rules(sheet, report, first, row, keys)
+    if calls and row > HEADER_ROW and report.get("has_data"):
         chart = LineChart()
         chart.title = " / ".join(words.kpi(key) for key in CALL_TARGETS)
         chart.height, chart.width = 7.5, 22
         chart.y_axis.number_format = "0%"
         chart.y_axis.scaling.min = 0.5
         chart.y_axis.scaling.max = 1.0
-        for column in (4 + KPI_KEYS.index(key) for key in CALL_TARGETS):
+        for column in (first + keys.index(key) for key in CALL_TARGETS):
             data = Reference(sheet.ws, min_col=column, min_row=HEADER_ROW, max_row=row)
             chart.add_data(data, titles_from_data=True)
         chart.set_categories(Reference(sheet.ws, min_col=1, min_row=HEADER_ROW + 1, max_row=row))
@@ -626,7 +686,7 @@ def _daily(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
 
 
 def _tickets(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
-    names = ("kind", "tickets_settled", "on_time", "value", "target", "status")
+    names = ("kind", "tickets_due", "on_time", "value", "target", "status")
     sheet.header([words(n) for n in names], (14, 12, 12, 12, 10, 12))
     rows = [(words.kind(kind), entry) for kind, entry in report["ticket_kinds"].items()]
     rows.append((words("overall"), report["overall"][TICKET_KPI]))
@@ -723,7 +783,7 @@ BACKTEST_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # (JSON key, label key, number format); errors in percentage points, as the hint says, so
     # that they fit the narrow hour columns above them
     ("intervals", "intervals", INTEGER),
-    ("calls", "queued", INTEGER),
+    ("calls", "requests", INTEGER),
     ("mae_abandon_rate", "mae_abandon_rate", SCORE),
     ("bias_abandon_rate", "bias_abandon_rate", CHANGE["score"]),
     ("mae_service_level", "mae_service_level", SCORE),
@@ -808,12 +868,58 @@ def _notes(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
         sheet.ws.row_dimensions[row].height = wrapped_lines(text, 90) * LINE_HEIGHT
 
 
+def _agent_states(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
+    """Every agent's state time (month and range), by agent id: time logged in, each state's
+    time, occupancy, utilisation and not-ready share, and the not-ready time by reason."""
+    agents = sorted(report["agents"], key=lambda agent: str(agent["agent_id"]))
+    ids = (str(agent["agent_id"]) for agent in agents)
+    reasons = [_reasons_text(agent.get("not_ready_reasons", {})) for agent in agents]
+    names = [words("agent"), words("logged_in_seconds")]
+    names += [words.state(state) for state in AGENT_STATES]
+    names += [words.kpi(key) for key in AGENT_STATE_KPIS]
+    names.append(words("not_ready_reasons"))
+    widths = [_fitting(12, ids), 11, *([11] * len(AGENT_STATES)), *([10] * len(AGENT_STATE_KPIS))]
+    widths.append(min(_fitting(16, reasons[:1000]), 30.0))
+    sheet.header(names, widths)
+    sheet.note(3, 1, words("states_hint"))
+    row = HEADER_ROW
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for agent, reasons_text in zip(agents, reasons, strict=True):
+        row += 1
+        sheet.put(row, 1, agent["agent_id"])
+        sheet.put(row, 2, _day_fraction(agent.get("logged_in_seconds")), HOURS)
+        states = agent.get("state_seconds", {})
+        for offset, state in enumerate(AGENT_STATES):
+            sheet.put(row, 3 + offset, _day_fraction(states.get(state)), HOURS)
+        column = 3 + len(AGENT_STATES)
+        for offset, key in enumerate(AGENT_STATE_KPIS):
+            figures = agent.get(key) or {}
+            sheet.put(row, column + offset, figures.get("value"), PERCENT)
+        sheet.put(row, column + len(AGENT_STATE_KPIS), reasons_text).alignment = wrap
+        sheet.flush(row)
+    if row == HEADER_ROW:
+        sheet.put(row + 1, 1, words("empty"))
+
+
+def _day_fraction(seconds: float | None) -> float | None:
+    """Seconds as an Excel time (a fraction of a day)."""
+    return None if seconds is None else seconds / SECONDS_PER_DAY
+
+
+def _reasons_text(reasons: Mapping[str, float]) -> str:
+    """An agent's not-ready time by reason, longest first: ``lunch 1:00:00; break 0:30:00``."""
+    ordered = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return "; ".join(f"{reason or '–'} {format_duration(seconds)}" for reason, seconds in ordered)
+
+
 _SHEETS: tuple[tuple[str, _Fill, str], ...] = (
     # (title key, what fills the sheet, first column not frozen: the header row always is)
     ("summary", _summary, "B"),
     ("queues", _queues, "B"),
     ("agents", _agents, "C"),
+    ("agent_states", _agent_states, "B"),
     ("daily", _daily, "B"),
+    ("daily_more", partial(_daily, calls=False), "B"),
     ("tickets", _tickets, "A"),
     ("overdue", _overdue, "B"),
     ("satisfaction", _satisfaction, "A"),
@@ -872,6 +978,7 @@ def write_range_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
             for q in report["queues"]
         ]
     fills.append((words("agents"), _range_agents, "B"))
+    fills.append((words("agent_states"), _agent_states, "B"))
     fills.append((words("tickets"), _tickets, "A"))
     sheets = [(sheet_name(title, taken), fill, frozen) for title, fill, frozen in fills]
     return _workbook(book, sheets, heading, subtitle, report, words)
@@ -879,12 +986,12 @@ def write_range_xlsx(report: Mapping[str, Any], lang: str = "zh") -> bytes:
 
 def _range_summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
     volumes = report["volumes"]["overall"]
-    if not any(volumes.values()):
+    if not any_volume(volumes):
         sheet.put(3, 1, words("range_no_data"), border=False).font = Font(bold=True, color="C0392B")
     names = ("kpi", "range_value", "target", "status", "numerator", "denominator")
     sheet.header([words(n) for n in names], (24, 13, 11, 13, 15, 13))
     row = HEADER_ROW
-    for key in KPI_KEYS:
+    for key in present(KPI_KEYS, report["overall"]):
         row += 1
         _overall_row(sheet, row, key, report["overall"][key], words)
     row += 2
@@ -894,16 +1001,17 @@ def _range_summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> No
         row += 1
         sheet.put(row, 1, words(name))
         sheet.put(row, 2, volumes.get(name, 0), INTEGER)
-    row += 2
+    row = _losses(sheet, row + 2, volumes, None, words, "range_value") + 2
     sheet.put(row, 1, words("periods")).font = TOTAL_FONT
     sheet.put(row, 2, len(report["periods"]), INTEGER)
     sheet.put(row, 3, by_words(words, report))
 
 
 def _range_queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
-    names = [words("queue"), words("queued"), words("answered")]
-    names += [words.kpi(k) for k in KPI_KEYS]
-    sheet.header(names, (16, 10, 10, *([12] * len(KPI_KEYS))))
+    keys = _queue_keys(report)
+    names = [words("queue"), words("requests"), words("answered")]
+    names += [words.kpi(k) for k in keys]
+    sheet.header(names, (16, 10, 10, *([12] * len(keys))))
     scopes = [
         (words.queue(queue), kpis, report["volumes"]["queues"][queue])
         for queue, kpis in report["queues"].items()
@@ -912,10 +1020,10 @@ def _range_queues(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> Non
     row = HEADER_ROW
     for name, kpis, volumes in scopes:
         row += 1
-        _queue_row(sheet, row, name, kpis, volumes)
+        _queue_row(sheet, row, name, kpis, volumes, keys)
     for cell in sheet.cells(row):
         cell.font = TOTAL_FONT
-    _kpi_target_rules(sheet, report, 4, row)
+    _kpi_target_rules(sheet, report, 4, row, keys)
 
 
 def _local_start(start: str) -> datetime:
@@ -927,9 +1035,12 @@ def _local_start(start: str) -> datetime:
 def _periods(
     sheet: _Sheet, report: Mapping[str, Any], words: Words, queue: str | None = None
 ) -> None:
-    """One row per period of ``queue`` (None: all queues together): its local start, calls
-    queued and answered, every KPI."""
+    """One row per period of ``queue`` (None: all queues together): its local start, agent
+    requests and answered calls, the call KPIs (the contact and agent KPIs of each period are
+    in the JSON and CSV)."""
     periods = report["periods"]
+    scopes = [period["queues"][queue] if queue else period["overall"] for period in periods]
+    keys = present(CALL_KPIS, *scopes[:1], *(report["queues"].values() if queue else ()))
     offsets = len({period["start"][19:] for period in periods}) > 1
     by_day = report["by"] == "day"
     names = [words("date") if by_day else words("start")]
@@ -938,10 +1049,10 @@ def _periods(
         names.append(words("utc_offset"))
         widths.append(9)
     first_kpi = len(names) + 3
-    names += [words("queued"), words("answered")]
+    names += [words("requests"), words("answered")]
     widths += [10, 10]
-    names += [words.kpi(k) for k in KPI_KEYS]
-    widths += [12] * len(KPI_KEYS)
+    names += [words.kpi(k) for k in keys]
+    widths += [12] * len(keys)
     sheet.header(names, widths)
     row = HEADER_ROW
     date_format = "yyyy-mm-dd" if by_day else DATETIME
@@ -957,14 +1068,14 @@ def _periods(
         if offsets:
             sheet.put(row, column, period["start"][19:])
             column += 1
-        sheet.put(row, column, volumes.get("queued", 0), INTEGER)
+        sheet.put(row, column, volumes.get("requests", 0), INTEGER)
         sheet.put(row, column + 1, volumes.get("answered", 0), INTEGER)
-        for offset, key in enumerate(KPI_KEYS):
-            value = _cell_value(key, kpis[key]["value"])
+        for offset, key in enumerate(keys):
+            value = _cell_value(key, kpis[key]["value"] if key in kpis else None)
             sheet.put(row, first_kpi + offset, value, _number_format(key))
         sheet.flush(row)
     if row > HEADER_ROW:
-        _kpi_target_rules(sheet, report, first_kpi, row)
+        _kpi_target_rules(sheet, report, first_kpi, row, keys)
         sheet.ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(names))}{row}"
 
 

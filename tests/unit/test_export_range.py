@@ -89,7 +89,7 @@ def test_a_range_over_a_whole_month_is_the_month_figure_for_figure(october: Path
     for key in ("timezone", "as_of", "thresholds", "overall", "queues", "agents",
                 "ticket_kinds", "volumes"):  # fmt: skip
         assert ranged[key] == month[key], key
-    assert month["volumes"]["overall"]["queued"] > 2000
+    assert month["volumes"]["overall"]["requests"] > 2000
     assert (ranged["from"], ranged["to"], ranged["by"], ranged["queue"]) == (
         "2026-10-01",
         "2026-10-31",
@@ -252,8 +252,8 @@ def test_a_month_by_the_quarter_hour_has_2976_periods(october: Path) -> None:
     assert len(report["periods"]) == 2976
     assert report["interval_minutes"] == 15
     assert (
-        sum(p["volumes"]["overall"]["queued"] for p in report["periods"])
-        == (report["volumes"]["overall"]["queued"])
+        sum(p["volumes"]["overall"]["requests"] for p in report["periods"])
+        == (report["volumes"]["overall"]["requests"])
     )
 
 

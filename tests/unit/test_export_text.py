@@ -126,8 +126,9 @@ def test_names_that_look_like_formulas_are_text_cells_in_the_xlsx(
     data = write_xlsx(formula_report, "en")
     cells = _cells(data)
     formulas = [cell.value for cell in cells if cell.data_type == "f"]
-    # The only formulas are the workbook's own share column (Satisfaction sheet).
-    assert formulas and all(value.startswith("=IF(SUM(B$") for value in formulas), formulas
+    # The only formulas are the workbook's own share columns (Satisfaction sheet, lost calls).
+    own = ("=IF(SUM(B$", "=IF(B$")
+    assert formulas and all(value.startswith(own) for value in formulas), formulas
     names = [FORMULA_NAMES["queue"], FORMULA_NAMES["ticket"], *FORMULA_NAMES["agents"]]
     names.append(FORMULA_NAMES["factor"])
     for name in names:

@@ -71,6 +71,7 @@ def test_a_range_workbook_has_a_sheet_per_breakdown(week: dict[str, Any]) -> Non
         "All by day",
         *(f"{queue} by day" for queue in queues),
         "Agents",
+        "Agent state time",
         "Work-order timeliness",
     ]
     chinese = _book(week, "zh").sheetnames
@@ -90,8 +91,17 @@ def test_every_period_is_a_row_with_the_json_figures(week: dict[str, Any]) -> No
             assert sheet.cell(row, 1).value.date().isoformat() == period["start"][:10]
             kpis = period["queues"][queue] if queue else period["overall"]
             volumes = period["volumes"]["queues"][queue] if queue else period["volumes"]["overall"]
-            assert sheet.cell(row, 2).value == volumes["queued"]
-            for key in KPI_KEYS:
+            assert sheet.cell(row, 2).value == volumes["requests"]
+            shown = [key for key in KPI_KEYS if Words("en").kpi(key) in heads]
+            assert set(shown) == set(kpis) - {  # the contact and agent KPIs: JSON and CSV
+                "repeat_contact_rate",
+                "first_contact_resolution",
+                "repeat_complaint_rate",
+                "occupancy",
+                "utilisation",
+                "not_ready_share",
+            }
+            for key in shown:
                 cell = sheet.cell(row, heads.index(Words("en").kpi(key)) + 1).value
                 value = kpis[key]["value"]
                 if value is None:
@@ -115,6 +125,7 @@ def test_a_range_of_one_queue_has_no_sheet_per_queue(figures: KpiFigures) -> Non
         "Queues",
         "All by hour",
         "Agents",
+        "Agent state time",
         "Work-order timeliness",
     ]
     assert book["All by hour"].max_row == HEADER_ROW + 24
@@ -134,7 +145,7 @@ def test_a_repeated_hour_is_told_apart_by_its_utc_offset(week: dict[str, Any]) -
     html = render_range_html(report, "en", charts={})
     assert "2026-11-01 01:00–01:00 (-04:00)" in html and "(-05:00)" in html
     # A week by day in one zone offset has no such column.
-    assert _book(week)["All by day"].cell(HEADER_ROW, 2).value == "Queued"
+    assert _book(week)["All by day"].cell(HEADER_ROW, 2).value == "Requests"
 
 
 def test_the_worst_periods_are_those_furthest_below_the_call_targets() -> None:
@@ -173,7 +184,7 @@ def test_a_month_by_the_quarter_hour_prints_a_bounded_table_of_its_worst_periods
     periods = quarter_hours["periods"]
     assert len(periods) == 31 * 96
     html = render_range_html(quarter_hours, "en", charts={})
-    period_rows = re.findall(r'data-src="periods/(\d+)/volumes/overall/queued"', html)
+    period_rows = re.findall(r'data-src="periods/(\d+)/volumes/overall/requests"', html)
     assert 0 < len(period_rows) <= WORST_PERIODS
     shown = [int(index) for index in period_rows]
     assert shown == worst_periods(quarter_hours)
@@ -196,7 +207,7 @@ def test_every_figure_of_the_range_page_is_the_json(
 def test_a_short_range_lists_every_period(week: dict[str, Any]) -> None:
     html = render_range_html(week, "en", charts={})
     assert len(week["periods"]) <= PERIOD_ROWS
-    rows = re.findall(r'data-src="periods/(\d+)/volumes/overall/queued"', html)
+    rows = re.findall(r'data-src="periods/(\d+)/volumes/overall/requests"', html)
     assert [int(index) for index in rows] == list(range(len(week["periods"])))
     assert "Hotline KPI report, 2026-10-01 to 2026-10-07 (by day)" in html
 
