@@ -8,6 +8,7 @@ queried directly (SPEC §4).
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import bargauge
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import dashboard as models
 
@@ -16,6 +17,8 @@ from hotline_kpi.alerts.conventions import (
     OFFERED_LOAD_RULE,
     OFFERED_LOAD_WINDOW,
     OVERVIEW_DASHBOARD_UID,
+    REPEAT_BASELINE_WINDOW,
+    REPEAT_CONTACT_BASELINE_RULE,
 )
 from hotline_kpi.config import Settings
 from hotline_kpi.dashboards.model import (
@@ -48,7 +51,9 @@ from hotline_kpi.dashboards.panels import (
 )
 from hotline_kpi.metrics.catalogue import (
     ANSWER_ACCURACY,
+    BLOCKED_RATE,
     MISSION,
+    REPEAT_CONTACT_RATE,
     SATISFACTION_RATE,
     TIMELINESS,
     Scope,
@@ -171,6 +176,10 @@ def overview(settings: Settings) -> dash.Dashboard:
         )
     )
 
+    board = board.with_row(_row("坐席与呼损 Agents and lost calls"))
+    board = board.with_panel(_agent_states())
+    board = board.with_panel(_lost_calls())
+
     board = board.with_row(_row("各队列 Per queue"))
     board = board.with_panel(
         kpi_table(
@@ -193,6 +202,55 @@ def overview(settings: Settings) -> dash.Dashboard:
             "Prometheus 正在触发的告警。 Alerts firing in Prometheus now.",
             'sum by (alertname, severity, queue) (ALERTS{alertstate="firing"})',
         )
+    )
+
+
+# Agent states the wallboard shows (SPEC §2 agent.state); logged-out agents are not on shift.
+SHIFT_STATES = ("ready", "busy", "wrap_up", "not_ready")
+
+
+def _agent_states() -> bargauge.Panel:
+    """Agents in each state now (SPEC §4 ``hotline_agents``), not-ready split by its reason."""
+    states = "|".join(SHIFT_STATES)
+    return bars(
+        "坐席状态 Agents by state",
+        "当前处于各状态的坐席数:空闲、通话、话后处理、示忙(按原因)。"
+        " Agents in each state now: ready, busy, wrap-up, not ready (by reason).",
+        Query(
+            f'sum by (state, reason) (hotline_agents{{state=~"{states}"}})',
+            "{{state}} {{reason}}",
+        ),
+        "none",
+        [(None, NEUTRAL)],
+    )
+
+
+def _lost_calls() -> bargauge.Panel:
+    """呼损: the agent requests lost in the hour, by how (SPEC §3, §4): short abandons, other
+    abandons, blocked and left legs by their reason."""
+    window = BLOCKED_RATE.window
+    short = f"sum(increase(hotline_calls_short_abandoned_total[{window}]))"
+    abandoned = f"sum(increase(hotline_calls_abandoned_total[{window}]))"
+    return bars(
+        f"呼损构成({window}) Lost calls ({window})",
+        f"最近 {window} 未接通的人工请求:短时放弃(等待不足 S 秒)、放弃、无法进队(按原因)、"
+        f"离队(按原因)。 Agent requests lost in the last {window}: short abandons (under S"
+        " seconds), abandons, blocked (could not enter the queue) and left, by reason.",
+        [
+            Query(short, "短时放弃 short abandons"),
+            Query(f"{abandoned} - ({short} or vector(0))", "放弃 abandons"),
+            Query(
+                f"sum by (reason) (increase(hotline_calls_blocked_total[{window}]))",
+                "无法进队 blocked: {{reason}}",
+            ),
+            Query(
+                f"sum by (reason) (increase(hotline_calls_left_total[{window}]))",
+                "离队 left: {{reason}}",
+            ),
+        ],
+        "none",
+        [(None, WARNING)],
+        decimals=0,
     )
 
 
@@ -336,7 +394,8 @@ def _kpi_row(board: dash.Dashboard, row: str, kpi: Shown, description: str) -> d
 
 
 def quality(settings: Settings) -> dash.Dashboard:
-    """Answer accuracy from QA reviews, satisfaction surveys, work-order timeliness."""
+    """Answer accuracy from QA reviews, satisfaction surveys, repeat contacts, work-order
+    timeliness."""
     shown = kpis(settings)
     accuracy = shown[ANSWER_ACCURACY.key]
     satisfaction = shown[SATISFACTION_RATE.key]
@@ -406,6 +465,7 @@ def quality(settings: Settings) -> dash.Dashboard:
         f" Work orders closed by their deadline among those due; target"
         f" {target_text(timeliness)} (dashed line).",
     )
+    board = _hotline_rows(board, shown, settings)
     due = _in_range(timeliness, timeliness.entry.counters.denominator)
     on_time = _in_range(timeliness, timeliness.entry.counters.numerator)
     board = board.with_panel(
@@ -429,6 +489,44 @@ def quality(settings: Settings) -> dash.Dashboard:
             [(None, NEUTRAL)],
         )
     )
+
+
+def _hotline_rows(
+    board: dash.Dashboard, shown: dict[str, Shown], settings: Settings
+) -> dash.Dashboard:
+    """A row per KPI Prometheus has for the whole hotline only (repeat contacts have no queue):
+    the KPI now, and over time against the baseline its alert compares the last hour with."""
+    rise = settings.alerts.repeat_contact_rise
+    for kpi in shown.values():
+        if kpi.entry.group is not Scope.OVERALL:
+            continue
+        queries = [Query(kpi.rule("1h", per_group=False), "1h")]
+        if kpi.entry.window != "1h":
+            queries.append(Query(kpi.rule(per_group=False), kpi.entry.window))
+        zh, en = "。", "."
+        if kpi.entry.key == REPEAT_CONTACT_RATE.key:
+            queries.append(
+                Query(
+                    f"{rise:g} * {REPEAT_CONTACT_BASELINE_RULE}",
+                    f"{rise:g}× {REPEAT_BASELINE_WINDOW} baseline",
+                )
+            )
+            zh = f";超过 {REPEAT_BASELINE_WINDOW} 基线的 {rise:g} 倍时开工单。"
+            en = f"; a ticket opens above {rise:g}× its {REPEAT_BASELINE_WINDOW} baseline."
+        board = (
+            board.with_row(_row(kpi.entry.title))
+            .with_panel(kpi_stat(kpi, Query(kpi.rule(per_group=False)), width=6))
+            .with_panel(
+                series(
+                    f"{kpi.entry.title} — 全部 whole hotline",
+                    f"{kpi.entry.zh}滚动值{zh} Rolling {kpi.entry.en.lower()}{en}",
+                    queries,
+                    kpi.unit,
+                    width=18,
+                )
+            )
+        )
+    return board
 
 
 def health(settings: Settings) -> dash.Dashboard:

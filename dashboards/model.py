@@ -93,10 +93,13 @@ def kpis(settings: Settings) -> dict[str, Shown]:
     }
 
 
-# KPIs that have a value per queue, in the order a queue's KPIs are read (timeliness is per
-# ticket kind, SPEC §4).
+# KPIs that have a value per queue, in the order a queue's KPIs are read, then those the
+# catalogue adds after that order (blocked, hold, after-call work, transfer), in its order.
+# Timeliness is per ticket kind (SPEC §4); KPIs without a Prometheus form are left out.
 PER_QUEUE: tuple[str, ...] = tuple(
-    key for key in QUEUE_ORDER if kpi(key).prometheus is not None and kpi(key).group is Scope.QUEUE
+    key
+    for key in (*QUEUE_ORDER, *(e.key for e in CATALOGUE if e.key not in QUEUE_ORDER))
+    if kpi(key).prometheus is not None and kpi(key).group is Scope.QUEUE
 )
 
 

@@ -151,7 +151,7 @@ def value_stat(
 def bars(
     title: str,
     description: str,
-    query: Query,
+    query: Query | Sequence[Query],
     unit: str,
     steps: Sequence[tuple[float | None, str]],
     *,
@@ -160,16 +160,18 @@ def bars(
     decimals: int | None = None,
     no_value: str = "0",
 ) -> bargauge.Panel:
-    """One horizontal bar per series (per queue, per kind), coloured by fixed thresholds.
+    """One horizontal bar per series (per queue, per kind), coloured by fixed thresholds; with
+    several queries, the series of each in turn (a breakdown of unlike counters).
 
     ``no_value`` is shown when there is no series: 0 for counts, "no data" for estimates.
     """
+    queries = [query] if isinstance(query, Query) else list(query)
     panel = (
         bargauge.Panel()
         .title(title)
         .description(description)
         .datasource(DATASOURCE)
-        .targets(_targets([query], instant=True))
+        .targets(_targets(queries, instant=True))
         .unit(unit)
         .thresholds(fixed_thresholds(steps))
         .color_scheme(dash.FieldColor().mode(models.FieldColorModeId.THRESHOLDS))

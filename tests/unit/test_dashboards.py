@@ -108,7 +108,7 @@ def test_every_recording_rule_queried_is_named_by_the_conventions(
         for kpi in RATIO_KPIS + AVERAGE_KPIS
         for window in WINDOWS
         for per_queue in (True, False)
-    } | {conventions.OFFERED_LOAD_RULE}
+    } | {conventions.OFFERED_LOAD_RULE, conventions.REPEAT_CONTACT_BASELINE_RULE}
     used = {
         name
         for board in dashboards.values()
