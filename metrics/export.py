@@ -316,7 +316,11 @@ class KpiFigures:
         for group in groups:
             if group.group is not None:
                 figures[group.group].update(group.counts)
-        states = {agent: seconds for (_, agent), seconds in self._state_time([lo, hi]).items()}
+        states = {
+            agent: seconds
+            for (_, agent), seconds in self._state_time([lo, hi]).items()
+            if _logged_in(seconds)
+        }
         for agent, seconds in states.items():
             figures[agent].update(state_measures(seconds))
         return [
@@ -476,7 +480,8 @@ class KpiFigures:
                 agents[group.group].update(group.counts)
         states: dict[str, dict[str, int]] = {}
         if queue is None:  # agent states name no queue
-            states = {a: t for (_, a), t in self._state_time([edges[0], edges[-1]]).items()}
+            whole = self._state_time([edges[0], edges[-1]]).items()
+            states = {a: t for (_, a), t in whole if _logged_in(t)}
             for agent, seconds in states.items():
                 agents[agent].update(state_measures(seconds))
         periods = []
@@ -532,6 +537,11 @@ class KpiFigures:
         """:meth:`range_report` over the local days of ``month`` (YYYY-MM)."""
         first, last = month_period(month)
         return self.range_report(first, last, by, queue, month=month)
+
+
+def _logged_in(seconds: Mapping[str, int]) -> bool:
+    """Whether an agent was logged in at all: one only logged out is not listed for it."""
+    return any(seconds.get(state, 0) for state in STATES if state != "logged_out")
 
 
 def _settled(ticket: TicketFact, watermark: int | None) -> dict[Measure, int] | None:

@@ -8,6 +8,7 @@ shuffled events, malformed lines, month boundaries and a DST change in the data.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from hotline_kpi.ingest.callers import CallerKeys
 from tests.support.truth import assert_matches_truth
 
 pytestmark = pytest.mark.integration
@@ -25,9 +27,14 @@ pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "hotline_kpi.cli"]
 
 
+# SPEC §7: callers are keyed with this secret, so the repeat and resolution figures exist.
+SECRET = "replay-truth secret"
+ENV = {**os.environ, "HOTLINE_KPI_CALLER_KEY": SECRET}
+
+
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False
+        [*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False, env=ENV
     )
     assert result.returncode == 0, result.stderr
     return result
@@ -117,7 +124,8 @@ def test_no_caller_number_in_clear_in_store_logs_or_exports(
 ) -> None:
     work = replayed_month["work"]
     events = (work / "events.jsonl").read_text()
-    callers = set(re.findall(r'"caller":"(\d+)"', events)) | {"13912345678"}
+    # Numbers long enough that their bytes cannot turn up by chance (a 4-digit "caller" can).
+    callers = set(re.findall(r'"caller":"(\d{7,})"', events)) | {"13912345678"}
     assert len(callers) > 1000
     csv_out = cli("export", "--month", "2026-10", "--format", "csv", cwd=work).stdout
     json_out = json.dumps(export("2026-10", work))
@@ -129,6 +137,12 @@ def test_no_caller_number_in_clear_in_store_logs_or_exports(
     for caller in callers:
         assert caller.encode() not in stored
         assert all(caller not in text for text in texts)
+    # Nor their keys (HMACs, recomputed here): they never leave the store (SPEC §7).
+    keys = CallerKeys(SECRET.encode())
+    spelled = set(re.findall(r'"caller":"([^"]*)"', events))
+    hashes = {key for key in map(keys.key, spelled) if key is not None}
+    assert len(hashes) > 500
+    assert all(key not in text for key in hashes for text in texts)
     assert "rejected invalid_json" in replayed_month["replay"].stderr  # rejections are logged
 
 
@@ -146,7 +160,7 @@ def test_csv_carries_the_same_numbers_as_json(replayed_month: dict[str, Any]) ->
     overall = {r["kpi"]: r for r in rows if r["scope"] == "overall"}
     for key, entry in report["overall"].items():
         assert float(overall[key]["numerator"]) == entry["numerator"]
-        assert int(overall[key]["denominator"]) == entry["denominator"]
+        assert float(overall[key]["denominator"]) == entry["denominator"]  # seconds: floats
     billing = {r["kpi"]: r for r in rows if r["scope"] == "queue" and r["name"] == "billing"}
     assert (
         float(billing["service_level"]["value"])
