@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import re
+import secrets
 import signal
 import stat
 import sys
@@ -346,16 +347,18 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from hotline_kpi.demo import KpiView, simulated_today
+    from hotline_kpi.demo import END_OF_TIME_US, KpiView, simulated_today
     from hotline_kpi.live import consume, open_live
     from hotline_kpi.metrics.export import KpiFigures
     from hotline_kpi.pipeline import Totals
 
-    live = open_live(
-        settings,
-        basic_auth=metrics_basic_auth(settings.metrics),
-        caller_keys=caller_keys(settings),
-    )
+    keys = caller_keys(settings)
+    if keys is None:
+        # The demo's traffic is simulated, so there is no real caller number to protect: without
+        # a configured secret, a random one for this run keys the callers of its embedded store
+        # and the repeat figures have data (contacts of an earlier run do not link to new ones).
+        keys = CallerKeys(secrets.token_bytes(32))
+    live = open_live(settings, basic_auth=metrics_basic_auth(settings.metrics), caller_keys=keys)
     assert live.url is not None
     pipeline = live.pipeline
     day, source = simulated_today(
@@ -376,6 +379,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         live.url,
         terminal,
         lambda: pipeline.watermark,
+        lambda: live.store.state_changes(END_OF_TIME_US, END_OF_TIME_US),
     )
     started = time.monotonic()
 

@@ -3,19 +3,23 @@
 A simulated hotline (the same simulator as ``simulate``) runs from local midnight of today,
 fast-forwarded by ``--speed`` but never ahead of the wall clock; the composition root feeds it
 through the live pipeline (store, ``/metrics``) like any other source, and :class:`KpiView`
-shows today's KPIs against their targets, per queue. The columns, their heads and their number
-formats come from the KPI catalogue.
+shows today's KPIs against their targets, per queue, and under them how many agents are ready,
+busy, in wrap-up and not ready now (SPEC §3's agent states). The columns, their heads and their
+number formats come from the KPI catalogue.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
@@ -26,7 +30,8 @@ from hotline_kpi.ingest.sources import Batch, SingleReader
 from hotline_kpi.metrics import catalogue
 from hotline_kpi.metrics.catalogue import Kpi, Measure, Unit, met
 from hotline_kpi.metrics.export import KpiFigures, MeasureCounts, kpi_entries
-from hotline_kpi.metrics.fold import US
+from hotline_kpi.metrics.fold import US, StateChange
+from hotline_kpi.metrics.states import latest_states
 from hotline_kpi.pipeline import Totals
 from hotline_kpi.simulate import Scenario, Simulator, local_midnight_ms
 
@@ -36,6 +41,8 @@ MS_PER_S = 1000  # the simulator's clock is in epoch milliseconds
 US_PER_MS = 1000  # the pipeline's watermark is in epoch microseconds
 BATCH_LINES = 5000  # lines handed over at most in one batch
 IDLE_S = 0.2  # how long to wait when the simulated hotline has caught up with its clock
+# Later than any event time (9999-12-31): each agent's latest change before it is its state now.
+END_OF_TIME_US = 253_402_300_800 * US
 
 # The live view's columns, in order; two-line heads keep the table inside 80 columns.
 COLUMNS: tuple[Kpi, ...] = (
@@ -159,9 +166,74 @@ def kpi_table(
     return table
 
 
+# The agent states the view counts, with their labels; logged-out agents are not shown.
+AGENT_STATES: tuple[tuple[str, str], ...] = (
+    ("ready", "ready"),
+    ("busy", "busy"),
+    ("wrap_up", "wrap-up"),
+    ("not_ready", "not ready"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentsNow:
+    """How many agents are in each state now, and the not-ready ones by reason (most first,
+    ties by name; ``""`` is no reason)."""
+
+    states: dict[str, int]
+    not_ready_reasons: tuple[tuple[str, int], ...]
+
+
+def agents_now(changes: Iterable[StateChange]) -> AgentsNow:
+    """Count each agent once, in its latest state (``changes`` must hold each agent's latest
+    ones: the store's ``state_changes(END_OF_TIME_US, END_OF_TIME_US)``)."""
+    latest = latest_states(changes).values()
+    states = Counter(change.state for change in latest)
+    reasons = Counter(change.reason or "" for change in latest if change.state == "not_ready")
+    ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return AgentsNow(dict(states), tuple(ranked))
+
+
+def agents_line(agents: AgentsNow, width: int) -> Text:
+    """``坐席 agents  ready 12  busy 30  wrap-up 4  not ready 7 (lunch 4, break 2, other 1)``:
+    as many of the top not-ready reasons as fit in ``width`` cells, the rest as ``other``."""
+    line = Text()
+    line.append("坐席 agents", style="bold")
+    for state, label in AGENT_STATES:
+        line.append(f"  {label} ")
+        line.append(str(agents.states.get(state, 0)), style="bold")
+    reasons = agents.not_ready_reasons
+    for shown in range(len(reasons), 0, -1):
+        parts = [(reason or "no reason", count) for reason, count in reasons[:shown]]
+        rest = sum(count for _, count in reasons[shown:])
+        if rest:
+            parts.append(("other", rest))
+        detail = " (" + ", ".join(f"{reason} {count}" for reason, count in parts) + ")"
+        if cell_len(line.plain) + cell_len(detail) <= width:
+            line.append(detail, style="dim")
+            break
+    return line
+
+
+def live_view(
+    overall: MeasureCounts,
+    queues: dict[str, MeasureCounts],
+    agents: AgentsNow,
+    settings: Settings,
+    title: str,
+    width: int,
+) -> Group:
+    """The whole live view: the KPI table, the agents now, and how to stop."""
+    return Group(
+        kpi_table(overall, queues, settings, title),
+        agents_line(agents, width),
+        Text("Ctrl-C to stop", style="dim"),
+    )
+
+
 class KpiView:
-    """Today's KPIs, redrawn at most once a second: a live table on the terminal, or (headless)
-    one log line."""
+    """Today's KPIs, redrawn at most once a second: a live table with the agents now on the
+    terminal, or (headless) one log line."""
 
     def __init__(
         self,
@@ -171,6 +243,7 @@ class KpiView:
         url: str,
         terminal: Live | None,
         watermark: Callable[[], int | None],
+        agent_states: Callable[[], Iterable[StateChange]],
     ) -> None:
         self.figures = figures
         self.settings = settings
@@ -178,6 +251,7 @@ class KpiView:
         self.url = url
         self.terminal = terminal  # None: headless
         self.watermark = watermark
+        self.agent_states = agent_states  # each agent's latest changes, read once per redraw
         self._last = 0.0
 
     def refresh(self, totals: Totals) -> None:
@@ -216,9 +290,7 @@ class KpiView:
             f"10000 热线 KPI — {self.day} — clock {clock}\n"
             f"accepted {totals.accepted}, rejected {totals.total_rejected} — {self.url}"
         )
+        agents = agents_now(self.agent_states())
         self.terminal.update(
-            Group(
-                kpi_table(overall, queues, self.settings, title),
-                Text("Ctrl-C to stop", style="dim"),
-            )
+            live_view(overall, queues, agents, self.settings, title, self.terminal.console.width)
         )
