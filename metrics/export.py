@@ -151,9 +151,6 @@ VOLUMES: tuple[tuple[str, Measure], ...] = (
     ("surveys", Measure.SURVEYS),
     ("tickets_due", Measure.TICKETS_SETTLED),
     ("contacts", Measure.CONTACTS),
-    # The names the reports read until they move to "requests" and "tickets_due".
-    ("queued", Measure.REQUESTS),
-    ("tickets_settled", Measure.TICKETS_SETTLED),
 )
 
 
@@ -647,7 +644,8 @@ def _agent_field(measures: Sum) -> str:
     return _AGENT_FIELDS[measure]
 
 
-# Per-agent KPIs in the CSV: key -> (numerator field, denominator field) of the JSON entry.
+# Per-agent KPIs in the CSV: key -> (numerator field, denominator field) of the JSON entry;
+# the state-time KPIs (SPEC §5: objects with their seconds) follow, read from their objects.
 _AGENT_CSV = {
     key: (_agent_field(kpi(key).numerator), _agent_field(kpi(key).denominator))
     for key in AGENT_CSV_ORDER
@@ -694,11 +692,12 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterator[list[Any]]:
         for key, entry in kpis.items():
             yield [scope, csv_text(name), key, *_csv_figures(entry), *stamp]
     for agent in report["agents"]:
+        name = csv_text(agent["agent_id"])
         for key, (numerator, denominator) in _AGENT_CSV.items():
             value = agent[key]
             yield [
                 "agent",
-                csv_text(agent["agent_id"]),
+                name,
                 key,
                 agent[numerator],
                 agent[denominator],
@@ -707,6 +706,9 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterator[list[Any]]:
                 "",
                 *stamp,
             ]
+        for key in _AGENT_STATE_KPIS:
+            if key in agent:
+                yield ["agent", name, key, *_csv_figures(agent[key]), *stamp]
 
 
 RANGE_CSV_COLUMNS = ("period", "start", "end", *CSV_COLUMNS)
