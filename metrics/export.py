@@ -313,13 +313,11 @@ class KpiFigures:
         for group in groups:
             if group.group is not None:
                 figures[group.group].update(group.counts)
-        states = {
-            agent: seconds
-            for (_, agent), seconds in self._state_time([lo, hi]).items()
-            if _logged_in(seconds)
-        }
+        # An agent only logged out all period is listed only if it has other figures.
+        states = {agent: seconds for (_, agent), seconds in self._state_time([lo, hi]).items()}
         for agent, seconds in states.items():
-            figures[agent].update(state_measures(seconds))
+            if _logged_in(seconds) or agent in figures:
+                figures[agent].update(state_measures(seconds))
         return [
             _agent_entry(agent, figures[agent], states.get(agent, {})) for agent in sorted(figures)
         ]
@@ -478,9 +476,10 @@ class KpiFigures:
         states: dict[str, dict[str, int]] = {}
         if queue is None:  # agent states name no queue
             whole = self._state_time([edges[0], edges[-1]]).items()
-            states = {a: t for (_, a), t in whole if _logged_in(t)}
+            states = {agent: seconds for (_, agent), seconds in whole}
             for agent, seconds in states.items():
-                agents[agent].update(state_measures(seconds))
+                if _logged_in(seconds) or agent in agents:
+                    agents[agent].update(state_measures(seconds))
         periods = []
         for index in range(count):
             scoped = {name: queues[index].get(name, MeasureCounts()) for name in names}

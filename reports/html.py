@@ -489,9 +489,8 @@ def _agent_states(agents: list[Mapping[str, Any]], words: Words) -> str:
         *(words.kpi(key) for key in AGENT_STATE_KPIS),
         words("not_ready_reasons"),
     )
-    return _section(
-        words("agent_states"), _table(head, rows) + _hint(words("states_hint")), page=True
-    )
+    # Not a page of its own: it follows the agent table, which is often short.
+    return _section(words("agent_states"), _table(head, rows) + _hint(words("states_hint")))
 
 
 def _ticket_kinds(report: Mapping[str, Any], words: Words, value: str) -> str:
