@@ -1,8 +1,10 @@
 """``hotline-kpi staffing``: how many agents each queue needs, per interval, from a month's calls.
 
-Reads the month's queued calls from the store (:meth:`SqlStore.queued_calls`), hands them to the
-Erlang A analysis of ``metrics/staffing.py`` and prints the advice (or, with ``--backtest``, how
-well the model reproduced what happened with the agents observed). The monthly report draws its
+Reads the month's queued calls from the store (:meth:`SqlStore.queued_calls`) and its agent
+state changes (:meth:`SqlStore.state_changes`, v2 events), hands them to the Erlang A analysis of
+``metrics/staffing.py`` and prints the advice (or, with ``--backtest``, how well the model
+reproduced what happened with the agents observed: staffed agents when the month has agent
+states, else the agents seen answering). The monthly report draws its
 shortfall heat map from the same calls and settings (``reports/data.py``).
 
 ``--format csv|json`` print the analysis' machine rows unchanged. The default table is for a
@@ -29,6 +31,7 @@ from hotline_kpi.config import Settings
 from hotline_kpi.metrics.months import month_bounds, month_period
 from hotline_kpi.metrics.records import QueuedCall
 from hotline_kpi.metrics.staffing import (
+    AgentStates,
     BacktestInterval,
     BacktestSummary,
     SlotRow,
@@ -44,6 +47,7 @@ __all__ = [
     "month_calls",
     "month_facts",
     "month_period",
+    "month_states",
     "print_staffing",
     "run_staffing",
     "staffing_settings",
@@ -72,12 +76,30 @@ month_facts = month_calls
 """Compatibility: the name the tests of the report used before issue 13."""
 
 
+def month_states(location: str, settings: Settings, month: str) -> AgentStates:
+    """The agent state changes of ``month`` (with the changes that decide the state at its
+    start) and the store's watermark ("now"), from the store at ``location``."""
+    lo, hi = month_bounds(month, settings.zone)
+    store = open_existing_store(location)
+    try:
+        return AgentStates(store.state_changes(lo, hi), store.watermark())
+    finally:
+        store.close()
+
+
 def run_staffing(settings: Settings, args: argparse.Namespace) -> int:
     """Print the staffing advice or the backtest for a month."""
     period = month_period(args.month)
     analysis_settings = staffing_settings(settings)
-    calls = month_calls(settings.store, settings, args.month, args.queue)
-    report = analyse_staffing(calls, analysis_settings, period=period)
+    states = month_states(settings.store, settings, args.month)
+    if states.changes:
+        # Staffed time is shared by answered legs in every queue: read them all, show one.
+        calls = month_calls(settings.store, settings, args.month, None)
+    else:
+        calls = month_calls(settings.store, settings, args.month, args.queue)
+    report = analyse_staffing(
+        calls, analysis_settings, period=period, states=states, queue=args.queue
+    )
     if report.empty:
         what = f"queue {args.queue}" if args.queue else "any queue"
         print(f"no calls for {what} in {args.month}: {report.message}")
@@ -152,6 +174,13 @@ def print_staffing(
         for table in tables:
             console.print(table)
             console.print()
+        if report.unattributed:
+            agents = len({item.agent_id for item in report.unattributed})
+            console.print(
+                f"Not in any queue: {report.unattributed_seconds / 3600:,.1f} staffed hours of "
+                f"{agents} agent(s) on {len(report.unattributed)} agent-day(s) without an "
+                "answered call (no queue to share them with)."
+            )
     finally:
         console.width = width
 
@@ -202,9 +231,8 @@ def _profile_table(
         f"[bold]{queue}[/] · {month} · {report.timezone} · {summary}",
         f"Calls: calls queued per {per}, {over}. Needed: agents for the manual connection "
         f"rate target ({mcr}) and the service level target ({sl}: answered within "
-        f"{settings.service_level_seconds:g} s), Erlang A. On duty: agents seen answering "
-        f"(a lower bound). {_SHORT} shortfall: agents missing for the stricter target; "
-        f"negative: spare.",
+        f"{settings.service_level_seconds:g} s), Erlang A. On duty: {_on_duty(report)}. "
+        f"{_SHORT} shortfall: agents missing for the stricter target; negative: spare.",
     )
     table.add_column("Interval", no_wrap=True)
     if wide:
@@ -252,14 +280,28 @@ def _profile_table(
     return table
 
 
+def _on_duty(report: StaffingReport) -> str:
+    """What the "on duty" figure counts, as the caption says it."""
+    if report.agents_source == "states":
+        return (
+            "agents staffed (ready, busy or wrap-up), each agent's time shared among the queues "
+            "it answered that day by its answered calls"
+        )
+    return "agents seen answering (a lower bound)"
+
+
 def _backtest_table(report: StaffingReport, month: str, *, wide: bool) -> Table:
+    states = report.agents_source == "states"
     table = _table(
         f"[bold]Backtest[/] · {month} · {report.timezone}",
-        "Predicted by Erlang A with the agents seen answering in each interval, against what "
+        "Predicted by Erlang A with the "
+        + ("agents staffed" if states else "agents seen answering")
+        + " in each interval, against what "
         "the calls of the interval did; predicted and observed: mean over the intervals of "
         "the queue. Error: mean absolute "
         "error per interval, in percentage points; bias: mean of predicted − observed "
         "(+ on abandons: the model is pessimistic)."
+        + (" Answering count: the error with the agents seen answering." if wide and states else "")
         + (" Busy count: the error with ⌈busy time ÷ interval⌉ agents." if wide else ""),
     )
     table.add_column("Queue", no_wrap=True)
@@ -271,18 +313,22 @@ def _backtest_table(report: StaffingReport, month: str, *, wide: bool) -> Table:
     _right(table, "Observed")
     _right(table, "Error\n(pts)")
     _right(table, "Bias\n(pts)")
+    if wide and states:
+        _right(table, "Error, answering\ncount (pts)")
     if wide:
         _right(table, "Error, busy\ncount (pts)")
     for summary in report.backtest:
         mine = [row for row in report.backtest_intervals if row.queue == summary.queue]
         for first, measure in enumerate(_measures(summary, mine)):
-            name, predicted, observed, error, bias, error_busy = measure
+            name, predicted, observed, error, bias, error_answered, error_busy = measure
             cells = [summary.queue if not first else ""]
             if wide:
                 cells.append(f"{summary.intervals:,}" if not first else "")
             cells += [f"{summary.calls:,}" if not first else "", name]
             cells += [f"{predicted:.1%}", f"{observed:.1%}", f"{error * 100:.1f}"]
             cells.append(f"{bias * 100:+.1f}".replace("-", "−"))
+            if wide and states:
+                cells.append(f"{error_answered * 100:.1f}")
             if wide:
                 cells.append(f"{error_busy * 100:.1f}")
             table.add_row(*cells, end_section=bool(first))
@@ -306,11 +352,12 @@ def _right(table: Table, header: str) -> None:
     table.add_column(header, justify="right", no_wrap=True)
 
 
-Measure = tuple[str, float, float, float, float, float]
+Measure = tuple[str, float, float, float, float, float, float]
 
 
 def _measures(summary: BacktestSummary, rows: Sequence[BacktestInterval]) -> Iterator[Measure]:
-    """Abandon rate and service level: mean predicted, mean observed, MAE, bias, MAE (busy)."""
+    """Abandon rate and service level: mean predicted, mean observed, MAE, bias, MAE with the
+    agents answering, MAE with the busy count."""
     count = len(rows) or 1
     yield (
         "abandon rate",
@@ -318,6 +365,7 @@ def _measures(summary: BacktestSummary, rows: Sequence[BacktestInterval]) -> Ite
         sum(row.actual_abandon_rate for row in rows) / count,
         summary.mae_abandon_rate,
         summary.bias_abandon_rate,
+        summary.mae_abandon_rate_answered,
         summary.mae_abandon_rate_busy,
     )
     yield (
@@ -326,6 +374,7 @@ def _measures(summary: BacktestSummary, rows: Sequence[BacktestInterval]) -> Ite
         sum(row.actual_service_level for row in rows) / count,
         summary.mae_service_level,
         summary.bias_service_level,
+        summary.mae_service_level_answered,
         summary.mae_service_level_busy,
     )
 

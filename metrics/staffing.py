@@ -15,9 +15,18 @@ What is measured, per queue and local interval (``interval_minutes``, default 15
 - caller patience, the exponential maximum-likelihood estimate with censoring:
   ``θ̂ = abandons / Σ waits``, where the waits of abandoned calls are observed patience times and
   those of answered calls are censored (the caller was still patient when answered);
-- agents observed: distinct agents who answered a call in the interval, and their summed busy
-  time (``answered … ended`` overlapping the interval) ÷ interval length. Both are lower bounds of
-  the agents logged in: an idle agent leaves no trace in call facts.
+- agents observed: when the store has agent states for the period (issue 14, v2 events), the
+  agents *staffed* (``ready``, ``busy`` or ``wrap_up``, SPEC §3 state time) in the interval. An
+  ``agent.state`` names no queue, so an agent's staffed time in an interval is shared among the
+  queues it answered that local day, in proportion to its answered legs there
+  (:func:`attribute_staffed_time`): staffed agents of a queue and interval = Σ over agents of
+  staffed seconds × that agent's share of answered legs in the queue that day ÷ interval seconds.
+  An agent staffed on a day it answered no call gives its time to no queue; the report lists
+  such time (:attr:`StaffingReport.unattributed`) rather than guess. Without states (v1 events),
+  the distinct agents who answered a call in the interval, a lower bound of the agents logged in
+  (an idle agent leaves no trace in call facts).
+- busy agents: the agents' summed busy time (``answered … ended`` overlapping the interval) ÷
+  interval length.
 
 Per queue × interval of day (and hour × weekday) the days of the period are pooled: the arrival
 rate is the mean over the days of the period (days without a call count as zero), the agents
@@ -32,15 +41,19 @@ for the service level beside it.
 
 The backtest replays each real interval with its own arrival rate and the agents observed in it,
 predicts the SPEC §3 abandon rate and service level, and compares them with what the calls of
-that interval did. Parameters are estimated on the same period (in-sample); small intervals are
-noisy, so part of the error is sampling noise, not model error.
+that interval did. A fractional staffed count ``n + f`` predicts ``(1 − f)`` × the model with
+``n`` agents + ``f`` × the model with ``n + 1`` (an agent staffed for part of the interval). With
+states, the errors with the distinct agents answering are kept beside (``*_answered``), so the two
+observations of staffing can be compared; without states both are the same. Parameters are
+estimated on the same period (in-sample); small intervals are noisy, so part of the error is
+sampling noise, not model error.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -48,24 +61,33 @@ from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import UsageError
-from hotline_kpi.metrics.erlang import Kpi as StaffedKpi
 from hotline_kpi.metrics.erlang import (
+    ErlangA,
     agents_needed,
     erlang_a,
     erlang_c_agents_needed,
     model_abandon_rate,
     model_service_level,
 )
+from hotline_kpi.metrics.erlang import Kpi as StaffedKpi
+from hotline_kpi.metrics.fold import StateChange
 from hotline_kpi.metrics.records import QueuedCall
+from hotline_kpi.metrics.states import STAFFED, state_time
 
 __all__ = [
     "MIN_SAMPLE",
+    "AgentStates",
     "BacktestInterval",
     "BacktestSummary",
     "SlotRow",
+    "StaffedAgents",
     "StaffingReport",
     "StaffingSettings",
+    "UnattributedTime",
     "analyse_staffing",
+    "answered_legs",
+    "attribute_staffed_time",
+    "staffed_seconds",
     "staffing_settings",
 ]
 
@@ -77,6 +99,9 @@ _US = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 View = Literal["intervals", "hour_weekday", "backtest", "backtest_intervals"]
+AgentsSource = Literal["states", "answered"]
+"""Where the agents observed come from: the state timeline (staffed agents), or call facts
+(distinct agents answering) when the period has no agent states."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,19 +176,24 @@ class SlotRow:
 class BacktestInterval:
     """One real interval: what the model predicted with the agents observed, and what happened.
 
-    ``*_busy`` predictions use ``⌈summed busy time ÷ interval⌉`` agents instead of the distinct
-    agents who answered.
+    ``agents_observed`` is the count the main prediction uses: agents staffed (fractional) when
+    the period has agent states, else the distinct agents who answered (``agents_answered``).
+    ``*_answered`` predictions use the distinct agents who answered, ``*_busy`` predictions
+    ``⌈summed busy time ÷ interval⌉`` agents.
     """
 
     queue: str
     start: str  # local ISO date-time of the interval start
     arrivals: int
-    agents_observed: int
+    agents_observed: float
+    agents_answered: int
     agents_busy: float
     predicted_abandon_rate: float
     actual_abandon_rate: float
     predicted_service_level: float
     actual_service_level: float
+    predicted_abandon_rate_answered: float
+    predicted_service_level_answered: float
     predicted_abandon_rate_busy: float
     predicted_service_level_busy: float
 
@@ -172,8 +202,9 @@ class BacktestInterval:
 class BacktestSummary:
     """Mean absolute error (and mean signed error, predicted − actual) per queue.
 
-    ``*_busy`` use ``⌈summed busy time ÷ interval⌉`` as the agent count instead of the distinct
-    agents answering; comparing both tells which observation of staffing fits better.
+    The main figures use the agents observed (staffed agents when the period has agent states);
+    ``*_answered`` use the distinct agents answering and ``*_busy`` ``⌈summed busy time ÷
+    interval⌉``; comparing them tells which observation of staffing fits better.
     """
 
     queue: str
@@ -183,8 +214,40 @@ class BacktestSummary:
     mae_service_level: float
     bias_abandon_rate: float
     bias_service_level: float
+    mae_abandon_rate_answered: float
+    mae_service_level_answered: float
+    bias_abandon_rate_answered: float
+    bias_service_level_answered: float
     mae_abandon_rate_busy: float
     mae_service_level_busy: float
+
+
+@dataclass(frozen=True, slots=True)
+class UnattributedTime:
+    """Staffed time of an agent on a local day it answered no call: no queue to give it to."""
+
+    agent_id: str
+    day: date
+    staffed_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StaffedAgents:
+    """Staffed agents per queue and interval, from the state timeline (see
+    :func:`attribute_staffed_time`), and the staffed time no queue could take."""
+
+    by_interval: Mapping[tuple[str, date, int], float]  # (queue, local day, slot) → agents
+    unattributed: tuple[UnattributedTime, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStates:
+    """The state changes of a period, as ``SqlStore.state_changes(lo, hi)`` gives them (with each
+    agent's changes before ``lo``), and "now" (the store's watermark): state time never runs
+    past it (SPEC §3)."""
+
+    changes: Sequence[StateChange]
+    now: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +261,13 @@ class StaffingReport:
     hour_weekday: tuple[SlotRow, ...]
     backtest: tuple[BacktestSummary, ...]
     backtest_intervals: tuple[BacktestInterval, ...]
+    agents_source: AgentsSource = "answered"
+    unattributed: tuple[UnattributedTime, ...] = ()
+
+    @property
+    def unattributed_seconds(self) -> float:
+        """Staffed seconds of agents on days they answered no call (given to no queue)."""
+        return sum(item.staffed_seconds for item in self.unattributed)
 
     @property
     def empty(self) -> bool:
@@ -238,6 +308,15 @@ class StaffingReport:
             else [self.period[0].isoformat(), self.period[1].isoformat()],
             "empty": self.empty,
             "message": self.message,
+            "agents_source": self.agents_source,
+            "unattributed": [
+                {
+                    "agent_id": item.agent_id,
+                    "day": item.day.isoformat(),
+                    "staffed_seconds": item.staffed_seconds,
+                }
+                for item in self.unattributed
+            ],
             "intervals": self.to_rows("intervals"),
             "hour_weekday": self.to_rows("hour_weekday"),
             "backtest": self.to_rows("backtest"),
@@ -263,6 +342,7 @@ class _SlotLoad:
     handled: int = 0
     agents: set[str] = field(default_factory=set)
     busy_seconds: float = 0.0
+    staffed_agents: float = 0.0  # from the state timeline; summed over pooled intervals
 
     def add(self, other: _SlotLoad) -> None:
         """Pool another tally into this one (agents are pooled by the caller as needed)."""
@@ -275,6 +355,7 @@ class _SlotLoad:
         self.handle_seconds += other.handle_seconds
         self.handled += other.handled
         self.busy_seconds += other.busy_seconds
+        self.staffed_agents += other.staffed_agents
 
 
 Key = tuple[str, date, int]  # queue, local date, slot index within the day
@@ -351,6 +432,93 @@ def _accumulate(calls: Iterable[QueuedCall], clock: _Clock) -> dict[Key, _SlotLo
             if start < ended_at:
                 a_day, a_index, a_end = clock.slot(start)
     return tallies
+
+
+# --------------------------------------------------------------------------------------------
+# Staffed agents from the state timeline (issue 14)
+# --------------------------------------------------------------------------------------------
+
+
+def answered_legs(
+    calls: Iterable[QueuedCall], settings: StaffingSettings
+) -> dict[tuple[str, date], dict[str, int]]:
+    """Answered legs per (agent, local day of the answer) and queue: the weights with which an
+    agent's staffed time that day is shared among queues (:func:`attribute_staffed_time`)."""
+    clock = _Clock(settings.timezone, settings.interval_minutes * 60 * _US)
+    legs: dict[tuple[str, date], dict[str, int]] = defaultdict(dict)
+    for call in calls:
+        if not call.answered or call.agent_id is None or call.outcome_at is None:
+            continue
+        day = clock.slot(call.outcome_at)[0]
+        mine = legs[(call.agent_id, day)]
+        mine[call.queue] = mine.get(call.queue, 0) + 1
+    return dict(legs)
+
+
+def staffed_seconds(
+    changes: Iterable[StateChange],
+    now: int | None,
+    period: tuple[date, date],
+    settings: StaffingSettings,
+) -> dict[tuple[str, date, int], float]:
+    """Seconds each agent was staffed (``ready``, ``busy`` or ``wrap_up``) per local day and
+    interval of ``period``, by the SPEC §3 state time (nothing past ``now``; none without it).
+
+    The state time is cut at every quarter hour of UTC as well as at interval bounds (offsets of
+    real time zones change only there), so each piece lies in one local interval.
+    """
+    slot_us = settings.interval_minutes * 60 * _US
+    clock = _Clock(settings.timezone, slot_us)
+    lo = _utc_us(datetime.combine(period[0], datetime.min.time(), settings.timezone))
+    end = period[1] + timedelta(days=1)
+    hi = _utc_us(datetime.combine(end, datetime.min.time(), settings.timezone))
+    edges = [*range(lo, hi, math.gcd(slot_us, _Clock._QUARTER_US)), hi]
+    found: dict[tuple[str, date, int], float] = defaultdict(float)
+    for (piece, agent), seconds in state_time(changes, edges, now).items():
+        staffed = sum(seconds.get(state, 0) for state in STAFFED)
+        if staffed:
+            day, index, _ = clock.slot(edges[piece])
+            found[(agent, day, index)] += staffed / _US
+    return dict(found)
+
+
+def attribute_staffed_time(
+    staffed: Mapping[tuple[str, date, int], float],
+    legs: Mapping[tuple[str, date], Mapping[str, int]],
+    interval_seconds: float,
+) -> StaffedAgents:
+    """Staffed agents per (queue, local day, interval) from each agent's staffed seconds.
+
+    ``agent.state`` names no queue, so an agent's staffed seconds in an interval go to the
+    queues it answered that local day, in proportion to its answered legs there (``legs``, see
+    :func:`answered_legs`): agents = Σ over agents of staffed seconds × share of the agent's
+    answered legs that day in the queue ÷ ``interval_seconds``. An agent staffed on a day it
+    answered nothing gives its time to no queue (there is no evidence of which one it served);
+    that time is returned in :attr:`StaffedAgents.unattributed`, per agent and day.
+    """
+    if interval_seconds <= 0:
+        raise ValueError(f"interval_seconds must be > 0, got {interval_seconds}")
+    by_interval: dict[tuple[str, date, int], float] = defaultdict(float)
+    lost: dict[tuple[str, date], float] = defaultdict(float)
+    for (agent, day, index), seconds in staffed.items():
+        answered = legs.get((agent, day), {})
+        total = sum(answered.values())
+        if total <= 0:
+            lost[(agent, day)] += seconds
+            continue
+        for queue, count in answered.items():
+            if count > 0:
+                by_interval[(queue, day, index)] += seconds * count / total / interval_seconds
+    unattributed = tuple(
+        UnattributedTime(agent, day, round(seconds, 6))
+        for (agent, day), seconds in sorted(lost.items())
+        if seconds > 0
+    )
+    return StaffedAgents(dict(by_interval), unattributed)
+
+
+def _utc_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,16 +628,26 @@ def analyse_staffing(
     settings: StaffingSettings | None = None,
     *,
     period: tuple[date, date] | None = None,
+    states: AgentStates | None = None,
+    queue: str | None = None,
 ) -> StaffingReport:
     """Measured load, Erlang A advice and backtest per queue (see the module docstring).
 
     ``period`` is the inclusive range of local dates analysed (a month for the ``staffing``
     command); calls queued outside it are ignored. Without it, the range spans the local dates of
     the calls. No calls give an empty report whose :attr:`StaffingReport.message` says so.
+
+    ``states`` (the period's agent state changes and "now") make the agents observed the agents
+    staffed, shared among queues by answered legs; without them, or when they give no staffed
+    time in the period, the agents observed are the distinct agents answering. ``queue`` limits
+    the report to one queue; pass the calls of every queue then, since an agent's staffed time is
+    shared by its answered legs in all of them.
     """
     settings = settings or StaffingSettings()
     minutes = settings.interval_minutes
     clock = _Clock(settings.timezone, minutes * 60 * _US)
+    if states is not None:
+        calls = list(calls)
     tallies = _accumulate(calls, clock)
     queued = [key for key, tally in tallies.items() if tally.arrivals]
     if period is None and queued:
@@ -485,8 +663,21 @@ def analyse_staffing(
     if not any(t.arrivals for t in in_period.values()) or period is None:
         return StaffingReport(settings.timezone.key, minutes, period, (), (), (), ())
 
+    source: AgentsSource = "answered"
+    unattributed: tuple[UnattributedTime, ...] = ()
+    if states is not None:
+        staffed = staffed_seconds(states.changes, states.now, period, settings)
+        if staffed:
+            assert isinstance(calls, list)
+            shared = attribute_staffed_time(staffed, answered_legs(calls, settings), minutes * 60)
+            for key, agents in shared.by_interval.items():
+                in_period.setdefault(key, _SlotLoad()).staffed_agents += agents
+            source, unattributed = "states", shared.unattributed
+
     days = _days(period)
     queues = sorted({key[0] for key, t in in_period.items() if t.arrivals})
+    if queue is not None:
+        queues = [name for name in queues if name == queue]
     per_hour = 60 // minutes if minutes <= 60 and 60 % minutes == 0 else None
 
     interval_rows: list[SlotRow] = []
@@ -494,8 +685,8 @@ def analyse_staffing(
     backtest_rows: list[BacktestInterval] = []
     summaries: list[BacktestSummary] = []
     slots_per_day = 1440 // minutes
-    for queue in queues:
-        mine = {key: t for key, t in in_period.items() if key[0] == queue}
+    for name in queues:
+        mine = {key: t for key, t in in_period.items() if key[0] == name}
         pooled_tally = _SlotLoad()
         for t in mine.values():
             pooled_tally.add(t)
@@ -504,16 +695,17 @@ def analyse_staffing(
         models: dict[int, _Estimates] = {}
         for index in range(slots_per_day):
             slot_tally = _SlotLoad()
-            agents = 0
+            answering = 0
             for day in days:
-                found = mine.get((queue, day, index))
+                found = mine.get((name, day, index))
                 if found is not None:
                     slot_tally.add(found)
-                    agents += len(found.agents)
-            if not slot_tally.arrivals and not slot_tally.busy_seconds:
+                    answering += len(found.agents)
+            if not (slot_tally.arrivals or slot_tally.busy_seconds or slot_tally.staffed_agents):
                 continue
+            agents = slot_tally.staffed_agents if source == "states" else answering
             row, model = _slot_row(
-                queue,
+                name,
                 None,
                 index * minutes,
                 minutes,
@@ -527,12 +719,14 @@ def analyse_staffing(
             models[index] = model
 
         if per_hour is not None:
-            hour_rows.extend(_hour_weekday_rows(queue, mine, days, per_hour, pooled, settings))
+            hour_rows.extend(
+                _hour_weekday_rows(name, mine, days, per_hour, pooled, settings, source)
+            )
 
-        bt = _backtest(queue, mine, models, clock, settings)
+        bt = _backtest(name, mine, models, settings, source)
         backtest_rows.extend(bt)
         if bt:
-            summaries.append(_summarise(queue, bt))
+            summaries.append(_summarise(name, bt))
 
     return StaffingReport(
         timezone=settings.timezone.key,
@@ -542,6 +736,8 @@ def analyse_staffing(
         hour_weekday=tuple(hour_rows),
         backtest=tuple(summaries),
         backtest_intervals=tuple(backtest_rows),
+        agents_source=source,
+        unattributed=unattributed,
     )
 
 
@@ -552,6 +748,7 @@ def _hour_weekday_rows(
     per_hour: int,
     pooled: _Estimates,
     settings: StaffingSettings,
+    source: AgentsSource,
 ) -> list[SlotRow]:
     rows: list[SlotRow] = []
     for weekday in range(1, 8):
@@ -560,7 +757,7 @@ def _hour_weekday_rows(
             continue
         for hour in range(24):
             tally = _SlotLoad()
-            agents = 0
+            answering = 0
             for day in these:
                 names: set[str] = set()
                 for index in range(hour * per_hour, (hour + 1) * per_hour):
@@ -568,9 +765,11 @@ def _hour_weekday_rows(
                     if t is not None:
                         tally.add(t)
                         names |= t.agents
-                agents += len(names)
-            if not tally.arrivals and not tally.busy_seconds:
+                answering += len(names)
+            if not (tally.arrivals or tally.busy_seconds or tally.staffed_agents):
                 continue
+            # Staffed agents of the hour: the mean of its intervals' (summed, so ÷ per_hour).
+            agents = tally.staffed_agents / per_hour if source == "states" else answering
             row, _ = _slot_row(
                 queue,
                 weekday,
@@ -586,12 +785,34 @@ def _hour_weekday_rows(
     return rows
 
 
+def _predict(
+    agents: float, lam: float, mu: float, theta: float, s: float, t: float
+) -> tuple[float, float]:
+    """SPEC §3 abandon rate and service level with ``agents``; a fractional count blends the
+    models with the whole counts either side (an agent staffed for part of the interval)."""
+
+    def whole(n: int) -> tuple[float, float]:
+        model: ErlangA = erlang_a(n, lam, mu, theta)
+        return model_abandon_rate(model, s), model_service_level(model, t, s)
+
+    low = math.floor(agents + 1e-9)
+    share = agents - low
+    below = whole(low)
+    if share < 1e-9:
+        return below
+    above = whole(low + 1)
+    return (
+        (1 - share) * below[0] + share * above[0],
+        (1 - share) * below[1] + share * above[1],
+    )
+
+
 def _backtest(
     queue: str,
     mine: dict[Key, _SlotLoad],
     models: dict[int, _Estimates],
-    clock: _Clock,
     settings: StaffingSettings,
+    source: AgentsSource,
 ) -> list[BacktestInterval]:
     rows: list[BacktestInterval] = []
     seconds = settings.interval_minutes * 60
@@ -605,11 +826,13 @@ def _backtest(
             continue
         lam = tally.arrivals / seconds
         mu = 1.0 / estimate.handle
-        predictions = []
+        answering = len(tally.agents)
+        observed = tally.staffed_agents if source == "states" else float(answering)
         busy_agents = math.ceil(tally.busy_seconds / seconds - 1e-9)
-        for n in (len(tally.agents), busy_agents):
-            model = erlang_a(n, lam, mu, estimate.patience_rate)
-            predictions.append((model_abandon_rate(model, s), model_service_level(model, t, s)))
+        main, answered, busy = (
+            _predict(n, lam, mu, estimate.patience_rate, s, t)
+            for n in (observed, answering, busy_agents)
+        )
         start = datetime.combine(day, datetime.min.time(), settings.timezone) + timedelta(
             minutes=index * settings.interval_minutes
         )
@@ -618,14 +841,17 @@ def _backtest(
                 queue=queue,
                 start=start.isoformat(),
                 arrivals=tally.arrivals,
-                agents_observed=len(tally.agents),
+                agents_observed=round(observed, 3),
+                agents_answered=answering,
                 agents_busy=round(tally.busy_seconds / seconds, 3),
-                predicted_abandon_rate=round(predictions[0][0], 4),
+                predicted_abandon_rate=round(main[0], 4),
                 actual_abandon_rate=round((tally.abandoned - tally.short) / counted, 4),
-                predicted_service_level=round(predictions[0][1], 4),
+                predicted_service_level=round(main[1], 4),
                 actual_service_level=round(tally.within / counted, 4),
-                predicted_abandon_rate_busy=round(predictions[1][0], 4),
-                predicted_service_level_busy=round(predictions[1][1], 4),
+                predicted_abandon_rate_answered=round(answered[0], 4),
+                predicted_service_level_answered=round(answered[1], 4),
+                predicted_abandon_rate_busy=round(busy[0], 4),
+                predicted_service_level_busy=round(busy[1], 4),
             )
         )
     return rows
@@ -633,28 +859,28 @@ def _backtest(
 
 def _summarise(queue: str, rows: list[BacktestInterval]) -> BacktestSummary:
     count = len(rows)
+
+    def mae(predicted: str, actual: str) -> float:
+        errors = (float(getattr(r, predicted)) - float(getattr(r, actual)) for r in rows)
+        return round(sum(abs(error) for error in errors) / count, 4)
+
+    def bias(predicted: str, actual: str) -> float:
+        errors = (float(getattr(r, predicted)) - float(getattr(r, actual)) for r in rows)
+        return round(sum(errors) / count, 4)
+
+    ab, sl = "actual_abandon_rate", "actual_service_level"
     return BacktestSummary(
         queue=queue,
         intervals=count,
         calls=sum(row.arrivals for row in rows),
-        mae_abandon_rate=round(
-            sum(abs(r.predicted_abandon_rate - r.actual_abandon_rate) for r in rows) / count, 4
-        ),
-        mae_service_level=round(
-            sum(abs(r.predicted_service_level - r.actual_service_level) for r in rows) / count, 4
-        ),
-        bias_abandon_rate=round(
-            sum(r.predicted_abandon_rate - r.actual_abandon_rate for r in rows) / count, 4
-        ),
-        bias_service_level=round(
-            sum(r.predicted_service_level - r.actual_service_level for r in rows) / count, 4
-        ),
-        mae_abandon_rate_busy=round(
-            sum(abs(r.predicted_abandon_rate_busy - r.actual_abandon_rate) for r in rows) / count,
-            4,
-        ),
-        mae_service_level_busy=round(
-            sum(abs(r.predicted_service_level_busy - r.actual_service_level) for r in rows) / count,
-            4,
-        ),
+        mae_abandon_rate=mae("predicted_abandon_rate", ab),
+        mae_service_level=mae("predicted_service_level", sl),
+        bias_abandon_rate=bias("predicted_abandon_rate", ab),
+        bias_service_level=bias("predicted_service_level", sl),
+        mae_abandon_rate_answered=mae("predicted_abandon_rate_answered", ab),
+        mae_service_level_answered=mae("predicted_service_level_answered", sl),
+        bias_abandon_rate_answered=bias("predicted_abandon_rate_answered", ab),
+        bias_service_level_answered=bias("predicted_service_level_answered", sl),
+        mae_abandon_rate_busy=mae("predicted_abandon_rate_busy", ab),
+        mae_service_level_busy=mae("predicted_service_level_busy", sl),
     )

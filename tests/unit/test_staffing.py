@@ -13,10 +13,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hotline_kpi.metrics.erlang import agents_needed
-from hotline_kpi.metrics.fold import ABANDONED, ANSWERED, NO_OUTCOME, CallFact, call_facts
+from hotline_kpi.metrics.fold import (
+    ABANDONED,
+    ANSWERED,
+    NO_OUTCOME,
+    CallFact,
+    StateChange,
+    call_facts,
+)
 from hotline_kpi.metrics.fold import FactThresholds as FoldThresholds
 from hotline_kpi.metrics.records import QueuedCall
-from hotline_kpi.metrics.staffing import StaffingSettings, analyse_staffing
+from hotline_kpi.metrics.staffing import (
+    AgentStates,
+    StaffingSettings,
+    UnattributedTime,
+    analyse_staffing,
+    answered_legs,
+    attribute_staffed_time,
+    staffed_seconds,
+)
 
 US = 1_000_000
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -218,3 +233,123 @@ def test_the_cached_clock_agrees_with_the_time_zone_database(
     into_day = (local.hour * 3600 + local.minute * 60 + local.second) * 10**6 + local.microsecond
     assert (day, index) == (local.date(), into_day // slot_us)
     assert end - us == (index + 1) * slot_us - into_day
+
+
+# --------------------------------------------------------------------------------------------
+# Staffed agents from the state timeline (issue 14)
+# --------------------------------------------------------------------------------------------
+
+DAY = date(2026, 11, 2)
+TEN = 40  # the 15-minute interval 10:00-10:15
+
+
+def _state(agent: str, at: str, state: str, reason: str | None = None) -> StateChange:
+    return StateChange(f"{agent}@{at}", agent, _us(at), state, reason)
+
+
+def test_an_agent_in_two_queues_shares_its_staffed_time_by_answered_legs_three_to_one() -> None:
+    staffed = {("A1", DAY, TEN): 900.0}
+    legs = {("A1", DAY): {"billing": 3, "mobile": 1}}
+    shared = attribute_staffed_time(staffed, legs, 900)
+    assert shared.by_interval == {
+        ("billing", DAY, TEN): pytest.approx(0.75),
+        ("mobile", DAY, TEN): pytest.approx(0.25),
+    }
+    assert shared.unattributed == ()
+
+
+def test_an_agent_staffed_on_a_day_it_answered_nothing_goes_to_no_queue_and_is_reported() -> None:
+    staffed = {("A1", DAY, TEN): 900.0, ("A2", DAY, TEN): 600.0, ("A2", DAY, TEN + 1): 300.0}
+    # A2 answered the day before, not this day: no evidence of its queue today.
+    legs = {("A1", DAY): {"billing": 2}, ("A2", date(2026, 11, 1)): {"mobile": 5}}
+    shared = attribute_staffed_time(staffed, legs, 900)
+    assert shared.by_interval == {("billing", DAY, TEN): pytest.approx(1.0)}
+    assert shared.unattributed == (UnattributedTime("A2", DAY, 900.0),)
+
+
+def test_an_interval_crossing_a_shift_end_counts_only_its_staffed_part() -> None:
+    changes = [
+        _state("A1", "2026-11-02T08:00:00+08:00", "ready"),
+        _state("A1", "2026-11-02T09:50:00+08:00", "busy"),
+        _state("A1", "2026-11-02T10:03:00+08:00", "wrap_up"),
+        _state("A1", "2026-11-02T10:05:00+08:00", "not_ready", "break"),
+        _state("A1", "2026-11-02T10:06:00+08:00", "ready"),
+        _state("A1", "2026-11-02T10:07:00+08:00", "logged_out"),
+    ]
+    settings = StaffingSettings(timezone=SHANGHAI)
+    now = _us("2026-11-02T12:00:00+08:00")
+    staffed = staffed_seconds(changes, now, (DAY, DAY), settings)
+    # 10:00-10:07 staffed but for the minute of break: 6 min; nothing after the shift's end.
+    assert staffed[("A1", DAY, TEN)] == pytest.approx(360.0)
+    assert staffed[("A1", DAY, TEN - 1)] == pytest.approx(900.0)
+    assert ("A1", DAY, TEN + 1) not in staffed
+    assert sum(staffed.values()) == pytest.approx(2 * 3600 + 360.0)
+    shared = attribute_staffed_time(staffed, {("A1", DAY): {"mobile": 1}}, 900)
+    assert shared.by_interval[("mobile", DAY, TEN)] == pytest.approx(0.4)
+
+
+def test_state_time_runs_to_now_and_no_further() -> None:
+    changes = [_state("A1", "2026-11-02T10:00:00+08:00", "ready")]
+    settings = StaffingSettings(timezone=SHANGHAI)
+    staffed = staffed_seconds(changes, _us("2026-11-02T10:05:00+08:00"), (DAY, DAY), settings)
+    assert staffed == {("A1", DAY, TEN): pytest.approx(300.0)}
+    assert staffed_seconds(changes, None, (DAY, DAY), settings) == {}
+
+
+def test_answered_legs_count_per_agent_local_day_of_the_answer_and_queue() -> None:
+    late = _us("2026-11-01T23:59:50+08:00")
+    calls = [
+        _call("billing", late, "answered", late + 20 * US, "A1", late + 80 * US),  # Nov 2
+        _call("billing", late, "answered", late + 5 * US, "A1", late + 80 * US),  # Nov 1
+        _call("mobile", late, "abandoned", late + 9 * US, None, None),
+    ]
+    legs = answered_legs(calls, StaffingSettings(timezone=SHANGHAI))
+    assert legs == {("A1", DAY): {"billing": 1}, ("A1", date(2026, 11, 1)): {"billing": 1}}
+
+
+def test_with_agent_states_the_agents_observed_are_the_staffed_ones() -> None:
+    q = _us("2026-11-02T10:01:00+08:00")
+    calls = [
+        _call("billing", q, "answered", q + 5 * US, "A1", q + 65 * US),
+        _call("billing", q + 60 * US, "answered", q + 70 * US, "A1", q + 130 * US),
+        _call("billing", q + 120 * US, "answered", q + 130 * US, "A1", q + 190 * US),
+        _call("mobile", q + 180 * US, "answered", q + 190 * US, "A1", q + 250 * US),
+        _call("mobile", q + 240 * US, "abandoned", q + 250 * US, None, None),
+    ]
+    changes = [
+        _state("A1", "2026-11-02T09:00:00+08:00", "ready"),
+        _state("A2", "2026-11-02T09:00:00+08:00", "ready"),  # answered nothing that day
+        _state("A1", "2026-11-02T10:15:00+08:00", "logged_out"),
+    ]
+    states = AgentStates(changes, _us("2026-11-02T10:30:00+08:00"))
+    settings = StaffingSettings(timezone=SHANGHAI)
+    report = analyse_staffing(calls, settings, states=states)
+    assert report.agents_source == "states"
+    observed = {(r.queue, r.start): r.agents_observed for r in report.intervals}
+    assert observed[("billing", "10:00")] == pytest.approx(0.75)
+    assert observed[("mobile", "10:00")] == pytest.approx(0.25)
+    assert observed[("billing", "09:00")] == pytest.approx(0.75)  # staffed, no calls
+    assert report.unattributed == (UnattributedTime("A2", DAY, 5400.0),)
+    assert report.unattributed_seconds == pytest.approx(5400.0)
+    bt = {row.queue: row for row in report.backtest_intervals}
+    assert bt["mobile"].agents_observed == pytest.approx(0.25)
+    assert bt["mobile"].agents_answered == 1
+    assert json.loads(json.dumps(report.to_json()))["agents_source"] == "states"
+
+    only = analyse_staffing(calls, settings, states=states, queue="mobile")
+    assert {r.queue for r in only.intervals} == {"mobile"}
+    assert {(r.queue, r.start): r.agents_observed for r in only.intervals}[
+        ("mobile", "10:00")
+    ] == pytest.approx(0.25)
+
+    # Without states (v1 events) the agents observed are the distinct agents answering.
+    fallback = analyse_staffing(calls, settings)
+    assert fallback.agents_source == "answered"
+    assert {(r.queue, r.start): r.agents_observed for r in fallback.intervals}[
+        ("mobile", "10:00")
+    ] == 1
+    (summary,) = [s for s in fallback.backtest if s.queue == "mobile"]
+    assert summary.mae_abandon_rate == summary.mae_abandon_rate_answered
+    # States that give no staffed time in the period fall back too.
+    empty = analyse_staffing(calls, settings, states=AgentStates([], None))
+    assert empty.agents_source == "answered"
