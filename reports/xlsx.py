@@ -494,8 +494,6 @@ def _losses(
     if earlier is not None:
         heads.append(words("previous"))
         widths.append(13)
-    # Under the header row (which only HEADER_ROW repeats), not a print title: a header row
-    # of its own style, as the volumes table above has.
     sheet.header(heads, widths)
     row += 1
     sheet.put(row, 1, words("requests")).font = TOTAL_FONT
@@ -854,6 +852,8 @@ def _notes(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:
         (words("rank"), words("bottom_hint", min=report["agent_ranking"]["min_surveys"])),
         (words("quadrant"), words("quadrant_hint")),
         (words("change"), words("mom_hint")),
+        (words("losses"), words("loss_hint")),
+        (words("agent_states"), words("states_hint")),
         (words("staffing"), words("staffing_hint")),
         (words("backtest"), words("backtest_hint")),
     ]
@@ -883,7 +883,7 @@ def _agent_states(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> Non
     sheet.header(names, widths)
     sheet.note(3, 1, words("states_hint"))
     row = HEADER_ROW
-    wrap = Alignment(wrap_text=True, vertical="top")
+    wrap = Alignment(wrap_text=True)  # bottom-aligned like the figures of its row
     for agent, reasons_text in zip(agents, reasons, strict=True):
         row += 1
         sheet.put(row, 1, agent["agent_id"])
@@ -896,6 +896,9 @@ def _agent_states(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> Non
             figures = agent.get(key) or {}
             sheet.put(row, column + offset, figures.get("value"), PERCENT)
         sheet.put(row, column + len(AGENT_STATE_KPIS), reasons_text).alignment = wrap
+        lines = wrapped_lines(reasons_text, widths[-1])
+        if lines > 1:  # Calc keeps a row's stored height: wrapped lines would overlap the next
+            sheet.ws.row_dimensions[row].height = lines * LINE_HEIGHT
         sheet.flush(row)
     if row == HEADER_ROW:
         sheet.put(row + 1, 1, words("empty"))
