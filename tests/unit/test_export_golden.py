@@ -9,28 +9,41 @@ two months in Asia/Shanghai. Re-record deliberately, after checking the change i
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from hotline_kpi.cli import main
+from tests.support.truth import assert_matches_truth
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 SIMULATE = [
     "simulate", "--month", "2026-10", "--calls-per-day", "150", "--seed", "7",
     "--duplicates", "0.03", "--shuffle", "--bad", "0.004",
-    "--event-model", "v1",  # the golden export is of v1 traffic
 ]  # fmt: skip
+SECRET = "golden secret"  # SPEC §7: callers keyed, so the repeat figures are in the golden file
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("golden")
     events, store = folder / "month.jsonl", folder / "store.db"
-    assert main([*SIMULATE, "--output", str(events)]) == 0
-    assert main(["replay", str(events), "--store", str(store)]) == 0
+    truth = folder / "truth.json"
+    assert main([*SIMULATE, "--output", str(events), "--truth", str(truth)]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOTLINE_KPI_CALLER_KEY", SECRET)
+        assert main(["replay", str(events), "--store", str(store)]) == 0
     return store
+
+
+def test_the_golden_months_equal_the_ground_truth(store: Path) -> None:
+    """The recorded figures are the simulator's own (re-recorded with v2 traffic, issue 14)."""
+    truth = json.loads((store.parent / "truth.json").read_text())
+    for month in ("2026-10", "2026-11"):
+        report = json.loads((GOLDEN / f"export-{month}.json").read_text())
+        assert_matches_truth(report, truth["months"][month])
 
 
 @pytest.mark.parametrize(
