@@ -22,7 +22,13 @@ from hotline_kpi.ingest.callers import CallerKeys
 from hotline_kpi.ingest.sources import Source
 from hotline_kpi.metrics.exposition import HotlineMetrics, MetricsServer, QueueLabels
 from hotline_kpi.metrics.store import SqlStore, StalePositionError, open_store
-from hotline_kpi.pipeline import Pipeline, Totals, max_clock_skew_of, thresholds_of
+from hotline_kpi.pipeline import (
+    Pipeline,
+    Totals,
+    key_retention_of,
+    max_clock_skew_of,
+    thresholds_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,7 @@ def open_live(
             thresholds_of(settings),
             max_clock_skew_us=max_clock_skew_of(settings),
             caller_key=key,
+            key_retention_us=key_retention_of(settings),
         )
         return LivePipeline(store, pipeline)
     endpoint = settings.metrics
@@ -99,6 +106,7 @@ def open_live(
             metrics,
             max_clock_skew_us=max_clock_skew_of(settings),
             caller_key=key,
+            key_retention_us=key_retention_of(settings),
         )
     except BaseException:
         server.close()

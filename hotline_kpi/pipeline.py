@@ -45,7 +45,12 @@ from hotline_kpi.metrics.fold import (
     contact_key,
     fold_batch,
 )
-from hotline_kpi.metrics.store import BatchWrite, SqlStore, WriterConflictError
+from hotline_kpi.metrics.store import (
+    KEYS_ERASED_BEFORE,
+    BatchWrite,
+    SqlStore,
+    WriterConflictError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,8 @@ Clock = Callable[[], int]
 CallerKey = Callable[[str | None], str | None]
 # Later than any event time (9999-12-31): where "the latest state before" means "now".
 _END_OF_TIME = 253_402_300_800 * US
+# Caller keys past retention are erased at most once per this much event time.
+RETENTION_STEP_US = 3600 * US
 
 
 def max_clock_skew_of(settings: Settings) -> int:
@@ -72,7 +79,13 @@ def thresholds_of(settings: Settings) -> FactThresholds:
         t.satisfied_score,
         blocked_are_requests=settings.definitions.blocked_are_requests,
         repeat_window=t.repeat_window_hours * 3600,
+        complaint_window=t.repeat_complaint_days * 86_400,
     )
+
+
+def key_retention_of(settings: Settings) -> int:
+    """SPEC §7: how long caller keys are kept, in microseconds of event time."""
+    return settings.privacy.caller_key_retention_days * 86_400 * US
 
 
 def wall_clock_us() -> int:
@@ -183,11 +196,16 @@ class Pipeline:
         clock: Clock = wall_clock_us,
         max_clock_skew_us: int = DEFAULT_MAX_CLOCK_SKEW_US,
         caller_key: CallerKey | None = None,
+        key_retention_us: int | None = None,
     ) -> None:
         self.store = store
         self.thresholds = thresholds
         # SPEC §7: the caller key of a raw number (an HMAC), or None without a secret.
         self.caller_key = caller_key
+        # SPEC §7: keys of contacts older than this (in event time) are erased, flags kept.
+        self.key_retention_us = key_retention_us
+        erased = store.meta(KEYS_ERASED_BEFORE) if key_retention_us is not None else None
+        self._keys_erased_before = int(erased) if erased is not None else None
         self.metrics = metrics
         self.clock = clock
         self.max_clock_skew_us = max_clock_skew_us
@@ -278,6 +296,7 @@ class Pipeline:
                             identities=dict(identities or {}),
                         )
                     )
+                    self._erase_old_keys(result.watermark)
                 break
             except WriterConflictError as exc:
                 # Only a writer that does not take the store's lock (an older version during
@@ -315,6 +334,26 @@ class Pipeline:
                 )
             )
         return outcome
+
+    def _erase_old_keys(self, watermark: int | None) -> None:
+        """Inside the batch: erase the caller keys past retention (SPEC §7), at most once per
+        hour of event time (the flags that read them are stored first, see the store)."""
+        if self.key_retention_us is None or watermark is None:
+            return
+        cutoff = watermark - self.key_retention_us
+        done = self._keys_erased_before
+        if done is not None and cutoff - done < RETENTION_STEP_US:
+            return
+        stored = self.store.meta(KEYS_ERASED_BEFORE)  # another writer may have done it
+        if stored is not None and cutoff - int(stored) < RETENTION_STEP_US:
+            self._keys_erased_before = int(stored)
+            return
+        erased = self.store.erase_caller_keys(
+            cutoff, self.thresholds.repeat_window_us, self.thresholds.complaint_window_us
+        )
+        self._keys_erased_before = cutoff
+        if erased:
+            log.info("erased %d caller keys older than the retention period", erased)
 
     def _caller_keys(
         self, fresh: Sequence[Accepted]

@@ -132,6 +132,7 @@ class FactThresholds:
     # SPEC §6 definitions.blocked_are_requests: false takes blocked legs out of counted requests.
     blocked_are_requests: bool = True
     repeat_window_us: int = 24 * 3600 * US  # W: the repeat contact window
+    complaint_window_us: int = 30 * 86_400 * US  # the repeat complaint window
 
     @classmethod
     def of_seconds(
@@ -142,6 +143,7 @@ class FactThresholds:
         *,
         blocked_are_requests: bool = True,
         repeat_window: float = 24 * 3600,
+        complaint_window: float = 30 * 86_400,
     ) -> FactThresholds:
         """FactThresholds from seconds, as configured."""
         return cls(
@@ -150,6 +152,7 @@ class FactThresholds:
             satisfied,
             blocked_are_requests,
             round(repeat_window * US),
+            round(complaint_window * US),
         )
 
 

@@ -126,6 +126,9 @@ SCHEMA = (
         queue TEXT PRIMARY KEY, slot INTEGER NOT NULL)""",
 )
 
+# The meta key of the instant before which caller keys were last erased (SPEC §7 retention).
+KEYS_ERASED_BEFORE = "caller_keys_erased_before"
+
 # Seconds a writer waits for another writer's batch before giving up with a StoreError.
 LOCK_TIMEOUT_SECONDS = 60.0
 
@@ -1151,6 +1154,62 @@ class SqlStore:
             f"UPDATE calls SET facts = {p} WHERE call_id = {p}", changed
         )
         return len(changed)
+
+    def erase_caller_keys(self, cutoff: int, window_us: int, complaint_window_us: int) -> int:
+        """Inside a batch: erase the caller keys of contacts offered before ``cutoff`` (SPEC §7
+        retention), after storing every flag that reads them, so that no figure changes.
+
+        Stored first: the repeat flag of keyed contacts offered before ``cutoff + W`` (their
+        window looks back to erased keys), the resolution flag of those offered before
+        ``cutoff`` (final: "now" is past their window), and the repeat flag of complaint tickets
+        opened before ``cutoff`` + the complaint window. Returns the keys erased.
+        """
+        cursor = self._open_cursor()
+        p = self.placeholder
+        earlier = (
+            "EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = contacts.caller_key "
+            f"AND d.offered_at >= contacts.offered_at - {p} "
+            "AND d.offered_at < contacts.offered_at)"
+        )
+        later = (
+            "EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = contacts.caller_key "
+            "AND d.offered_at > contacts.offered_at "
+            f"AND d.offered_at <= contacts.offered_at + {p})"
+        )
+        cursor.execute(
+            f"UPDATE contacts SET repeat_flag = CASE WHEN {earlier} THEN 1 ELSE 0 END "
+            "WHERE caller_key IS NOT NULL AND repeat_flag IS NULL "
+            f"AND offered_at < {p}",
+            (window_us, cutoff + window_us),
+        )
+        cursor.execute(
+            f"UPDATE contacts SET resolved_flag = CASE WHEN {later} THEN 0 ELSE 1 END "
+            "WHERE caller_key IS NOT NULL AND resolved_flag IS NULL "
+            f"AND offered_at < {p}",
+            (window_us, cutoff),
+        )
+        complaint_before = (
+            "EXISTS (SELECT 1 FROM calls l JOIN contacts c ON c.contact_key = l.contact_key "
+            "JOIN contacts c2 ON c2.caller_key = c.caller_key "
+            "JOIN calls l2 ON l2.contact_key = c2.contact_key "
+            "JOIN tickets t2 ON t2.call_id = l2.call_id "
+            "WHERE l.call_id = tickets.call_id AND t2.kind = 'complaint' "
+            f"AND t2.opened_at >= tickets.opened_at - {p} AND t2.opened_at < tickets.opened_at)"
+        )
+        cursor.execute(
+            f"UPDATE tickets SET repeat_flag = CASE WHEN {complaint_before} THEN 1 ELSE 0 END "
+            "WHERE kind = 'complaint' AND repeat_flag IS NULL AND call_id IS NOT NULL "
+            f"AND opened_at < {p}",
+            (complaint_window_us, cutoff + complaint_window_us),
+        )
+        cursor.execute(
+            "UPDATE contacts SET caller_key = NULL "
+            f"WHERE caller_key IS NOT NULL AND offered_at < {p}",
+            (cutoff,),
+        )
+        erased = int(cursor.rowcount)
+        cursor.execute(self._sql_meta, (KEYS_ERASED_BEFORE, str(cutoff)))
+        return erased
 
     def check_thresholds(self, thresholds: FactThresholds) -> None:
         """Inside a batch: fail (one line) when another process re-derived the stored fact bits

@@ -304,3 +304,24 @@ def test_agent_state_ties_break_by_event_id(settings: Settings) -> None:
         assert agent["state_seconds"]["ready"] == 3600  # "b" is the later of the two
         assert agent["state_seconds"]["not_ready"] == 0
         store.close()
+
+
+def test_erasing_old_caller_keys_changes_no_figure(settings: Settings, tmp_path: Path) -> None:
+    """SPEC §7 retention: keys older than the retention (in event time) are erased, and the
+    flags settled from them are kept, so no figure of any month changes."""
+    events = sorted(month_events(), key=lambda event: datetime.fromisoformat(event["ts"]))
+    kept = replay(events, settings)
+    expected = KpiFigures(kept, settings).month("2026-11")
+    other = load_settings(None, store=str(tmp_path / "retained.db"))
+    store = SqliteStore(Path(other.store))
+    day = 86_400 * 1_000_000
+    pipeline = Pipeline(store, thresholds_of(other), caller_key=caller_key, key_retention_us=day)
+    records = [(line(event), 0, index + 1) for index, event in enumerate(events)]
+    for start in range(0, len(records), 7):
+        chunk = records[start : start + 7]
+        assert pipeline.process(chunk, "test", {0: chunk[-1][2]}).rejected == {}
+    # "Now" is 2026-11-03T12:01: every contact but L4 (offered at 12:00 that day) is older
+    # than a day, so only L4's key is left.
+    keys = store._db.execute("SELECT COUNT(*) FROM contacts WHERE caller_key IS NOT NULL")
+    assert keys.fetchone()[0] == 1
+    assert KpiFigures(store, other).month("2026-11") == expected
