@@ -15,7 +15,8 @@ from hotline_kpi.ingest.kafka import client_config, unreachable
 
 def message_key(line: bytes) -> bytes | None:
     """The partitioning key of an event line (SPEC §2): ``ticket_id`` for ticket events (a
-    ``ticket.opened`` may name a call too), ``call_id`` for all others."""
+    ``ticket.opened`` may name a call too), ``agent_id`` for agent states (so that an agent's
+    changes keep their order on one partition), ``call_id`` for all others."""
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -23,7 +24,14 @@ def message_key(line: bytes) -> bytes | None:
     if not isinstance(value, dict):
         return None
     kind = value.get("type")
-    field = "ticket_id" if isinstance(kind, str) and kind.startswith("ticket.") else "call_id"
+    kind = kind if isinstance(kind, str) else ""
+    field = (
+        "ticket_id"
+        if kind.startswith("ticket.")
+        else "agent_id"
+        if kind == "agent.state"
+        else "call_id"
+    )
     key = value.get(field)
     return key.encode() if isinstance(key, str) else None
 
@@ -31,7 +39,7 @@ def message_key(line: bytes) -> bytes | None:
 def produce_lines(
     kafka: KafkaSettings, credentials: KafkaCredentials, lines: Iterator[tuple[int, bytes]]
 ) -> int:
-    """Produce each line to ``kafka.topic`` keyed by its call (or ticket) id; how many."""
+    """Produce each line to ``kafka.topic`` keyed by :func:`message_key`; how many."""
     try:
         producer = KafkaProducer(
             acks="all", linger_ms=20, batch_size=256 * 1024, **client_config(kafka, credentials)

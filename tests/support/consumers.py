@@ -30,6 +30,9 @@ from tests.support.services import KafkaBroker, wait_until
 from tests.support.truth import assert_matches_truth
 
 CLI = [sys.executable, "-m", "hotline_kpi.cli"]
+# Every process of these tests keys callers with one secret (SPEC §7), so the exports carry the
+# repeat contact, first contact resolution and repeat complaint figures the truth has.
+KEYED = {"HOTLINE_KPI_CALLER_KEY": "consumers test secret"}
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -40,7 +43,7 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
         text=True,
         timeout=600,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **KEYED, **(env or {})},
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -126,7 +129,7 @@ class Consumer:
             cwd=cwd,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **KEYED, **(env or {})},
         )
 
     def alive(self) -> bool:

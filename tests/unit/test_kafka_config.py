@@ -16,6 +16,10 @@ def test_ticket_events_are_keyed_by_ticket_even_when_they_name_a_call() -> None:
     assert message_key(opened) == b"t9"
     assert message_key(b'{"type":"ticket.closed","ticket_id":"t9"}') == b"t9"
     assert message_key(b'{"type":"survey.answered","call_id":"c1","score":9}') == b"c1"
+    # An agent's state changes keep their order on one partition (SPEC §2).
+    assert message_key(b'{"type":"agent.state","agent_id":"A7","state":"ready"}') == b"A7"
+    assert message_key(b'{"type":"call.wrapped","call_id":"c2","agent_id":"A7"}') == b"c2"
+    assert message_key(b'{"type":7,"call_id":"c3"}') == b"c3"
     assert message_key(b"not json") is None
     assert message_key(b"[1]") is None
 
