@@ -32,7 +32,7 @@ from hotline_kpi.metrics.export import KpiFigures
 from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_facts
 from hotline_kpi.metrics.months import local_time, month_bounds, month_period, previous_month
 from hotline_kpi.metrics.records import QueuedCall
-from hotline_kpi.metrics.staffing import analyse_staffing, staffing_settings
+from hotline_kpi.metrics.staffing import AgentStates, analyse_staffing, staffing_settings
 from hotline_kpi.metrics.store import StoreReader
 
 # Bucket edges of the wait-time distribution, in seconds; the last bucket is open.
@@ -69,7 +69,8 @@ def extend_report(
     )
     report["overdue_tickets"] = overdue_tickets(store, lo, hi, settings.zone)
     report["agent_ranking"] = agent_ranking(report["agents"])
-    report["staffing"] = staffing_shortfall(store.queued_calls(lo, hi), settings, month)
+    states = AgentStates(store.state_changes(lo, hi), store.watermark())
+    report["staffing"] = staffing_shortfall(store.queued_calls(lo, hi), settings, month, states)
     return report
 
 
@@ -82,7 +83,10 @@ def any_volume(volumes: Mapping[str, Any]) -> bool:
 
 
 def staffing_shortfall(
-    calls: Sequence[QueuedCall], settings: Settings, month: str
+    calls: Sequence[QueuedCall],
+    settings: Settings,
+    month: str,
+    states: AgentStates | None = None,
 ) -> dict[str, Any]:
     """The month's staffing shortfall per queue as heat-map cells, and the model's backtest.
 
@@ -92,7 +96,11 @@ def staffing_shortfall(
     hours with calls. ``backtest`` is one summary per queue (mean absolute errors of the
     predicted abandon rate and service level). ``message`` says why there is nothing to show.
     """
-    analysis = analyse_staffing(calls, staffing_settings(settings), period=month_period(month))
+    # With agent states, the agents observed are those staffed (SPEC §3 state time, shared among
+    # queues by answered legs), as in the staffing command; without, those answering.
+    analysis = analyse_staffing(
+        calls, staffing_settings(settings), period=month_period(month), states=states
+    )
     queues: dict[str, list[list[Any]]] = {}
     for row in analysis.hour_weekday:
         queues.setdefault(row.queue, []).append([row.weekday, int(row.start[:2]), row.shortfall])
