@@ -42,6 +42,28 @@ from hotline_kpi.ingest.callers import CallerKeys
 log = logging.getLogger("hotline_kpi")
 
 
+def demo_caller_keys(store: str) -> CallerKeys:
+    """The demo's caller keys when no secret is configured: its traffic is simulated, so there is
+    no real number to protect, but its repeat figures need keys. A random secret is kept next to
+    a SQLite store (``<store>.demo-caller-key``, readable by its owner only) so that a restarted
+    demo links to the contacts of the last run; a PostgreSQL store gets one for this run only."""
+    if "://" in store:
+        return CallerKeys(secrets.token_bytes(32))
+    path = Path(store + ".demo-caller-key")
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        secret = secrets.token_bytes(32)
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                out.write(secret)
+        except OSError:
+            pass  # a read-only directory: a secret for this run only
+    except OSError:
+        secret = b""
+    return CallerKeys(secret or secrets.token_bytes(32))
+
+
 def caller_keys(settings: Settings) -> CallerKeys | None:
     """The caller keyer of SPEC §7 from the configured secret, or None without one."""
     secret = caller_key_secret(settings)
@@ -352,12 +374,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.metrics.export import KpiFigures
     from hotline_kpi.pipeline import Totals
 
-    keys = caller_keys(settings)
-    if keys is None:
-        # The demo's traffic is simulated, so there is no real caller number to protect: without
-        # a configured secret, a random one for this run keys the callers of its embedded store
-        # and the repeat figures have data (contacts of an earlier run do not link to new ones).
-        keys = CallerKeys(secrets.token_bytes(32))
+    keys = caller_keys(settings) or demo_caller_keys(settings.store)
     live = open_live(settings, basic_auth=metrics_basic_auth(settings.metrics), caller_keys=keys)
     assert live.url is not None
     pipeline = live.pipeline

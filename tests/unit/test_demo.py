@@ -111,3 +111,15 @@ def test_the_live_view_is_unchanged_byte_for_byte() -> None:
     if os.environ.get("HOTLINE_KPI_RECORD_GOLDEN"):
         GOLDEN.write_bytes(view)
     assert view == GOLDEN.read_bytes()
+
+
+def test_a_restarted_demo_keys_callers_with_the_same_secret(tmp_path: Path) -> None:
+    from hotline_kpi.cli import demo_caller_keys
+
+    store = str(tmp_path / "demo.db")
+    first, second = demo_caller_keys(store), demo_caller_keys(store)
+    assert first.fingerprint == second.fingerprint
+    assert first.key("13800138000") == second.key("+86 138-0013-8000")
+    key_file = tmp_path / "demo.db.demo-caller-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert demo_caller_keys(str(tmp_path / "other.db")).fingerprint != first.fingerprint
