@@ -267,10 +267,13 @@ def _summary(report: Mapping[str, Any], words: Words) -> str:
         ),
         rows,
     )
+    volumes = ""
+    # A table of zeros says nothing the "no data" line above it does not: it is left out when
+    # neither this month nor the one before counted anything.
+    if any_volume(report["volumes"]["overall"]) or any_volume(report["previous"]["volumes"]):
+        volumes = f"<h3>{escape(words('volumes'))}</h3>{_volume_table(report, words)}"
     return _section(
-        words("summary"),
-        f"{_cards(report, words)}{table}{_hint(words('mom_hint'))}"
-        f"<h3>{escape(words('volumes'))}</h3>{_volume_table(report, words)}",
+        words("summary"), f"{_cards(report, words)}{table}{_hint(words('mom_hint'))}{volumes}"
     )
 
 

@@ -443,9 +443,12 @@ def _overall_row(
     else:
         sheet.put(row, 3, None)
         sheet.put(row, 4, None)
-    numerator_format = DECIMAL if kpi_kind(key) == "seconds" else INTEGER
-    sheet.put(row, 5, entry["numerator"], numerator_format)
-    sheet.put(row, 6, entry["denominator"], INTEGER)
+    # Seconds (of waits, of agent state time) to a tenth; counts as integers.
+    entry_kpi = kpi(key)
+    sheet.put(row, 5, entry["numerator"], DECIMAL if entry_kpi.scale != 1 else INTEGER)
+    sheet.put(
+        row, 6, entry["denominator"], DECIMAL if entry_kpi.denominator_scale != 1 else INTEGER
+    )
 
 
 def _summary(sheet: _Sheet, report: Mapping[str, Any], words: Words) -> None:

@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 
 from hotline_kpi.cli import main
-from tests.unit.test_export_golden import GOLDEN, SIMULATE
+from tests.unit.test_export_golden import GOLDEN, SECRET, SIMULATE
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_export_from_postgresql_is_the_golden_export(
-    postgres_database: str, tmp_path: Path
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = tmp_path / "month.jsonl"
     assert main([*SIMULATE, "--output", str(events)]) == 0
+    monkeypatch.setenv("HOTLINE_KPI_CALLER_KEY", SECRET)  # the golden export's callers are keyed
     assert main(["replay", str(events), "--store", postgres_database]) == 0
     for month, fmt in (("2026-10", "json"), ("2026-10", "csv"), ("2026-11", "json")):
         output = tmp_path / f"export-{month}.{fmt}"
