@@ -32,6 +32,11 @@ def survey(**fields: object) -> bytes:
     return line({k: v for k, v in event.items() if v is not ...})
 
 
+def v2(event_type: str, **fields: object) -> bytes:
+    """One v2 event line (issue 14's types and fields)."""
+    return line(make_event(event_type, TS, **fields))
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
@@ -107,6 +112,30 @@ def survey(**fields: object) -> bytes:
         (survey(queue="q\u007f"), Reason.out_of_range),
         (survey(agent_id="\u001f"), Reason.out_of_range),
         (survey(call_id="c\u00a0"), None),  # a no-break space is not a control character
+        # v2 (issue 14): states, reasons, hold and contacts.
+        (v2("agent.state", agent_id="A", state="away"), Reason.out_of_range),
+        (v2("agent.state", agent_id="A", state="Ready"), Reason.out_of_range),
+        (v2("agent.state", agent_id="A", state=None), Reason.missing_field),
+        (v2("agent.state", agent_id="A", state=3), Reason.wrong_type),
+        (v2("agent.state", agent_id="A", state="not_ready", reason="午饭"), None),
+        (v2("agent.state", agent_id="A", state="not_ready", reason="x" * 65), Reason.out_of_range),
+        (v2("agent.state", agent_id="A", state="not_ready", reason=""), Reason.out_of_range),
+        (v2("call.blocked", call_id="c", queue="q", reason="busy"), Reason.out_of_range),
+        (v2("call.blocked", call_id="c", queue="q"), Reason.missing_field),
+        (v2("call.left", call_id="c", queue="q", reason="overflow"), None),
+        (v2("call.left", call_id="c", queue="q", reason="queue_full"), Reason.out_of_range),
+        (v2("call.ended", call_id="c", cause="transfer", hold_seconds=-0.5), Reason.out_of_range),
+        (v2("call.ended", call_id="c", cause="transfer", hold_seconds=12.5), None),
+        (v2("call.ended", call_id="c", cause="transfer", hold_seconds="12"), Reason.wrong_type),
+        (v2("call.ended", call_id="c", cause="transfer", hold_seconds=None), None),
+        (v2("call.wrapped", call_id="c"), Reason.missing_field),
+        (v2("call.queued", call_id="c", queue="q", contact_id=""), Reason.out_of_range),
+        (v2("call.queued", call_id="c", queue="q", contact_id="k\u0000"), Reason.out_of_range),
+        (v2("call.queued", call_id="c", queue="q", contact_id=7), Reason.wrong_type),
+        (
+            v2("call.ended", call_id="c", cause="transfer")[:-1] + b', "hold_seconds": 1e400}',
+            Reason.out_of_range,
+        ),
     ],
 )
 def test_each_reason_is_recognised(raw: bytes, reason: Reason | None) -> None:
@@ -124,6 +153,10 @@ def test_a_valid_event_of_every_type_is_accepted() -> None:
         make_event("ticket.opened", TS, ticket_id="t1", due="2026-10-16T10:00:00Z", kind="fault"),
         make_event("ticket.closed", TS, ticket_id="t1", extra_field={"ignored": True}),
         make_event("survey.answered", TS, call_id="c1", score=10, factors={"attitude": 1}),
+        make_event("call.blocked", TS, call_id="c3", queue="billing", reason="queue_full"),
+        make_event("call.left", TS, call_id="c4", queue="billing", reason="callback_requested"),
+        make_event("call.wrapped", TS, call_id="c1", agent_id="A1", contact_id="k1"),
+        make_event("agent.state", TS, agent_id="A1", state="not_ready", reason="lunch"),
     ]
     accepted, rejected = decode_batch([(line(e), 0, i) for i, e in enumerate(events)], NOW)
     assert rejected == []
