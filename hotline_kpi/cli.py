@@ -19,6 +19,7 @@ import stat
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,7 @@ from hotline_kpi.config import (
 )
 from hotline_kpi.errors import HotlineError, OutputError, SourceError, UsageError
 from hotline_kpi.ingest.callers import CallerKeys
+from hotline_kpi.ingest.converters import FORMATS
 
 log = logging.getLogger("hotline_kpi")
 
@@ -179,7 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the whole file even if the store has a position in it",
     )
     replay.add_argument("--batch-size", type=int, default=10_000)
+    replay.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="a telephony log instead of SPEC events: asterisk-queue-log (a queue_log file), "
+        "freeswitch-cdr (mod_json_cdr CDRs, one per line, or a directory of *.json files)",
+    )
     replay.set_defaults(handler=_cmd_replay)
+
+    convert = sub.add_parser(
+        "convert", help="write the SPEC events a telephony log becomes, as JSONL (no store)"
+    )
+    _add_common(convert)
+    convert.add_argument("file", metavar="FILE|-", help="the log, or - for standard input")
+    convert.add_argument("--format", choices=FORMATS, required=True)
+    convert.add_argument("--output", metavar="PATH|-", default="-")
+    convert.set_defaults(handler=_cmd_convert)
 
     export = sub.add_parser(
         "export", help="the KPI report of a month or of a range of days, from a store"
@@ -429,6 +446,8 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.batch_size <= 0:
         raise UsageError("--batch-size must be positive")
+    if args.format is not None:
+        return _replay_log(args, settings)
     kind = _replayed(args.file)
     path = Path(args.file)
     live = open_live(settings, serve_metrics=False, caller_keys=caller_keys(settings))
@@ -464,6 +483,142 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         live.close()
     print(summary(totals))
+    return 0
+
+
+def _converter_options(settings: Settings) -> dict[str, Any]:
+    """The options of the telephony converters from the configuration (``asterisk.*``)."""
+    return {"agents": dict(settings.asterisk.agents)}
+
+
+def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
+    """``replay --format F FILE|-``: a telephony log (SPEC §9) through the same pipeline, the
+    converter's state committed with each position, so a resumed replay continues open legs."""
+    from hotline_kpi.ingest.converters import converter
+    from hotline_kpi.ingest.sources import Source
+    from hotline_kpi.live import consume, open_live
+    from hotline_kpi.replay import (
+        CdrDirectorySource,
+        ConvertingSource,
+        Fingerprint,
+        resume,
+        summary,
+    )
+
+    options = _converter_options(settings)
+    path = Path(args.file)
+    directory = args.file != "-" and path.is_dir()
+    if directory and args.format != "freeswitch-cdr":
+        raise UsageError(f"{args.file} is a directory: only freeswitch-cdr reads a directory")
+    kind = "directory" if directory else _replayed(args.file)
+    live = open_live(settings, serve_metrics=False, caller_keys=caller_keys(settings))
+    try:
+        source: Source
+        if kind == "directory":
+            source = CdrDirectorySource(
+                path, args.batch_size, converter(args.format, None, options)
+            )
+            totals = consume(live.pipeline, source)
+        elif kind in ("stdin", "stream"):
+            name = "stdin" if kind == "stdin" else f"stream:{args.file}"
+            with _open_replayed(path) if kind == "stream" else _stdin() as stream:
+                fresh = converter(args.format, None, options)
+                source = ConvertingSource(stream, name, 0, args.batch_size, fresh)
+                totals = consume(live.pipeline, source)
+        else:
+            name = f"file:{path.resolve()}"
+            with _open_replayed(path) as stream:
+                state = live.store.converter_states(name).get(0)
+                if args.from_start:
+                    start, fingerprint, why = 0, Fingerprint.of(stream), None
+                else:
+                    start, fingerprint, why = resume(
+                        stream,
+                        live.store.positions(name).get(0),
+                        live.store.identities(name).get(0),
+                    )
+                if why is not None:
+                    print(
+                        f"hotline-kpi replay: notice: {args.file}: {why}; reading it again "
+                        "from the start (events already stored count as duplicates)",
+                        file=sys.stderr,
+                    )
+                # From the start, the converter starts afresh too (its ids are the same, so
+                # what was stored is recognised as duplicates); else it resumes its open legs.
+                resumed = converter(args.format, state if start else None, options)
+                source = ConvertingSource(
+                    stream, name, start, args.batch_size, resumed, fingerprint
+                )
+                totals = consume(live.pipeline, source)
+    except ValueError as exc:
+        raise SourceError(f"cannot resume the {args.format} converter: {exc}") from None
+    finally:
+        live.close()
+    print(summary(totals))
+    return 0
+
+
+@contextmanager
+def _stdin() -> Iterator[BinaryIO]:
+    """Standard input's bytes, not closed afterwards."""
+    yield sys.stdin.buffer
+
+
+def _cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
+    """``convert --format F FILE|- --output PATH|-``: the SPEC §2 events a telephony log becomes,
+    as JSONL, for teams that produce them to Kafka themselves. Lines that cannot be read are
+    counted by reason on standard error (their events are not written)."""
+    from hotline_kpi.ingest.converters import converter, event_line
+    from hotline_kpi.replay import source_lines
+
+    path = Path(args.file)
+    fresh = converter(args.format, None, _converter_options(settings))
+    if args.file != "-" and path.is_dir():
+        if args.format != "freeswitch-cdr":
+            raise UsageError(f"{args.file} is a directory: only freeswitch-cdr reads a directory")
+        files = sorted(path.glob("*.json"))
+        lines: Iterator[tuple[bytes, int]] = (
+            (file.read_bytes().strip(), index) for index, file in enumerate(files, start=1)
+        )
+        stream = None
+    else:
+        if args.file != "-":
+            _replayed(args.file)
+        stream = _open_replayed(path) if args.file != "-" else None
+        lines = source_lines(stream if stream is not None else sys.stdin.buffer, 0)
+    written = skipped = 0
+    rejected: Counter[str] = Counter()
+    out = sys.stdout.buffer if args.output == "-" else None
+    try:
+        if out is None:
+            target = Path(args.output)
+            if not target.parent.exists():
+                raise UsageError(
+                    f"cannot write {args.output}: directory {target.parent} does not exist"
+                )
+            out = target.open("wb")
+        for line, _ in lines:
+            converted = fresh.convert(line)
+            if converted.rejection is not None:
+                rejected[converted.rejection.reason.name] += 1
+                continue
+            if converted.skipped or not converted.events:
+                skipped += 1
+            for event in converted.events:
+                out.write(event_line(event) + b"\n")
+                written += 1
+        out.flush()
+    finally:
+        if stream is not None:
+            stream.close()
+        if out is not None and out is not sys.stdout.buffer:
+            out.close()
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(rejected.items()))
+    rejections = f"rejected {sum(rejected.values())} lines" + (f" ({reasons})" if reasons else "")
+    print(
+        f"converted: wrote {written} events, {rejections}, skipped {skipped} lines",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -174,6 +174,14 @@ class KafkaSettings(_Strict):
 INTERVALS_DIVIDING_AN_HOUR = tuple(m for m in range(1, 61) if 60 % m == 0)
 
 
+class AsteriskSettings(_Strict):
+    """The Asterisk queue_log source (SPEC §9)."""
+
+    # An interface or login number -> the member name CONNECT writes (beyond the default
+    # ``N`` <-> ``Agent/N``), so that an agent's pauses and calls are one agent.
+    agents: dict[str, str] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     """Every setting of the service, validated once at start-up."""
 
@@ -189,6 +197,7 @@ class Settings(BaseSettings):
     thresholds: Thresholds = Thresholds()
     definitions: Definitions = Definitions()
     privacy: Privacy = Privacy()
+    asterisk: AsteriskSettings = AsteriskSettings()
     alerts: Alerts = Alerts()
     targets: Targets = Targets()
     queues: list[str] = []

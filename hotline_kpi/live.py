@@ -167,13 +167,15 @@ def consume(
                     expected=batch.expected,
                     owned=source.owned(),
                     identities=batch.checkpoints,
+                    rejected=batch.rejected,
+                    converter_states=batch.converter_states,
                 )
             except StalePositionError as exc:
                 # Another consumer owns a partition now: forget the batch and read again.
                 log.warning("%s; dropping the batch and reading again from the store", exc)
                 source.rewind(batch)
             else:
-                totals.add(outcome)
+                totals.add(outcome, batch.skipped)
                 source.commit(batch)
         if between is not None:
             between(totals)

@@ -108,12 +108,14 @@ class Totals:
     accepted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     batches: int = 0
+    skipped: int = 0  # source lines that make no event (telephony sources, SPEC §9)
 
-    def add(self, outcome: BatchOutcome) -> None:
-        """Count one committed batch."""
+    def add(self, outcome: BatchOutcome, skipped: int = 0) -> None:
+        """Count one committed batch (and the source lines it skipped)."""
         self.accepted += outcome.accepted
         self.rejected.update(outcome.rejected)
         self.batches += 1
+        self.skipped += skipped
 
     @property
     def total_rejected(self) -> int:
@@ -237,6 +239,8 @@ class Pipeline:
         expected: Mapping[int, int | None] | None = None,
         owned: Collection[int] | None = None,
         identities: Mapping[int, str] | None = None,
+        rejected: Sequence[Rejected] = (),
+        converter_states: Mapping[int, str] | None = None,
     ) -> BatchOutcome:
         """Process one batch, commit it with ``positions`` (partition → next position), and
         return what it counted.
@@ -250,6 +254,8 @@ class Pipeline:
         and the source must re-deliver it from the stored positions.
         """
         decoded, decode_rejected = decode_batch(records, self.clock(), self.max_clock_skew_us)
+        # Lines a converter could not read (SPEC §9) are rejections like any other.
+        decode_rejected = [*rejected, *decode_rejected]
         started = 0.0
         labels: list[str] | None = None
         attempt = 1
@@ -294,6 +300,7 @@ class Pipeline:
                             watermark=result.watermark,
                             ticket_partitions=ticket_partitions,
                             identities=dict(identities or {}),
+                            converter_states=dict(converter_states or {}),
                         )
                     )
                     self._erase_old_keys(result.watermark)

@@ -19,7 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hotline_kpi.ingest.decode import Record
+from hotline_kpi.ingest.decode import Record, Rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +34,16 @@ class Batch:
     """partition → the stored position the batch was read from (None: the beginning). The
     store refuses the batch if another process moved it since (a fence); None: no fence."""
     checkpoints: Mapping[int, str] = field(default_factory=dict)
-    """partition → the source's state up to its position (a file's identity, a converter's
-    unfinished calls), committed with the position and handed back on resume."""
+    """partition → the source's identity up to its position (a file's device, inode and prefix
+    hash), committed with the position and handed back on resume."""
+    rejected: Sequence[Rejected] = ()
+    """Lines of a telephony source its converter could not read (SPEC §9): rejected with a
+    reason, like events."""
+    converter_states: Mapping[int, str] = field(default_factory=dict)
+    """partition → a converter's state after the batch (open legs, ordinals: SPEC §9),
+    committed with the position and handed back on resume."""
+    skipped: int = 0
+    """Source lines read that make no event (SPEC §9: counted as skipped, never lost)."""
 
     def __bool__(self) -> bool:
         # A batch of skipped lines has no records but moves positions: it is committed too.

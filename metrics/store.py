@@ -297,6 +297,9 @@ class BatchWrite:
     # partition -> identity of what was read up to its position (a replayed file's device,
     # inode and prefix hash), so that a source replaced under the same name is noticed.
     identities: dict[int, str] = field(default_factory=dict)
+    # partition -> a telephony converter's state after the batch (SPEC §9), kept with the
+    # position so that a resumed replay continues its open legs.
+    converter_states: dict[int, str] = field(default_factory=dict)
 
 
 class StalePositionError(StoreError):
@@ -380,6 +383,10 @@ def one_line(exc: BaseException) -> str:
 
 def _identity_key(source: str, partition: int) -> str:
     return f"identity:{partition}:{source}"
+
+
+def _state_key(source: str, partition: int) -> str:
+    return f"converter:{partition}:{source}"
 
 
 def _chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
@@ -907,6 +914,16 @@ class SqlStore:
                 found[int(partition)] = str(value)
         return found
 
+    def converter_states(self, source: str) -> dict[int, str]:
+        """The converter state committed with each partition's position of ``source``."""
+        rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'converter:%'")
+        found: dict[int, str] = {}
+        for key, value in rows:
+            _, partition, name = str(key).split(":", 2)
+            if name == source:
+                found[int(partition)] = str(value)
+        return found
+
     def queue_labels(self) -> list[str]:
         """The queue names that hold a label slot, in the order they got it."""
         return [str(row[0]) for row in self._rows("SELECT queue FROM queue_labels ORDER BY slot")]
@@ -1084,6 +1101,14 @@ class SqlStore:
                 [
                     (_identity_key(batch.source, partition), identity)
                     for partition, identity in batch.identities.items()
+                ],
+            )
+        if batch.converter_states:
+            cursor.executemany(
+                self._sql_meta,
+                [
+                    (_state_key(batch.source, partition), state)
+                    for partition, state in batch.converter_states.items()
                 ],
             )
         if batch.watermark is not None:
