@@ -174,7 +174,18 @@ class AsteriskQueueLog:
     def restore(cls, checkpoint: str | None, options: Mapping[str, Any]) -> AsteriskQueueLog:
         """A converter resumed from ``checkpoint`` (None: a fresh start). ``options`` may hold
         ``agents``: interface or login name → member name as ``CONNECT`` writes it."""
-        state = orjson.loads(checkpoint) if checkpoint else {}
+        try:
+            state = orjson.loads(checkpoint) if checkpoint else {}
+        except orjson.JSONDecodeError as error:
+            raise ValueError(
+                f"the asterisk-queue-log checkpoint is not JSON ({error}): start from the file's "
+                "beginning without it"
+            ) from error
+        if not isinstance(state, dict) or state.get("v", 1) != 1:
+            raise ValueError(
+                "the asterisk-queue-log checkpoint is not one this version wrote: start from "
+                "the file's beginning without it"
+            )
         agents = options.get("agents") or {}
         return cls(state, {str(key): str(value) for key, value in agents.items()})
 
@@ -409,11 +420,16 @@ class AsteriskQueueLog:
     # ---------------------------------------------------------------- agents
 
     def _name(self, agent: str, kind: str) -> str:
-        """The member name as CONNECT writes it, for the agent field of a member line."""
+        """The member name as CONNECT writes it, for the agent field of a member line: the
+        configured map first, then the spelling CONNECT lines were seen to use (``N`` and
+        ``Agent/N`` are one agent, both ways); before any CONNECT, a login line's ``N`` is
+        ``Agent/N`` (app_agent_pool's queue member), and any other line's name is as written."""
         if agent in self._agent_map:
             return self._agent_map[agent]
         if agent in self._aliases:
             return self._aliases[agent]
+        if agent in self._aliases.values():  # a name CONNECT wrote: kept as it is
+            return agent
         if kind in LOGIN and "/" not in agent:
             # app_agent_pool logs the agent id N; the queue member CONNECT names is Agent/N.
             return f"Agent/{agent}"

@@ -356,6 +356,26 @@ def test_agent_login_maps_n_to_agent_n_and_the_call_makes_it_busy() -> None:
     ]
 
 
+def test_when_connect_writes_n_the_agent_lines_of_agent_n_join_it() -> None:
+    events = events_of(
+        run(
+            f"""
+            {{T+5}}|1793581200.93|billing|NONE|ENTERQUEUE||{NUMBER}|1
+            {{T+9}}|1793581200.93|billing|1001|CONNECT|4|1793581209.94|2
+            {{T+20}}|NONE|billing|Agent/1001|PAUSE|break
+            {{T+99}}|1793581200.93|billing|1001|COMPLETEAGENT|4|90|1
+            {{T+200}}|1793581199.1|NONE|1001|AGENTLOGOFF|PJSIP/101-00000001|200
+            """
+        )
+    )
+    states = [brief(e)[1:] for e in events if e["type"] == "agent.state"]
+    assert states == [
+        ("1001", "busy", None),
+        ("1001", "not_ready", "break"),
+        ("1001", "logged_out", None),
+    ]
+
+
 def test_a_configured_map_joins_an_interface_to_the_member_name() -> None:
     converter = AsteriskQueueLog.restore(None, {"agents": {"PJSIP/101": "Li Lei"}, "x": 1})
     events = events_of(
@@ -429,6 +449,36 @@ def test_identical_lines_get_distinct_ids_and_a_second_reading_the_same() -> Non
     first = [e["event_id"] for e in events_of(run(text))]
     assert len(first) == len(set(first)) == 3
     assert first == [e["event_id"] for e in events_of(run(text))]
+
+
+def test_identical_lines_on_both_sides_of_a_checkpoint_keep_distinct_ids() -> None:
+    log = lines("""
+    {T+0}|NONE|billing|PJSIP/101|PAUSE|lunch
+    {T+0}|NONE|billing|PJSIP/101|UNPAUSE|
+    {T+0}|NONE|billing|PJSIP/101|PAUSE|lunch
+    {T+0}|NONE|billing|PJSIP/101|UNPAUSE|
+    """)
+    before = AsteriskQueueLog.restore(None, {})
+    ids = [e["event_id"] for line in log[:2] for e in before.convert(line).events]
+    after = AsteriskQueueLog.restore(before.checkpoint(), {})
+    ids += [e["event_id"] for line in log[2:] for e in after.convert(line).events]
+    assert len(set(ids)) == 4
+    assert ids == [e["event_id"] for e in events_of(run("\n".join(raw.decode() for raw in log)))]
+
+
+def test_a_checkpoint_that_is_not_ours_says_what_to_do() -> None:
+    for bad in ("{", "[1]", '{"v": 9}'):
+        with pytest.raises(ValueError, match="checkpoint"):
+            AsteriskQueueLog.restore(bad, {})
+
+
+def test_old_lines_counts_and_closed_calls_leave_the_checkpoint() -> None:
+    converter = AsteriskQueueLog.restore(None, {})
+    run(ANSWERED, converter)
+    run("{T+90000}|NONE|billing|PJSIP/102|PAUSE|", converter)
+    state = orjson.loads(converter.checkpoint())
+    assert state["calls"] == {}  # a day later, the closed call is forgotten
+    assert len(state["seen"]) == 1  # only the last line's count is kept
 
 
 def test_a_checkpoint_in_the_middle_of_a_file_keeps_the_open_leg() -> None:
@@ -515,6 +565,18 @@ DAY = f"""
 """
 
 
+def test_a_days_log_cut_anywhere_by_a_restart_converts_the_same() -> None:
+    log = lines(DAY)
+    whole = AsteriskQueueLog.restore(None, {})
+    expected = [(r.events, r.skipped, r.rejection) for r in map(whole.convert, log)]
+    for cut in range(len(log) + 1):
+        before = AsteriskQueueLog.restore(None, {})
+        got = [(r.events, r.skipped, r.rejection) for r in map(before.convert, log[:cut])]
+        after = AsteriskQueueLog.restore(before.checkpoint(), {})
+        got += [(r.events, r.skipped, r.rejection) for r in map(after.convert, log[cut:])]
+        assert got == expected, cut
+
+
 def test_a_days_log_end_to_end_gives_the_figures_worked_by_hand(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -531,6 +593,14 @@ def test_a_days_log_end_to_end_gives_the_figures_worked_by_hand(
     assert outcome.rejected == {}, outcome.rejected
     report = KpiFigures(store, settings).month("2026-11")
     overall = report["overall"]
+
+    # The same log read again (a fresh converter, from the start): every event a duplicate.
+    again = events_of(run(DAY))
+    assert [e["event_id"] for e in again] == [e["event_id"] for e in events_of(results)]
+    second = [(event_line(e), 0, len(records) + n + 1) for n, e in enumerate(again)]
+    outcome = pipeline.process(second, "test", {0: 2 * len(records)})
+    assert outcome.accepted == 0 and outcome.rejected == {"duplicate": len(records)}
+    assert KpiFigures(store, settings).month("2026-11") == report
 
     def figures(key: str) -> tuple[Any, Any]:
         return overall[key]["numerator"], overall[key]["denominator"]
