@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--wide", action="store_true", help="table: every column, wider than 80 if need be"
     )
     staffing.set_defaults(handler=_cmd_staffing)
+    _add_ship(sub)
 
     return parser
 
@@ -689,6 +690,115 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     # quiet throughout.
     with _kafka_connecting(verbose=args.verbose):
         return run_simulate(settings, args, kafka_credentials(settings.kafka))
+
+
+def _add_ship(sub: Any) -> None:
+    """``ship --format F PATH --to kafka`` (SPEC §5, §9)."""
+    ship = sub.add_parser(
+        "ship", help="follow a telephony log across rotation and produce its events to Kafka"
+    )
+    _add_common(ship, store=False)
+    ship.add_argument("path", metavar="PATH", help="the log to follow (as tail -F does)")
+    ship.add_argument("--format", choices=FORMATS, required=True)
+    ship.add_argument("--to", choices=["kafka"], default="kafka")
+    ship.add_argument("--bootstrap-servers")
+    ship.add_argument("--topic")
+    ship.add_argument(
+        "--state", metavar="FILE", help="where the read position is kept (<PATH>.ship-state)"
+    )
+    ship.add_argument(
+        "--metrics-port", type=int, help="serve the shipper's /metrics on this port (0: any)"
+    )
+    ship.add_argument(
+        "--poll-interval", type=_positive_number, default=1.0, help="seconds between looks"
+    )
+    ship.add_argument("--batch-size", type=int, default=1000, help="lines per acknowledged batch")
+    ship.add_argument("--once", action="store_true", help="ship what is there, then exit")
+    ship.set_defaults(handler=_cmd_ship)
+
+
+# Test only: where ``ship`` kills itself with SIGKILL (see hotline_kpi.ship.CrashPoints).
+SHIP_CRASH_ENV = "HOTLINE_KPI_SHIP_CRASH_AT"
+
+
+def _cmd_ship(args: argparse.Namespace, settings: Settings) -> int:
+    """Follow the log until SIGTERM or Ctrl-C (``--once``: until it is shipped), producing its
+    events and writing the state file only after the broker acknowledged them."""
+    from kafka.errors import KafkaError, KafkaTimeoutError
+    from prometheus_client import CollectorRegistry
+
+    from hotline_kpi.ingest.converters import converter
+    from hotline_kpi.ingest.kafka import client_config, unreachable
+    from hotline_kpi.metrics.exposition import MetricsServer
+    from hotline_kpi.ship import CrashPoints, KafkaLineProducer, ShipMetrics, Shipper
+
+    if args.batch_size <= 0:
+        raise UsageError("--batch-size must be positive")
+    path = Path(args.path)
+    if path.is_dir():
+        raise UsageError(f"{args.path} is a directory: ship follows one log file")
+    state = Path(args.state) if args.state else path.with_name(path.name + ".ship-state")
+    crash = CrashPoints.parse(os.environ.get(SHIP_CRASH_ENV))
+    options = _converter_options(settings)
+    converter(args.format, None, options)  # an unknown or missing converter fails before Kafka
+    kafka = settings.kafka
+    metrics = ShipMetrics(CollectorRegistry())
+    server = None
+    if args.metrics_port is not None:
+        endpoint = settings.metrics
+        try:
+            server = MetricsServer(
+                metrics.registry,
+                endpoint.address,
+                endpoint.port,
+                certfile=endpoint.certfile,
+                keyfile=endpoint.keyfile,
+                basic_auth=metrics_basic_auth(endpoint),
+            )
+        except OSError as exc:
+            raise HotlineError(
+                f"cannot serve /metrics on {endpoint.address}:{endpoint.port}: {exc.strerror}"
+            ) from None
+    stop, restore = _stop_on_sigterm(signal.SIGTERM, signal.SIGINT)
+    producer = None
+    try:
+        client = client_config(kafka, kafka_credentials(kafka))
+        with _kafka_connecting(verbose=args.verbose):
+            try:
+                producer = KafkaLineProducer(kafka.topic, client)
+            except (KafkaTimeoutError, KafkaError, OSError) as exc:
+                raise unreachable(kafka, exc) from None
+        shipper = Shipper(
+            path,
+            args.format,
+            state,
+            producer,
+            lambda checkpoint: converter(args.format, checkpoint, options),
+            metrics,
+            batch_size=args.batch_size,
+            crash=crash,
+            stop=stop,
+        )
+        where = f"; metrics on {settings.metrics.address}:{server.port}" if server else ""
+        log.info(
+            "shipping %s (%s) to %s at %s%s",
+            path,
+            args.format,
+            kafka.topic,
+            kafka.bootstrap_servers,
+            where,
+        )
+        try:
+            shipper.run(once=args.once, poll_interval=args.poll_interval)
+        finally:
+            shipper.close()
+    finally:
+        if producer is not None:
+            producer.close()
+        if server is not None:
+            server.close()
+        restore()
+    return 0
 
 
 def _cmd_staffing(args: argparse.Namespace, settings: Settings) -> int:
