@@ -232,7 +232,7 @@ def _leg_events(variables: Mapping[str, str], document: Mapping[str, Any]) -> li
     if not uuid:
         raise CdrRejected(Reason.missing_field, "member CDR without uuid")
     queue = _required(variables, "cc_queue")
-    joined = _epoch(variables, "cc_queue_joined_epoch", required=True)
+    joined = _required_epoch(variables, "cc_queue_joined_epoch")
     cause = _required(variables, "cc_cause")
     start = _epoch(variables, "start_epoch")
     offered = start if start is not None and start <= joined else joined
@@ -243,7 +243,7 @@ def _leg_events(variables: Mapping[str, str], document: Mapping[str, Any]) -> li
         ("call.queued", joined, {"queue": queue}),
     ]
     if cause == "answered":
-        answered = _epoch(variables, "cc_queue_answered_epoch", required=True)
+        answered = _required_epoch(variables, "cc_queue_answered_epoch")
         agent = _required(variables, "cc_agent")
         ended = _epoch(variables, "cc_queue_terminated_epoch")
         if ended is None:
@@ -256,7 +256,7 @@ def _leg_events(variables: Mapping[str, str], document: Mapping[str, Any]) -> li
         leg.append(("call.answered", answered, {"queue": queue, "agent_id": agent}))
         leg.append(("call.ended", ended, {"cause": end_cause(variables)}))
     elif cause == "cancel":
-        canceled = _epoch(variables, "cc_queue_canceled_epoch", required=True)
+        canceled = _required_epoch(variables, "cc_queue_canceled_epoch")
         reason = _required(variables, "cc_cancel_reason")
         if reason not in CANCEL_REASONS:
             raise CdrRejected(
@@ -307,16 +307,19 @@ def _required(variables: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _epoch(variables: Mapping[str, str], name: str, *, required: bool = False) -> int | None:
+def _epoch(variables: Mapping[str, str], name: str) -> int | None:
     """A ``*_epoch`` variable in whole seconds; FreeSWITCH writes 0 for what did not happen."""
     text = variables.get(name, "")
     if text and not _EPOCH.fullmatch(text):
         raise CdrRejected(Reason.naive_timestamp, f"{name} {text!r} is not epoch seconds")
     seconds = int(float(text)) if text else 0
-    if seconds == 0:
-        if required:
-            raise CdrRejected(Reason.missing_field, f"member CDR without {name}")
-        return None
+    return seconds or None
+
+
+def _required_epoch(variables: Mapping[str, str], name: str) -> int:
+    seconds = _epoch(variables, name)
+    if seconds is None:
+        raise CdrRejected(Reason.missing_field, f"member CDR without {name}")
     return seconds
 
 

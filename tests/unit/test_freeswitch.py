@@ -21,7 +21,14 @@ import pytest
 
 from hotline_kpi.config import Settings
 from hotline_kpi.ingest.converters import converter, event_line
-from hotline_kpi.ingest.freeswitch import FreeswitchCdr
+from hotline_kpi.ingest.freeswitch import (
+    CANCEL_REASONS,
+    DISPOSITIONS,
+    NETWORK_FAULTS,
+    SWITCH_FAULTS,
+    TRANSFERS,
+    FreeswitchCdr,
+)
 from hotline_kpi.metrics.export import KpiFigures
 from hotline_kpi.metrics.store import SqliteStore
 from hotline_kpi.pipeline import Pipeline, thresholds_of
@@ -428,6 +435,15 @@ def test_no_caller_number_or_name_in_ids_rejections_or_checkpoints() -> None:
     assert [e["type"] for e in events if _personal(json.dumps(e))] == ["call.offered"]
 
 
+def test_the_docs_list_every_mapped_value() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "freeswitch.md").read_text()
+    for table in (NETWORK_FAULTS, SWITCH_FAULTS, TRANSFERS, CANCEL_REASONS, DISPOSITIONS):
+        for name in table:
+            assert f"`{name}`" in page, name
+    for name, code in {**NETWORK_FAULTS, **SWITCH_FAULTS, **TRANSFERS}.items():
+        assert re.search(rf"`{name}`[^\n]*{code}", page), (name, code)
+
+
 def test_the_checkpoint_restores_the_counters() -> None:
     fs = converter("freeswitch-cdr")
     fs.convert(as_line(member_cdr("k1", T, cc=answered(T + 1, T + 2))))
@@ -543,6 +559,9 @@ def test_cdrs_end_to_end_give_the_month_written_by_hand(settings: Settings) -> N
     assert figures(overall["average_handle_time"]) == (600, 3)  # 300 + 100 + 200
     assert figures(overall["transfer_rate"]) == (0, 3)
     assert figures(overall["blocked_rate"]) == (0, 5)  # CDRs have no blocked calls
+    assert figures(overall["average_hold_time"]) == (0, 3)  # hold is not read from CDRs
+    assert overall["average_after_call_work"]["denominator"] == 0  # no wrap-up in CDRs
+    assert overall["average_after_call_work"]["value"] is None
     # Keyed contacts L1, L2, L3, L5, L6 (L4 is anonymous); L3 is L1's caller within 24 h.
     assert figures(overall["repeat_contact_rate"]) == (1, 5)
     volumes = report["volumes"]["overall"]
