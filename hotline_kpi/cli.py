@@ -184,13 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--format",
         choices=FORMATS,
-        help="a telephony log instead of SPEC events: asterisk-queue-log (a queue_log file), "
+        help="a telephony log instead of hotline events: asterisk-queue-log (a queue_log file), "
         "freeswitch-cdr (mod_json_cdr CDRs, one per line, or a directory of *.json files)",
     )
     replay.set_defaults(handler=_cmd_replay)
 
     convert = sub.add_parser(
-        "convert", help="write the SPEC events a telephony log becomes, as JSONL (no store)"
+        "convert", help="write the events a telephony log becomes, as JSONL (no store)"
     )
     _add_common(convert)
     convert.add_argument("file", metavar="FILE|-", help="the log, or - for standard input")
