@@ -612,7 +612,7 @@ def _cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if stream is not None:
             stream.close()
-        if out is not None and out is not sys.stdout.buffer:
+        if out is not None and args.output != "-":
             out.close()
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(rejected.items()))
     rejections = f"rejected {sum(rejected.values())} lines" + (f" ({reasons})" if reasons else "")
@@ -738,6 +738,8 @@ def _cmd_ship(args: argparse.Namespace, settings: Settings) -> int:
     if path.is_dir():
         raise UsageError(f"{args.path} is a directory: ship follows one log file")
     state = Path(args.state) if args.state else path.with_name(path.name + ".ship-state")
+    if not path.exists() and not state.exists():
+        raise UsageError(f"{args.path} does not exist: give the path of the log to ship")
     crash = CrashPoints.parse(os.environ.get(SHIP_CRASH_ENV))
     options = _converter_options(settings)
     converter(args.format, None, options)  # an unknown or missing converter fails before Kafka
