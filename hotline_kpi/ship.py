@@ -236,8 +236,9 @@ class CrashPoints:
     """Test-only: where the shipper kills itself with SIGKILL (``HOTLINE_KPI_SHIP_CRASH_AT``,
     comma-separated): ``after-produce:N`` once the broker acknowledged the batch holding the
     N-th line this process read, before the state write; ``after-commit:N`` once the state
-    holding the N-th line is written; ``after-rotation`` once a rotation was noticed and the old
-    file finished, before the state names the new one."""
+    holding the N-th line is written; ``after-rotation`` once a rotation was noticed while
+    following (not one found at start) and the old file finished, before the state names the
+    new one."""
 
     after_produce: int | None = None
     after_commit: int | None = None
@@ -358,6 +359,7 @@ class Shipper:
         self._position = 0
         self._head = (0, hashlib.sha256(b"").hexdigest())
         self._read = 0  # non-empty lines read by this process (for the crash points)
+        self._once = False  # --once: a batch the broker does not acknowledge ends the run
         self._excluded = (state_path, state_path.with_name(f".{state_path.name}.tmp"))
 
     # -- start -------------------------------------------------------------------------------
@@ -442,6 +444,7 @@ class Shipper:
 
     def run(self, *, once: bool = False, poll_interval: float = 1.0) -> None:
         """Ship until :attr:`stop` is set (``once``: until nothing more is there)."""
+        self._once = once
         self.start()
         while not self.stop.is_set():
             busy = self.step()
@@ -603,6 +606,11 @@ class Shipper:
                     self.producer.send(event)
                 self.producer.flush()
             except ProduceError as exc:
+                if self._once:
+                    raise SourceError(
+                        f"the broker did not acknowledge a batch ({exc}); its lines are shipped "
+                        "again at the next run"
+                    ) from None
                 wait = RETRY_WAIT_S[min(attempt, len(RETRY_WAIT_S) - 1)]
                 log.warning(
                     "the broker did not acknowledge a batch (%s): retrying in %g s", exc, wait

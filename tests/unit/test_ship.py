@@ -194,8 +194,24 @@ def test_an_unacknowledged_batch_is_sent_again_before_its_position_moves(
     (tmp_path / "queue_log").write_text("c1|ENTER\nc1|ANSWER\n")
     producer = FakeProducer()
     producer.failures = 2
-    ship_once(tmp_path, producer)
+    following = shipper(tmp_path, producer)
+    following.start()
+    while following.step():
+        pass
+    following.close()
     assert producer.ids() == ["c1|ENTER", "c1|ANSWER"]
+
+
+def test_once_ends_with_one_error_when_the_broker_does_not_acknowledge(tmp_path: Path) -> None:
+    (tmp_path / "queue_log").write_text("c1|ENTER\n")
+    producer = FakeProducer()
+    producer.failures = 1
+    with pytest.raises(SourceError, match="shipped again at the next run"):
+        ship_once(tmp_path, producer)
+    # No position was written past what the broker did not acknowledge.
+    assert read_state(tmp_path / "queue_log.ship-state") is None
+    ship_once(tmp_path, producer)
+    assert producer.ids() == ["c1|ENTER"]
 
 
 def test_rename_rotation_finishes_the_old_file_then_reads_the_new_one(tmp_path: Path) -> None:
