@@ -734,9 +734,12 @@ def _cmd_ship(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.batch_size <= 0:
         raise UsageError("--batch-size must be positive")
-    path = Path(args.path)
+    path = Path(os.path.abspath(args.path))  # as the state file names it, from any directory
     if path.is_dir():
-        raise UsageError(f"{args.path} is a directory: ship follows one log file")
+        raise UsageError(
+            f"{args.path} is a directory: ship follows one log file (replay --format "
+            "freeswitch-cdr reads a directory of CDR files)"
+        )
     state = Path(args.state) if args.state else path.with_name(path.name + ".ship-state")
     if not path.exists() and not state.exists():
         raise UsageError(f"{args.path} does not exist: give the path of the log to ship")

@@ -380,6 +380,11 @@ class Shipper:
                 f"the state file {self.state_path} is of a {state.format} log, not "
                 f"{self.format}: give another --state"
             )
+        if state.path != str(self.path):
+            raise UsageError(
+                f"the state file {self.state_path} is of {state.path}, not {self.path}: give "
+                "another --state"
+            )
         try:
             self._converter = self._make_converter(state.converter)
         except ValueError as exc:
@@ -402,10 +407,12 @@ class Shipper:
             self._finish()
         else:
             log.warning(
-                "the file read before (inode %d, up to byte %d) is no longer beside %s: lines "
-                "written to it after that byte were not shipped",
+                "the file read before (inode %d, read to byte %d) is neither at %s nor beside it "
+                "(removed after a rotation, or truncated without a copy): what was written to it "
+                "after that byte was not shipped; reading %s from its start",
                 state.inode,
                 state.position,
+                self.path,
                 self.path,
             )
         self._file = None

@@ -355,3 +355,52 @@ def test_crash_points_parse_and_refuse_what_they_do_not_know() -> None:
     assert CrashPoints.parse(None) == CrashPoints()
     with pytest.raises(UsageError):
         CrashPoints.parse("after-lunch")
+
+
+def test_a_truncation_while_stopped_without_a_copy_reads_the_file_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = tmp_path / "queue_log"
+    log.write_text("c1|ENTER\nc2|ENTER\n")
+    producer = FakeProducer()
+    ship_once(tmp_path, producer)
+    log.write_text("c1|ANSWER\n")
+    ship_once(tmp_path, producer)
+    assert producer.ids() == ["c1|ENTER", "c2|ENTER", "c1|ANSWER"]
+    assert "truncated without a copy" in caplog.text
+
+
+def test_the_state_file_is_replaced_whole_and_readable_by_its_owner_only(tmp_path: Path) -> None:
+    (tmp_path / "queue_log").write_text("c1|ENTER\n")
+    ship_once(tmp_path, FakeProducer())
+    state = tmp_path / "queue_log.ship-state"
+    assert state.stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / ".queue_log.ship-state.tmp").exists()
+    saved = json.loads(state.read_text())
+    assert set(saved) == {
+        "version",
+        "format",
+        "path",
+        "device",
+        "inode",
+        "position",
+        "head_bytes",
+        "head_sha256",
+        "converter",
+    }
+
+
+def test_the_state_file_of_another_log_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "queue_log").write_text("c1|ENTER\n")
+    (tmp_path / "other_log").write_text("c1|ENTER\n")
+    ship_once(tmp_path, FakeProducer())
+    other = Shipper(
+        tmp_path / "other_log",
+        "toy",
+        tmp_path / "queue_log.ship-state",
+        FakeProducer(),
+        toy,
+        ShipMetrics(CollectorRegistry()),
+    )
+    with pytest.raises(UsageError, match="give another --state"):
+        other.start()
