@@ -10,6 +10,9 @@ after 30 s; c3 support answered by PJSIP/201 (wait 15 s, talk 325 s, agent hangs
 ENTERQUEUE and CONNECT straddle a crash; c4 billing answered by PJSIP/102 (wait 20 s, talk 170
 s) across the rename rotation; c5 billing left by timeout after 60 s; c6 billing answered by
 PJSIP/103 (wait 90 s, talk 100 s) across the truncation.
+
+And FreeSWITCH CDRs one per line (``mod_json_cdr``'s log form): ``ship --once`` twice, the file
+grown between, produces each CDR's events once.
 """
 
 from __future__ import annotations
@@ -269,3 +272,43 @@ def test_ship_killed_at_each_point_and_rotated_both_ways_loses_nothing_and_run_i
     assert (queues["billing"]["answered"], queues["support"]["answered"]) == (3, 1)
     agents = {agent["agent_id"]: agent["answered"] for agent in report["agents"]}
     assert agents == {"PJSIP/102": 2, "PJSIP/201": 1, "PJSIP/103": 1}
+
+
+def test_ship_once_produces_freeswitch_cdrs_one_per_line_and_resumes_after_them(
+    tmp_path: Path, kafka_broker: KafkaBroker, kafka_topic: Callable[..., str]
+) -> None:
+    from tests.unit.test_freeswitch import T as JOINED
+    from tests.unit.test_freeswitch import agent_cdr, answered, as_line, canceled, member_cdr
+
+    topic = kafka_topic(partitions=2)
+    cdrs = tmp_path / "cdr.jsonl"
+    first = [
+        member_cdr("m-1", JOINED, cc=answered(JOINED + 12, JOINED + 312)),
+        agent_cdr("m-1", JOINED),  # an agent's channel: skipped
+    ]
+    cdrs.write_bytes(b"".join(as_line(cdr) + b"\n" for cdr in first))
+
+    def ship_once() -> None:
+        cli(
+            "ship",
+            *("--format", "freeswitch-cdr", str(cdrs), "--to", "kafka", "--once"),
+            *("--bootstrap-servers", kafka_broker.bootstrap, "--topic", topic),
+            cwd=tmp_path,
+        )
+
+    ship_once()
+    with cdrs.open("ab") as out:
+        out.write(as_line(member_cdr("m-2", JOINED + 60, cc=canceled(JOINED + 90, "BREAK_OUT"))))
+        out.write(b"\nnot json\n")
+    ship_once()
+    cli("convert", "--format", "freeswitch-cdr", str(cdrs), "--output", "all.jsonl", cwd=tmp_path)
+    expected = [
+        json.loads(line)["event_id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()
+    ]
+    produced = [
+        json.loads(message.value)["event_id"]
+        for message in read_topic(kafka_broker.bootstrap, topic)
+    ]
+    # Each CDR's events once: the second run resumed after the first CDRs.
+    assert sorted(produced) == sorted(expected)
+    assert len(expected) == len(set(expected)) >= 6
