@@ -556,7 +556,16 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         live.close()
     print(summary(totals))
+    if args.format in NO_DROP_CAUSE:
+        print(f"hotline-kpi replay: note: {NO_DROP_CAUSE[args.format]}", file=sys.stderr)
     return 0
+
+
+NO_DROP_CAUSE = {
+    "asterisk-queue-log": "queue_log has no hang-up cause, so the drop rate (电话中断率) of "
+    "these calls reads 0 without being measured: it needs the CDR (see docs/asterisk.md)",
+}
+"""What a telephony format cannot tell about the drop rate, said after every replay of it."""
 
 
 @contextmanager

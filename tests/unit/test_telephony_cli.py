@@ -61,7 +61,9 @@ def test_a_queue_log_is_replayed_resumed_and_replayed_again(
     replay = ["replay", "--format", "asterisk-queue-log", str(queue_log), "--store", str(store)]
     queue_log.write_bytes(log(*FIRST))
     assert main(replay) == 0
-    assert "accepted 14 events, rejected 1 (missing_field 1)" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "accepted 14 events, rejected 1 (missing_field 1)" in printed.out
+    assert "drop rate" in printed.err and "needs the CDR" in printed.err
     # The log grows: the tech leg left open by the first replay is answered now.
     with queue_log.open("ab") as out:
         out.write(log(*LATER))
