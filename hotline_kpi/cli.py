@@ -755,6 +755,8 @@ def _cmd_ship(args: argparse.Namespace, settings: Settings) -> int:
     crash = CrashPoints.parse(os.environ.get(SHIP_CRASH_ENV))
     options = _converter_options(settings)
     converter(args.format, None, options)  # an unknown or missing converter fails before Kafka
+    if args.format in NO_DROP_CAUSE:
+        log.warning("%s", NO_DROP_CAUSE[args.format])
     kafka = settings.kafka
     metrics = ShipMetrics(CollectorRegistry())
     server = None
