@@ -70,6 +70,8 @@ COUNT_WINDOW_SECONDS = 60
 the same epoch, and Asterisk writes lines in time order, so a minute is ample."""
 
 CALL_HORIZON_SECONDS = 12 * 3600
+# Line time between two passes that forget old counts and calls (see ``_advance``).
+PRUNE_SECONDS = 300
 """How long (in line time) a callid with no open leg keeps its leg ordinals and its offered
 contact: a channel that re-enters a queue later than this would start again at ``#1``."""
 
@@ -246,10 +248,19 @@ class AsteriskQueueLog:
         return count
 
     def _advance(self, second: int) -> None:
-        """Moves line time on and forgets what is too old to matter (keeps the state small)."""
+        """Moves line time on and forgets what is too old to matter (keeps the state small).
+
+        Forgetting costs a pass over the state, so it is done when line time enters a new
+        :data:`PRUNE_SECONDS` step, not at every line: a pure function of the lines read, so a
+        converter restored from a checkpoint forgets at the same lines as one that read the
+        whole log (their events are the same).
+        """
         if second <= self._latest:
             return
+        step = second // PRUNE_SECONDS != self._latest // PRUNE_SECONDS
         self._latest = second
+        if not step:
+            return
         self._seen = {
             key: value
             for key, value in self._seen.items()
