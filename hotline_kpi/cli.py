@@ -502,6 +502,9 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
         CdrDirectorySource,
         ConvertingSource,
         Fingerprint,
+        ReplayState,
+        first_line,
+        head_key,
         resume,
         summary,
     )
@@ -516,6 +519,7 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
     try:
         source: Source
         if kind == "directory":
+            _notice_not_cdrs(args.command, path)
             source = CdrDirectorySource(
                 path, args.batch_size, converter(args.format, None, options)
             )
@@ -528,8 +532,10 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
                 totals = consume(live.pipeline, source)
         else:
             name = f"file:{path.resolve()}"
+            state_name = f"replay:{args.format}"
+            saved = ReplayState.parse(live.store.converter_state(state_name))
+            head = head_key(converter(args.format, None, options), first_line(path))
             with _open_replayed(path) as stream:
-                state = live.store.converter_states(name).get(0)
                 if args.from_start:
                     start, fingerprint, why = 0, Fingerprint.of(stream), None
                 else:
@@ -538,17 +544,37 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
                         live.store.positions(name).get(0),
                         live.store.identities(name).get(0),
                     )
+                read_again = start == 0 and head is not None and head in saved.heads
                 if why is not None:
-                    print(
-                        f"hotline-kpi replay: notice: {args.file}: {why}; reading it again "
-                        "from the start (events already stored count as duplicates)",
-                        file=sys.stderr,
+                    then = (
+                        "reading it again from the start (events already stored count as "
+                        "duplicates)"
+                        if read_again
+                        else "reading the new file from the start, continuing the legs left open"
                     )
-                # From the start, the converter starts afresh too (its ids are the same, so
-                # what was stored is recognised as duplicates); else it resumes its open legs.
-                resumed = converter(args.format, state if start else None, options)
+                    print(
+                        f"hotline-kpi replay: notice: {args.file}: {why}; {then}", file=sys.stderr
+                    )
+                if args.from_start or read_again:
+                    # A file read again: a fresh converter gives its lines the ids they had,
+                    # so what was stored counts as duplicates; the format's state is kept.
+                    resumed, keep = converter(args.format, None, options), None
+                else:
+                    # Resuming this file, or a file not read before (the next one, the log
+                    # after a rotation): the open legs of the last replay continue (SPEC §9).
+                    resumed = converter(args.format, saved.checkpoint, options)
+                    if head is not None and head not in saved.heads:
+                        saved.heads.append(head)
+                    keep = state_name
                 source = ConvertingSource(
-                    stream, name, start, args.batch_size, resumed, fingerprint
+                    stream,
+                    name,
+                    start,
+                    args.batch_size,
+                    resumed,
+                    fingerprint,
+                    state_name=keep,
+                    state=saved,
                 )
                 totals = consume(live.pipeline, source)
     except ValueError as exc:
@@ -568,6 +594,14 @@ NO_DROP_CAUSE = {
 """What a telephony format cannot tell about the drop rate, said after every replay of it."""
 
 
+def _notice_not_cdrs(command: str, directory: Path) -> None:
+    """Say which entries of a CDR directory named ``*.json`` are not files (left out)."""
+    from hotline_kpi.replay import not_cdr_files
+
+    for entry in not_cdr_files(directory):
+        print(f"hotline-kpi {command}: notice: {entry} is not a file: left out", file=sys.stderr)
+
+
 @contextmanager
 def _stdin() -> Iterator[BinaryIO]:
     """Standard input's bytes, not closed afterwards."""
@@ -579,16 +613,17 @@ def _cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     as JSONL, for teams that produce them to Kafka themselves. Lines that cannot be read are
     counted by reason on standard error (their events are not written)."""
     from hotline_kpi.ingest.converters import converter, event_line
-    from hotline_kpi.replay import source_lines
+    from hotline_kpi.replay import cdr_files, read_cdr, source_lines
 
     path = Path(args.file)
     fresh = converter(args.format, None, _converter_options(settings))
     if args.file != "-" and path.is_dir():
         if args.format != "freeswitch-cdr":
             raise UsageError(f"{args.file} is a directory: only freeswitch-cdr reads a directory")
-        files = sorted(path.glob("*.json"))
+        _notice_not_cdrs(args.command, path)
+        files = cdr_files(path)
         lines: Iterator[tuple[bytes, int]] = (
-            (file.read_bytes().strip(), index) for index, file in enumerate(files, start=1)
+            (read_cdr(file), index) for index, file in enumerate(files, start=1)
         )
         stream = None
     else:
@@ -602,6 +637,8 @@ def _cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if out is None:
             target = Path(args.output)
+            if target.is_dir():
+                raise UsageError(f"cannot write {args.output}: it is a directory")
             if not target.parent.exists():
                 raise UsageError(
                     f"cannot write {args.output}: directory {target.parent} does not exist"

@@ -240,7 +240,7 @@ class Pipeline:
         owned: Collection[int] | None = None,
         identities: Mapping[int, str] | None = None,
         rejected: Sequence[Rejected] = (),
-        converter_states: Mapping[int, str] | None = None,
+        converter_states: Mapping[str, str] | None = None,
     ) -> BatchOutcome:
         """Process one batch, commit it with ``positions`` (partition → next position), and
         return what it counted.

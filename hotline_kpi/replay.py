@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 from pydantic_core import from_json
 
-from hotline_kpi.ingest.converters import Converter, event_line
+from hotline_kpi.errors import SourceError
+from hotline_kpi.ingest.converters import Converter, event_line, line_digest
 from hotline_kpi.ingest.decode import Record, Rejected
 from hotline_kpi.ingest.sources import Batch, SingleReader
 from hotline_kpi.pipeline import Totals
@@ -224,10 +226,66 @@ def converted_batch(
     return records, rejected, skipped, last
 
 
+@dataclass(slots=True)
+class ReplayState:
+    """What ``replay --format`` keeps of a format's converter in the store (SPEC §9): its
+    checkpoint, and a key of the first line of each file it read (newest last).
+
+    One state per format, not per path, so that it spans files: replaying ``queue_log.1`` then
+    ``queue_log``, or a log again after it was rotated, continues the legs left open. A file
+    whose first line is one already read is a file read again (replaced by a copy, or given with
+    ``--from-start``): it is read with a fresh converter, so that its events get the same ids
+    and count as duplicates, and the state is left as it was.
+    """
+
+    checkpoint: str | None = None
+    heads: list[str] = field(default_factory=list)
+
+    KEEP: ClassVar[int] = 50  # first-line keys remembered
+
+    @classmethod
+    def parse(cls, text: str | None) -> ReplayState:
+        """The state stored as ``text`` (None or unreadable: a fresh start)."""
+        if not text:
+            return cls()
+        try:
+            value = json.loads(text)
+            return cls(value.get("checkpoint"), [str(head) for head in value.get("heads", [])])
+        except (ValueError, AttributeError, TypeError):
+            return cls()
+
+    def dump(self) -> str:
+        """The text the store keeps."""
+        return json.dumps({"checkpoint": self.checkpoint, "heads": self.heads[-self.KEEP :]})
+
+
+def head_key(fresh: Converter, line: bytes | None) -> str | None:
+    """A key of a file's first line that holds no caller number: the id of its first event (ids
+    are derived with callers blanked), else a digest of its blanked rejection, else of the line
+    (a line that makes no event carries no caller). None for an empty file."""
+    if line is None:
+        return None
+    converted = fresh.convert(line)
+    if converted.events:
+        return str(converted.events[0]["event_id"])
+    if converted.rejection is not None:
+        return line_digest(b"rejected", converted.rejection.payload.encode())
+    return line_digest(b"skipped", line)
+
+
+def first_line(path: Path) -> bytes | None:
+    """The first non-empty complete line of ``path`` (None: none yet)."""
+    with path.open("rb") as stream:
+        for line, _ in source_lines(stream, 0, Fingerprint.of(stream)):
+            return line
+    return None
+
+
 class ConvertingSource(SingleReader):
     """A telephony log (SPEC §9) read from ``start`` through a converter, ``batch_size`` source
-    lines a batch; the converter's state and the file's identity are committed with each
-    position, so that a resumed replay continues the open legs where it stopped."""
+    lines a batch; the file's identity and (under ``state_name``, when given) the converter's
+    state are committed with each position, so that a resumed replay continues the open legs
+    where it stopped."""
 
     def __init__(
         self,
@@ -237,12 +295,17 @@ class ConvertingSource(SingleReader):
         batch_size: int,
         converter: Converter,
         fingerprint: Fingerprint | None = None,
+        *,
+        state_name: str | None = None,
+        state: ReplayState | None = None,
     ) -> None:
         self._name = name
         self._fingerprint = fingerprint
         self._converter = converter
         self._batch_size = batch_size
         self._lines = source_lines(stream, start, fingerprint)
+        self._state_name = state_name
+        self._state = state if state is not None else ReplayState()
 
     @property
     def name(self) -> str:
@@ -256,14 +319,37 @@ class ConvertingSource(SingleReader):
         if position is None:
             return None
         identity = {0: self._fingerprint.identity()} if self._fingerprint is not None else {}
+        states = {}
+        if self._state_name is not None:
+            self._state.checkpoint = self._converter.checkpoint()
+            states[self._state_name] = self._state.dump()
         return Batch(
             records,
             {0: position},
             checkpoints=identity,
             rejected=rejected,
-            converter_states={0: self._converter.checkpoint()},
+            converter_states=states,
             skipped=skipped,
         )
+
+
+def cdr_files(directory: Path) -> list[Path]:
+    """The CDR files of a directory, ``*.json`` in name order; anything else so named (a
+    directory) is left out (see :func:`not_cdr_files`)."""
+    return [path for path in sorted(directory.glob("*.json")) if path.is_file()]
+
+
+def not_cdr_files(directory: Path) -> list[Path]:
+    """What :func:`cdr_files` leaves out: entries named ``*.json`` that are not files."""
+    return [path for path in sorted(directory.glob("*.json")) if not path.is_file()]
+
+
+def read_cdr(path: Path) -> bytes:
+    """One CDR file's bytes; a file the system refuses is a one-line :class:`SourceError`."""
+    try:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
 
 
 class CdrDirectorySource(SingleReader):
@@ -275,7 +361,7 @@ class CdrDirectorySource(SingleReader):
         self._name = f"dir:{directory.resolve()}"
         self._converter = converter
         self._batch_size = batch_size
-        self._files = iter(enumerate(sorted(directory.glob("*.json")), start=1))
+        self._files = iter(enumerate(cdr_files(directory), start=1))
 
     @property
     def name(self) -> str:
@@ -285,14 +371,8 @@ class CdrDirectorySource(SingleReader):
     def poll(self) -> Batch | None:
         """The events of the next files, or None when every file was read."""
         chosen = itertools.islice(self._files, self._batch_size)
-        lines = ((path.read_bytes().strip(), index) for index, path in chosen)
+        lines = ((read_cdr(path), index) for index, path in chosen)
         records, rejected, skipped, position = converted_batch(self._converter, lines)
         if position is None:
             return None
-        return Batch(
-            records,
-            {0: position},
-            rejected=rejected,
-            converter_states={0: self._converter.checkpoint()},
-            skipped=skipped,
-        )
+        return Batch(records, {0: position}, rejected=rejected, skipped=skipped)

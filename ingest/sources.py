@@ -39,9 +39,9 @@ class Batch:
     rejected: Sequence[Rejected] = ()
     """Lines of a telephony source its converter could not read (SPEC §9): rejected with a
     reason, like events."""
-    converter_states: Mapping[int, str] = field(default_factory=dict)
-    """partition → a converter's state after the batch (open legs, ordinals: SPEC §9),
-    committed with the position and handed back on resume."""
+    converter_states: Mapping[str, str] = field(default_factory=dict)
+    """name → a converter's state after the batch (open legs, ordinals: SPEC §9), committed
+    with the position and handed back on resume; one name per format, so it spans files."""
     skipped: int = 0
     """Source lines read that make no event (SPEC §9: counted as skipped, never lost)."""
 

@@ -297,9 +297,9 @@ class BatchWrite:
     # partition -> identity of what was read up to its position (a replayed file's device,
     # inode and prefix hash), so that a source replaced under the same name is noticed.
     identities: dict[int, str] = field(default_factory=dict)
-    # partition -> a telephony converter's state after the batch (SPEC §9), kept with the
-    # position so that a resumed replay continues its open legs.
-    converter_states: dict[int, str] = field(default_factory=dict)
+    # name -> a telephony converter's state after the batch (SPEC §9), kept with the position
+    # so that a resumed replay continues its open legs.
+    converter_states: dict[str, str] = field(default_factory=dict)
 
 
 class StalePositionError(StoreError):
@@ -385,8 +385,8 @@ def _identity_key(source: str, partition: int) -> str:
     return f"identity:{partition}:{source}"
 
 
-def _state_key(source: str, partition: int) -> str:
-    return f"converter:{partition}:{source}"
+def _state_key(name: str) -> str:
+    return f"converter:{name}"
 
 
 def _chunks(values: Sequence[str], size: int = 900) -> Iterator[Sequence[str]]:
@@ -914,15 +914,9 @@ class SqlStore:
                 found[int(partition)] = str(value)
         return found
 
-    def converter_states(self, source: str) -> dict[int, str]:
-        """The converter state committed with each partition's position of ``source``."""
-        rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'converter:%'")
-        found: dict[int, str] = {}
-        for key, value in rows:
-            _, partition, name = str(key).split(":", 2)
-            if name == source:
-                found[int(partition)] = str(value)
-        return found
+    def converter_state(self, name: str) -> str | None:
+        """The telephony converter state last committed under ``name`` (None: none yet)."""
+        return self.meta(_state_key(name))
 
     def queue_labels(self) -> list[str]:
         """The queue names that hold a label slot, in the order they got it."""
@@ -1106,10 +1100,7 @@ class SqlStore:
         if batch.converter_states:
             cursor.executemany(
                 self._sql_meta,
-                [
-                    (_state_key(batch.source, partition), state)
-                    for partition, state in batch.converter_states.items()
-                ],
+                [(_state_key(name), state) for name, state in batch.converter_states.items()],
             )
         if batch.watermark is not None:
             cursor.execute(self._sql_watermark, (str(batch.watermark),))

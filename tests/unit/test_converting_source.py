@@ -19,7 +19,7 @@ from hotline_kpi.live import consume
 from hotline_kpi.metrics.export import KpiFigures
 from hotline_kpi.metrics.store import SqliteStore
 from hotline_kpi.pipeline import Pipeline, Totals, thresholds_of
-from hotline_kpi.replay import ConvertingSource, resume
+from hotline_kpi.replay import ConvertingSource, ReplayState, resume
 
 
 class Toy:
@@ -66,9 +66,12 @@ def _replay(store: SqliteStore, settings: Settings, log: bytes, batch_size: int)
             stream, store.positions(name).get(0), store.identities(name).get(0)
         )
         assert why is None
-        state = store.converter_states(name).get(0)
-        toy = Toy(json.loads(state) if state is not None and start else None)
-        source = ConvertingSource(stream, name, start, batch_size, toy, fingerprint)
+        saved = ReplayState.parse(store.converter_state("replay:toy"))
+        checkpoint = saved.checkpoint
+        toy = Toy(json.loads(checkpoint) if checkpoint is not None and start else None)
+        source = ConvertingSource(
+            stream, name, start, batch_size, toy, fingerprint, state_name="replay:toy", state=saved
+        )
         return consume(pipeline, source)
 
 
@@ -81,7 +84,9 @@ def test_events_rejections_and_skipped_lines_are_counted(settings: Settings) -> 
     volumes = KpiFigures(store, settings).month("2026-11")["volumes"]["overall"]
     assert (volumes["requests"], volumes["answered"]) == (2, 1)
     # What is left open is committed with the position: c2 entered and was not answered.
-    assert json.loads(store.converter_states("file:toy")[0]) == {"open": {"c2": "q"}}
+    saved = ReplayState.parse(store.converter_state("replay:toy"))
+    assert saved.checkpoint is not None
+    assert json.loads(saved.checkpoint) == {"open": {"c2": "q"}}
 
 
 def test_a_resumed_replay_continues_the_open_legs(settings: Settings) -> None:

@@ -191,7 +191,6 @@ def test_an_agent_logged_in_before_its_first_connect_is_one_agent_and_logs_out()
     assert last and all(state == "logged_out" for state in last.values()), last
 
 
-@pytest.mark.xfail(strict=True, reason="replay --format drops the open legs at a rotation")
 def test_replay_of_a_rotated_queue_log_continues_the_leg_left_open(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,7 +217,6 @@ def test_replay_of_a_rotated_queue_log_continues_the_leg_left_open(
 # ------------------------------------------------------------------ user mistakes
 
 
-@pytest.mark.xfail(strict=True, reason="a *.json directory in a CDR directory: a traceback")
 @pytest.mark.parametrize("command", ["replay", "convert"])
 def test_a_cdr_directory_holding_a_directory_named_json_is_one_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
@@ -235,7 +233,6 @@ def test_a_cdr_directory_holding_a_directory_named_json_is_one_clear_error(
     assert status != 0 or "archive.json" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="convert --output DIRECTORY: IsADirectoryError traceback")
 def test_convert_to_a_directory_is_one_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
