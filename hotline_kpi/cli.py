@@ -333,12 +333,14 @@ def _stop_on_sigterm(*signums: int) -> tuple[threading.Event, Callable[[], None]
 
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Consume the topic until SIGTERM or Ctrl-C, then stop cleanly."""
+    from hotline_kpi.ingest.confluent import ConfluentKafkaSource, consumer_config
     from hotline_kpi.ingest.dead_letters import DeadLetterPublisher
     from hotline_kpi.ingest.kafka import KafkaSource, client_config
     from hotline_kpi.live import consume, open_live
 
     kafka = settings.kafka
-    client = client_config(kafka, kafka_credentials(kafka))
+    credentials = kafka_credentials(kafka)
+    client = client_config(kafka, credentials)
     live = open_live(
         settings,
         basic_auth=metrics_basic_auth(settings.metrics),
@@ -347,14 +349,20 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     assert live.metrics is not None and live.server is not None
     # Installed before connecting, so that a SIGTERM during start-up is a clean stop too.
     stop, restore = _stop_on_sigterm(signal.SIGTERM, signal.SIGINT)
-    source: KafkaSource | None = None
+    source: KafkaSource | ConfluentKafkaSource | None = None
     dead_letters: DeadLetterPublisher | None = None
     totals = None
     try:
         with _kafka_connecting(verbose=args.verbose):
-            source = KafkaSource(
-                kafka, client, live.store.positions, lag=live.metrics.lag, stop=stop
-            )
+            if kafka.client == "confluent-kafka":
+                config = consumer_config(kafka, credentials)
+                source = ConfluentKafkaSource(
+                    kafka, config, live.store.positions, lag=live.metrics.lag, stop=stop
+                )
+            else:
+                source = KafkaSource(
+                    kafka, client, live.store.positions, lag=live.metrics.lag, stop=stop
+                )
             if kafka.dead_letter_topic:
                 dead_letters = DeadLetterPublisher(
                     kafka.dead_letter_topic, live.store, live.metrics.registry, client

@@ -149,6 +149,8 @@ class KafkaSettings(_Strict):
     """The Kafka connection. Secrets are never config values, only file paths or env vars."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    # The library ``run`` consumes with; both keep the offsets in the store (issue 17).
+    client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
     topic: str = "hotline-events"
     group: str = "hotline-kpi"
     connect_timeout_seconds: int = Field(30, ge=1, le=600)

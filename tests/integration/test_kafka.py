@@ -4,12 +4,14 @@ Every test produces simulated traffic (with its ground truth) to a real topic, c
 the real consumer process, and compares the export with the ground truth number by number —
 after SIGKILLs, a broker restart, duplicates, poison messages, two consumers sharing PostgreSQL,
 and a SCRAM-authenticated listener — and keeps going, and stops promptly, while its dead-letter
-topic does not exist.
+topic does not exist. The crash, broker-restart, rebalance and fence tests run with each Kafka
+client ``run`` can use (``kafka.client``: kafka-python, confluent-kafka).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -19,8 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from hotline_kpi.config import KafkaCredentials, KafkaSettings
+from hotline_kpi.ingest.confluent import ConfluentKafkaSource, consumer_config
+from hotline_kpi.ingest.kafka import KafkaSource, client_config
+from hotline_kpi.ingest.sources import Batch
 from tests.support.consumers import (
     CLI,
     Consumer,
@@ -48,10 +54,20 @@ __all__ = ["Consumer", "export_matches", "rejection_counts", "wait_consumed"]
 pytestmark = pytest.mark.integration
 
 
+CLIENTS = ("kafka-python", "confluent-kafka")
+
+
 @pytest.fixture
 def consumers() -> Iterator[list[Consumer]]:
     with killed_at_exit() as started:
         yield started
+
+
+@pytest.fixture(params=CLIENTS)
+def client(request: pytest.FixtureRequest) -> str:
+    """The ``kafka.client`` the test's ``run`` processes consume with: each test taking it runs
+    once per client."""
+    return str(request.param)
 
 
 def test_a_stream_with_duplicates_and_poison_is_consumed_exactly_and_dead_lettered(
@@ -106,6 +122,7 @@ def test_sigkill_mid_stream_and_restart_loses_nothing_and_counts_nothing_twice(
     kafka_broker: KafkaBroker,
     kafka_topic: Callable[..., str],
     consumers: list[Consumer],
+    client: str,
 ) -> None:
     topic = kafka_topic(partitions=3)
     truth = produce(
@@ -123,7 +140,7 @@ def test_sigkill_mid_stream_and_restart_loses_nothing_and_counts_nothing_twice(
     total = sum(ends.values())
     kills = 0
     for fraction in (0.15, 0.45, 0.7):
-        consumer = Consumer(tmp_path, kafka_broker.bootstrap, topic, store)
+        consumer = Consumer(tmp_path, kafka_broker.bootstrap, topic, store, client=client)
         consumers.append(consumer)
         wait_until(
             lambda f=fraction, c=consumer: (
@@ -138,7 +155,7 @@ def test_sigkill_mid_stream_and_restart_loses_nothing_and_counts_nothing_twice(
         else:
             assert consumer.stop() == 0
     assert kills >= 2, "the stream was consumed too fast to be killed mid-way"
-    consumers.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, store))
+    consumers.append(Consumer(tmp_path, kafka_broker.bootstrap, topic, store, client=client))
     wait_consumed(store, kafka_broker.bootstrap, topic, consumers[-1:])
     assert consumers[-1].stop() == 0
     assert_exact(tmp_path, store, truth)
@@ -148,6 +165,7 @@ def test_the_consumer_waits_out_a_broker_restart_and_stays_exact(
     tmp_path: Path,
     kafka_broker_factory: Callable[..., KafkaBroker],
     consumers: list[Consumer],
+    client: str,
 ) -> None:
     broker = kafka_broker_factory()
     broker.create_topic("calls", partitions=2)
@@ -163,7 +181,7 @@ def test_the_consumer_waits_out_a_broker_restart_and_stays_exact(
     )
     store = str(tmp_path / "k.db")
     total = sum(end_offsets(broker.bootstrap, "calls").values())
-    consumers.append(Consumer(tmp_path, broker.bootstrap, "calls", store))
+    consumers.append(Consumer(tmp_path, broker.bootstrap, "calls", store, client=client))
     wait_until(
         lambda: (
             consumers[0].alive() and sum(stored_positions(store, "calls").values()) > total * 0.2
@@ -186,6 +204,7 @@ def test_two_consumers_in_one_group_share_a_postgresql_store_exactly(
     kafka_topic: Callable[..., str],
     postgres_database: str,
     consumers: list[Consumer],
+    client: str,
 ) -> None:
     topic = kafka_topic(partitions=4)
     truth = produce(
@@ -198,8 +217,129 @@ def test_two_consumers_in_one_group_share_a_postgresql_store_exactly(
         seed=24,
         extra=("--duplicates", "0.02", "--bad", "0.002"),
     )
-    consume_all(tmp_path, kafka_broker.bootstrap, topic, postgres_database, consumers, 2)
+    consume_all(tmp_path, kafka_broker.bootstrap, topic, postgres_database, consumers, 2, client)
     assert_exact(tmp_path, postgres_database, truth)
+
+
+def test_a_consumer_frozen_past_its_session_is_fenced_by_the_store_and_stays_exact(
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    kafka_topic: Callable[..., str],
+    consumers: list[Consumer],
+    client: str,
+) -> None:
+    # A zombie: frozen (SIGSTOP) mid-stream with a batch in hand, it loses its partitions to a
+    # successor that consumes to the end; thawed, whatever it still commits is refused by the
+    # store's position fence, and it reads again from the store.
+    topic = kafka_topic(partitions=2)
+    truth = produce(
+        tmp_path,
+        kafka_broker.bootstrap,
+        topic,
+        "2026-10-29",
+        2,
+        4000,
+        seed=26,
+        extra=("--duplicates", "0.01"),
+    )
+    store = str(tmp_path / "k.db")
+    total = sum(end_offsets(kafka_broker.bootstrap, topic).values())
+    quick = {"HOTLINE_KPI_KAFKA__SESSION_TIMEOUT_MS": "6000"}
+    zombie = Consumer(tmp_path, kafka_broker.bootstrap, topic, store, env=quick, client=client)
+    consumers.append(zombie)
+    wait_until(
+        lambda: zombie.alive() and sum(stored_positions(store, topic).values()) >= total * 0.2,
+        timeout=240,
+        interval=0.02,
+    )
+    zombie.process.send_signal(signal.SIGSTOP)
+    frozen_at = sum(stored_positions(store, topic).values())
+    successor = Consumer(tmp_path, kafka_broker.bootstrap, topic, store, env=quick, client=client)
+    consumers.append(successor)
+    wait_consumed(store, kafka_broker.bootstrap, topic, [successor])
+    zombie.process.send_signal(signal.SIGCONT)
+    # Thawed, it finds it was left out of the group and rejoins (the successor gives up half).
+    wait_until(
+        lambda: zombie.output().count("partitions assigned") >= 2,
+        timeout=60,
+        message="the thawed consumer did not rejoin the group",
+    )
+    time.sleep(1)
+    assert [zombie.stop(), successor.stop()] == [0, 0]
+    fenced = "reading again from the store" in Path(zombie.log.name).read_text()
+    print(f"{client}: frozen at {frozen_at} of {total}; its batch in hand fenced: {fenced}")
+    assert frozen_at < total, "the stream was consumed too fast to freeze the consumer mid-way"
+    assert_exact(tmp_path, store, truth)
+
+
+def _open_source(
+    client: str, kafka: KafkaSettings, stored: dict[int, int]
+) -> KafkaSource | ConfluentKafkaSource:
+    """The ``run`` source of ``client`` in this process, reading its positions from ``stored``."""
+    if client == "confluent-kafka":
+        config = consumer_config(kafka, KafkaCredentials())
+        return ConfluentKafkaSource(kafka, config, lambda _: dict(stored))
+    return KafkaSource(kafka, client_config(kafka, KafkaCredentials()), lambda _: dict(stored))
+
+
+def _next_batch(source: KafkaSource | ConfluentKafkaSource, timeout: float = 30) -> Batch:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = source.poll()
+        if batch.records:
+            return batch
+    raise AssertionError(f"nothing read within {timeout} s")
+
+
+def test_each_client_starts_at_the_stored_offsets_and_reads_a_fenced_batch_again(
+    kafka_broker: KafkaBroker, kafka_topic: Callable[..., str], client: str
+) -> None:
+    topic = kafka_topic(partitions=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
+    for i in range(30):
+        producer.send(topic, value=f"m{i}".encode(), partition=0)
+    producer.flush(timeout=30)
+    producer.close()
+    kafka = KafkaSettings(
+        bootstrap_servers=kafka_broker.bootstrap, topic=topic, group=f"g-{topic}", client=client
+    )
+    stored = {0: 10}
+    source = _open_source(client, kafka, stored)
+    try:
+        # Assigned: sought to the store's offset, and the batch is fenced by it.
+        batch = _next_batch(source)
+        assert batch.records[0] == (b"m10", 0, 11) and batch.expected == {0: 10}
+        assert source.owned() == {0}
+        # Another member moved the partition to 20 meanwhile; the store refused the batch.
+        stored[0] = 20
+        source.rewind(batch)
+        again = _next_batch(source)
+        assert again.records[0] == (b"m20", 0, 21) and again.expected == {0: 20}
+        while again.positions[0] < 30:
+            source.commit(again)
+            again = _next_batch(source)
+        source.commit(again)
+        # Kafka's committed offsets are written for lag tools only ...
+        group = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap, group_id=kafka.group)
+        try:
+            wait_until(
+                lambda: source.poll() is not None and group.committed(TopicPartition(topic, 0)),
+                timeout=20,
+                message="the offsets were not committed to Kafka for lag tools",
+            )
+            assert group.committed(TopicPartition(topic, 0)) == 30
+        finally:
+            group.close()
+    finally:
+        source.close()
+    # ... and never read: a member whose store holds nothing starts at the beginning.
+    stored.clear()
+    fresh = _open_source(client, kafka, stored)
+    try:
+        first = _next_batch(fresh)
+        assert first.records[0] == (b"m0", 0, 1) and first.expected == {0: None}
+    finally:
+        fresh.close()
 
 
 def test_run_consumes_through_a_scram_listener_and_a_wrong_password_is_one_line(

@@ -108,7 +108,10 @@ class Consumer:
         store: str,
         *extra: str,
         env: dict[str, str] | None = None,
+        client: str | None = None,
     ) -> None:
+        """``client``: the ``kafka.client`` setting (None: the default, kafka-python)."""
+        chosen = {} if client is None else {"HOTLINE_KPI_KAFKA__CLIENT": client}
         self.log = (cwd / f"run-{time.monotonic_ns()}.log").open("w")
         self.process = subprocess.Popen(
             [
@@ -129,7 +132,7 @@ class Consumer:
             cwd=cwd,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **KEYED, **(env or {})},
+            env={**os.environ, **KEYED, **chosen, **(env or {})},
         )
 
     def alive(self) -> bool:
@@ -216,11 +219,17 @@ def wait_consumed(
 
 
 def consume_all(
-    cwd: Path, bootstrap: str, topic: str, store: str, consumers: list[Consumer], count: int
+    cwd: Path,
+    bootstrap: str,
+    topic: str,
+    store: str,
+    consumers: list[Consumer],
+    count: int,
+    client: str | None = None,
 ) -> None:
-    """``count`` consumers of ``topic`` in one group into ``store``, until it holds the end
-    offsets; each then stops cleanly on SIGTERM."""
-    started = [Consumer(cwd, bootstrap, topic, store) for _ in range(count)]
+    """``count`` consumers of ``topic`` in one group into ``store`` (with the Kafka ``client``),
+    until it holds the end offsets; each then stops cleanly on SIGTERM."""
+    started = [Consumer(cwd, bootstrap, topic, store, client=client) for _ in range(count)]
     consumers.extend(started)
     wait_consumed(store, bootstrap, topic, started)
     assert [consumer.stop() for consumer in started] == [0] * count
