@@ -14,13 +14,15 @@ References
   Customers", Manufacturing & Service Operations Management 4(3):208–227, 2002.
 - [MZ] A. Mandelbaum, S. Zeltyn, "The Palm/Erlang-A Queue, with Applications to Call Centers",
   Technion teaching note, 2005 (§3 steady state, §4.4 ``P{W>0}``, §4.5 ``P{Ab}``).
-- [NR] W. H. Press et al., "Numerical Recipes", 3rd ed., §6.2 (incomplete gamma function:
-  series and Lentz continued fraction).
+- [DLMF] NIST Digital Library of Mathematical Functions, §8.2 (incomplete gamma functions),
+  §8.5.1 and §13.6.5 (their relation to Kummer's function ``M(1, a + 1, z)``).
 
 Why not a library: ``pyworkforce`` implements Erlang C only; ``erlangccmath`` needs a vendor
 user id at run time; ``pyqueueing`` (0.1.x) is new and does not cover waiting-time
 distributions with abandonment. The formulas below are short, published and tested against
-reference values and a simulation (``tests/unit/test_erlang.py``).
+reference values and a simulation (``tests/unit/test_erlang.py``). The special functions under
+them (regularised incomplete gamma, log-gamma, Kummer's function) are scipy's (issue 17), not
+hand-written series.
 
 Derivation of the Erlang A waiting-time quantities (used by :class:`ErlangA`)
 -----------------------------------------------------------------------------
@@ -55,6 +57,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from scipy import special as _special
+
 __all__ = [
     "ErlangA",
     "ErlangC",
@@ -71,9 +75,9 @@ __all__ = [
 
 Kpi = Literal["manual_connection_rate", "service_level"]
 
-_EPS = 1e-15
-_FPMIN = 1e-300
-_MAX_ITER = 1_000_000
+# Below this a regularised incomplete gamma value is (near) subnormal and has lost digits: its
+# logarithm is then taken from Kummer's function instead (see _log_gamma_p_q).
+_TINY = 1e-290
 # Beyond this many "patience phases" (x = nμ/θ) callers are so patient that Erlang C is exact to
 # far below the precision of any measured input, and the series would only cost time.
 _X_ERLANG_C = 1e7
@@ -88,50 +92,38 @@ _LOAD_SLACK = 1e-9
 
 
 def _log_gamma_p_q(a: float, z: float) -> tuple[float, float]:
-    """``(log P(a, z), log Q(a, z))``, the regularised incomplete gamma functions ([NR] §6.2).
+    """``(log P(a, z), log Q(a, z))``, the regularised incomplete gamma functions.
 
-    The series is used below ``z = a + 1``, the Lentz continued fraction above it, each where it
-    converges fast; the other value is taken as the complement in log space.
+    Both come from scipy's ``gammainc`` / ``gammaincc`` (Cephes/Boost: series, continued fraction
+    and Temme's uniform expansion, each where it is accurate). Erlang A needs ``log P`` far below
+    the smallest double (``P(x, y)`` with ``y < x`` is ``≈ e^{-x(r-1-ln r)}``, ``r = y/x``, which
+    underflows from ``x ≈ 2·10⁴`` at ``r = 0.75`` while ``π_n K`` grows as fast), so where
+    ``P`` is not a normal double it is taken in logarithms from Kummer's function,
+    ``P(a, z) = z^a e^{-z} M(1, a + 1, z) / Γ(a + 1)`` (DLMF 8.5.1, 13.6.5), ``M`` being
+    ``hyp1f1``. ``Q`` is only that small where ``z ≫ a + 1``, where the model multiplies it by at
+    most ``π_n K ≤ 1/P ≤ 2``, so its underflow to zero is exact to double precision.
     """
     if a <= 0:
         raise ValueError(f"incomplete gamma needs a > 0, got a={a}")
     if z <= 0:
         return -math.inf, 0.0
+    # One kernel call: the tail that is the smaller one (below or above z = a + 1), the other as
+    # its complement in log space, which is exact there since the smaller tail is ≲ 0.6.
     if z < a + 1:
-        # P(a,z) = e^{-z} z^a / Γ(a+1) · Σ_k z^k / ((a+1)…(a+k))
-        term = 1.0
-        total = 1.0
-        ap = a
-        for _ in range(_MAX_ITER):
-            ap += 1.0
-            term *= z / ap
-            total += term
-            if term < total * _EPS:
-                break
-        log_p = a * math.log(z) - z - math.lgamma(a + 1.0) + math.log(total)
-        log_p = min(log_p, 0.0)
+        p = _special.gammainc(a, z)
+        if p >= _TINY:
+            log_p = math.log(p)
+        else:
+            log_p = (
+                _special.xlogy(a, z)
+                - z
+                - _special.gammaln(a + 1.0)
+                + math.log(_special.hyp1f1(1.0, a + 1.0, z))
+            )
+        log_p = min(float(log_p), 0.0)
         return log_p, _log1mexp(log_p)
-    # Q(a,z) = e^{-z} z^a / Γ(a) · 1/(z+1-a- 1·(1-a)/(z+3-a- 2·(2-a)/(z+5-a- …)))
-    b = z + 1.0 - a
-    c = 1.0 / _FPMIN
-    d = 1.0 / b
-    h = d
-    for i in range(1, _MAX_ITER):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        if abs(d) < _FPMIN:
-            d = _FPMIN
-        c = b + an / c
-        if abs(c) < _FPMIN:
-            c = _FPMIN
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < _EPS:
-            break
-    log_q = a * math.log(z) - z - math.lgamma(a) + math.log(h)
-    log_q = min(log_q, 0.0)
+    q = _special.gammaincc(a, z)
+    log_q = min(math.log(q), 0.0) if q > 0.0 else -math.inf
     return _log1mexp(log_q), log_q
 
 
@@ -139,6 +131,8 @@ def _log1mexp(log_v: float) -> float:
     """``log(1 − e^log_v)`` for ``log_v ≤ 0``, accurate at both ends (Mächler 2012)."""
     if log_v == 0.0:
         return -math.inf
+    if log_v == -math.inf:
+        return 0.0
     if log_v > -math.log(2.0):
         return math.log(-math.expm1(log_v))
     return math.log1p(-math.exp(log_v))

@@ -18,6 +18,8 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -87,6 +89,27 @@ def test_erlang_c_staffing_for_80_20_in_the_worked_example_is_14_agents() -> Non
     assert erlang_c_agents_needed(100 / 1800, 1 / 180, target_service_level=0.8) == 14
 
 
+def _erlang_c_exact(n: int, load: Fraction) -> Fraction:
+    """Textbook Erlang C in exact rationals: ``(Rⁿ/n! · n/(n−R)) / (Σ_{k<n} Rᵏ/k! + that)``."""
+    top = load**n / math.factorial(n) * n / (n - load)
+    return top / (sum(load**k / math.factorial(k) for k in range(n)) + top)
+
+
+@pytest.mark.parametrize(
+    ("n", "lam", "mu"),
+    [(1, 0.5, 1.0), (3, 0.75, 0.5), (11, 0.625, 0.0625), (20, 1.5, 0.125), (45, 5.0, 0.125)],
+)
+def test_erlang_c_equals_the_textbook_formula_in_exact_fractions(
+    n: int, lam: float, mu: float
+) -> None:
+    # The rates are binary fractions, so R = λ/μ is exact and so is the reference.
+    exact = _erlang_c_exact(n, Fraction(lam) / Fraction(mu))
+    model = erlang_c(n, lam, mu)
+    assert model.p_wait == pytest.approx(float(exact), rel=1e-12)
+    asa = exact / (n * Fraction(mu) - Fraction(lam))
+    assert model.asa == pytest.approx(float(asa), rel=1e-12)
+
+
 # -- Erlang A: exact identities and limits ----------------------------------------------------
 
 
@@ -102,6 +125,52 @@ def test_erlang_a_with_patience_equal_to_handle_time_is_poisson(n: int, load: fl
     assert model.p_wait == pytest.approx(p_wait, rel=1e-9)
     assert model.p_abandon == pytest.approx(queue / load, rel=1e-9)
     assert model.mean_wait == pytest.approx(queue / load, rel=1e-9)  # E[W] = E[Q]/λ
+
+
+@pytest.mark.parametrize(("n", "load"), [(3, 2), (11, 10), (40, 37), (120, 100), (400, 380)])
+def test_erlang_a_poisson_case_matches_fifty_digit_decimal_sums(n: int, load: int) -> None:
+    # θ = μ: P{W>0} = P{L ≥ n} and P{Ab} = E[(L − n)⁺]/R with L ~ Poisson(R) ([MZ] §3), both
+    # finite sums over k < n (E[(L−n)⁺] = R − n + Σ_{k<n} (n−k) p_k), evaluated in 50 digits.
+    with localcontext() as ctx:
+        ctx.prec = 50
+        r = Decimal(load)
+        pmf = [(-r).exp()]
+        for k in range(1, n):
+            pmf.append(pmf[-1] * r / k)
+        p_wait = 1 - sum(pmf)
+        p_abandon = (r - n + sum((n - k) * p for k, p in enumerate(pmf))) / r
+    model = erlang_a(n, float(load), 1.0, 1.0)
+    assert model.p_wait == pytest.approx(float(p_wait), rel=1e-12)
+    assert model.p_abandon == pytest.approx(float(p_abandon), rel=1e-12)
+
+
+def _birth_death_log(n: int, lam: float, mu: float, theta: float) -> tuple[float, float]:
+    """:func:`_birth_death` with log-space weights, for loads whose weights overflow a float."""
+    logs = [0.0]
+    for j in range(1, n + 20000):
+        logs.append(logs[-1] + math.log(lam / (min(j, n) * mu + max(0, j - n) * theta)))
+    top = max(logs)
+    weights = [math.exp(v - top) for v in logs]
+    total = math.fsum(weights)
+    p_wait = math.fsum(weights[n:]) / total
+    queue = math.fsum((j - n) * w for j, w in enumerate(weights) if j > n) / total
+    return p_wait, theta * queue / lam
+
+
+@pytest.mark.parametrize(
+    ("n", "lam", "mu", "theta"),
+    # x = nμ/θ of 10⁴–10⁵: P(x, y) is 5e-33 in the first case and below the smallest double in
+    # the second (π_n K far above the largest), so the kernels must work in logarithms.
+    [(1875, 33.95, 1 / 53, 1 / 2400), (200, 5.0, 1 / 30, 1 / 3600)],
+)
+def test_erlang_a_with_very_patient_callers_matches_the_chain_in_log_space(
+    n: int, lam: float, mu: float, theta: float
+) -> None:
+    p_wait, p_abandon = _birth_death_log(n, lam, mu, theta)
+    model = erlang_a(n, lam, mu, theta)
+    assert model.p_wait == pytest.approx(p_wait, rel=1e-9)
+    # P{Ab} is there the difference of two integrals equal to 4–6 digits, which costs as many.
+    assert model.p_abandon == pytest.approx(p_abandon, rel=1e-6)
 
 
 def _birth_death(n: int, lam: float, mu: float, theta: float) -> tuple[float, float]:
