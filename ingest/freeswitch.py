@@ -29,7 +29,7 @@ from hotline_kpi.ingest.converters import (
     checkpoint_json,
     line_digest,
 )
-from hotline_kpi.ingest.decode import Reason
+from hotline_kpi.ingest.decode import MAX_DEPTH, Reason, _too_deep
 
 # cc_cancel_reason (mod_callcenter's MEMBER_CANCEL_REASON_CHART) → (event type, left reason,
 # end cause). BREAK_OUT is the caller hanging up while waiting; NONE is a cancel without a
@@ -114,6 +114,11 @@ _PERSONAL_KEY = re.compile(
     re.IGNORECASE,
 )
 _EPOCH = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
+# The epochs datetime can stamp in any time zone: 0001-01-02 to 9999-12-30 (UTC).
+_FIRST_EPOCH = int(datetime(1, 1, 2, tzinfo=UTC).timestamp())
+_LAST_EPOCH = int(datetime(9999, 12, 30, tzinfo=UTC).timestamp())
+_SHOWN = 64  # characters of a wrong value quoted in a rejection's detail
+_COUNTERS = ("cdrs", "legs", "skipped", "rejected")  # the checkpoint's fields
 
 
 class CdrRejected(Exception):
@@ -146,6 +151,8 @@ class FreeswitchCdr:
         ``options["encode_values"]`` (default true) says whether variable values are
         URL-encoded, as ``mod_json_cdr``'s ``encode-values`` setting; other options are ignored.
         """
+        if not isinstance(options, Mapping):
+            raise ValueError(f"freeswitch-cdr options must be a mapping, not {options!r}")
         encoded = options.get("encode_values", True)
         if not isinstance(encoded, bool):
             raise ValueError(
@@ -154,6 +161,11 @@ class FreeswitchCdr:
         converter = cls(encoded_values=encoded)
         if checkpoint is None:
             return converter
+        if not isinstance(checkpoint, str | bytes):
+            raise ValueError(
+                f"freeswitch-cdr checkpoint is {type(checkpoint).__name__}, not JSON text: "
+                "replay from the start"
+            )
         try:
             state = orjson.loads(checkpoint)
         except orjson.JSONDecodeError as error:
@@ -164,7 +176,13 @@ class FreeswitchCdr:
             raise ValueError(
                 "freeswitch-cdr checkpoint is not a JSON object: replay from the start"
             )
-        for name in ("cdrs", "legs", "skipped", "rejected"):
+        unknown = sorted(str(name) for name in state if name not in _COUNTERS)
+        if unknown:
+            raise ValueError(
+                f"freeswitch-cdr checkpoint has unknown fields {', '.join(map(repr, unknown))} "
+                "(not a freeswitch-cdr state): replay from the start"
+            )
+        for name in _COUNTERS:
             value = state.get(name, 0)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(
@@ -188,6 +206,9 @@ class FreeswitchCdr:
     def convert(self, line: bytes) -> Converted:
         """The events of one CDR (one JSON object: one line, or one file's content)."""
         self.cdrs += 1
+        if _too_deep(line):
+            # Checked before parsing, so that no walk of the CDR can go too deep (SPEC §2).
+            return self._reject(Reason.invalid_json, f"nested deeper than {MAX_DEPTH} levels", "")
         try:
             document = orjson.loads(line)
         except orjson.JSONDecodeError as error:
@@ -261,7 +282,7 @@ def _leg_events(variables: Mapping[str, str], document: Mapping[str, Any]) -> li
         if reason not in CANCEL_REASONS:
             raise CdrRejected(
                 Reason.out_of_range,
-                f"cc_cancel_reason {reason!r} is not one of {', '.join(CANCEL_REASONS)}",
+                f"cc_cancel_reason {_shown(reason)} is not one of {', '.join(CANCEL_REASONS)}",
             )
         outcome, left_reason, ended_cause = CANCEL_REASONS[reason]
         fields: dict[str, Any] = {"queue": queue}
@@ -270,7 +291,9 @@ def _leg_events(variables: Mapping[str, str], document: Mapping[str, Any]) -> li
         leg.append((outcome, canceled, fields))
         leg.append(("call.ended", canceled, {"cause": ended_cause}))
     else:
-        raise CdrRejected(Reason.out_of_range, f"cc_cause {cause!r} is not answered or cancel")
+        raise CdrRejected(
+            Reason.out_of_range, f"cc_cause {_shown(cause)} is not answered or cancel"
+        )
 
     events: list[Event] = []
     for index, (event_type, epoch, extra) in enumerate(leg):
@@ -300,6 +323,11 @@ def end_cause(variables: Mapping[str, str]) -> str:
     return DISPOSITIONS.get(variables.get("sip_hangup_disposition", ""), DEFAULT_END)
 
 
+def _shown(text: str) -> str:
+    """``text`` quoted for a rejection's detail, cut to a few dozen characters."""
+    return repr(text[:_SHOWN]) + ("..." if len(text) > _SHOWN else "")
+
+
 def _required(variables: Mapping[str, str], name: str) -> str:
     value = variables.get(name)
     if not value:
@@ -311,8 +339,12 @@ def _epoch(variables: Mapping[str, str], name: str) -> int | None:
     """A ``*_epoch`` variable in whole seconds; FreeSWITCH writes 0 for what did not happen."""
     text = variables.get(name, "")
     if text and not _EPOCH.fullmatch(text):
-        raise CdrRejected(Reason.naive_timestamp, f"{name} {text!r} is not epoch seconds")
+        raise CdrRejected(Reason.naive_timestamp, f"{name} {_shown(text)} is not epoch seconds")
     seconds = int(float(text)) if text else 0
+    if seconds and not _FIRST_EPOCH <= seconds <= _LAST_EPOCH:
+        raise CdrRejected(
+            Reason.naive_timestamp, f"{name} {_shown(text)} is not a time of years 1 to 9999"
+        )
     return seconds or None
 
 
@@ -332,7 +364,9 @@ def _profiles(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     for position, flow in enumerate(flows):
         if isinstance(flow, dict) and isinstance(flow.get("caller_profile"), dict):
             index = str(flow.get("profile_index", ""))
-            order = int(index) if index.isdigit() else len(flows) - position
+            # ASCII digits only, and few of them: int() refuses "²" and 5,000-digit text.
+            digits = index.isascii() and index.isdigit() and len(index) <= 18
+            order = int(index) if digits else len(flows) - position
             found.append((order, flow["caller_profile"]))
     return [profile for _, profile in sorted(found, key=lambda item: item[0])]
 
@@ -347,8 +381,10 @@ def _profile_field(document: Mapping[str, Any], name: str) -> str | None:
 
 def blanked_cdr(document: Mapping[str, Any]) -> str:
     """The CDR as compact JSON text with every caller number and name blanked: the personal
-    fields (variables, caller profiles, originator/originatee profiles) are emptied, then
-    every text they held is removed from all other strings (a channel name, an app's data)."""
+    fields (variables, caller profiles, originator/originatee profiles) are emptied, whatever
+    JSON they hold (text, a number, an array), then every text they held is removed from all
+    other strings and numbers (a channel name, an app's data). ``document`` is a parsed CDR,
+    so at most :data:`MAX_DEPTH` levels deep (:meth:`FreeswitchCdr.convert` checks it)."""
     secrets: set[str] = set()
     _collect(document, secrets)
     # Longest first, so that a number is removed before a shorter text it contains.
@@ -356,12 +392,29 @@ def blanked_cdr(document: Mapping[str, Any]) -> str:
     return orjson.dumps(_scrub(document, ordered)).decode()
 
 
+def _texts(node: Any, secrets: set[str]) -> None:
+    """Every text of a personal field's value into ``secrets``: strings as written and
+    URL-decoded, numbers as JSON and Python write them (13800138000, 13800138000.0)."""
+    if isinstance(node, dict):
+        for value in node.values():
+            _texts(value, secrets)
+    elif isinstance(node, list):
+        for item in node:
+            _texts(item, secrets)
+    elif isinstance(node, str):
+        secrets.add(node)
+        secrets.add(unquote(node))
+    elif isinstance(node, int | float) and not isinstance(node, bool):
+        secrets.add(str(node))
+        if isinstance(node, float) and node.is_integer():
+            secrets.add(str(int(node)))
+
+
 def _collect(node: Any, secrets: set[str]) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
-            if isinstance(value, str) and value and _PERSONAL_KEY.search(str(key)):
-                secrets.add(value)
-                secrets.add(unquote(value))
+            if _PERSONAL_KEY.search(str(key)):
+                _texts(value, secrets)
             else:
                 _collect(value, secrets)
     elif isinstance(node, list):
@@ -372,9 +425,7 @@ def _collect(node: Any, secrets: set[str]) -> None:
 def _scrub(node: Any, secrets: Iterable[str]) -> Any:
     if isinstance(node, dict):
         return {
-            key: ""
-            if isinstance(value, str) and _PERSONAL_KEY.search(str(key))
-            else _scrub(value, secrets)
+            key: "" if _PERSONAL_KEY.search(str(key)) else _scrub(value, secrets)
             for key, value in node.items()
         }
     if isinstance(node, list):
@@ -383,4 +434,10 @@ def _scrub(node: Any, secrets: Iterable[str]) -> Any:
         for secret in secrets:
             node = node.replace(secret, "")
         return node
+    if isinstance(node, int | float) and not isinstance(node, bool):
+        # A number holding a caller number (a variable written as a JSON number) becomes
+        # the text left once it is removed.
+        text = str(node)
+        scrubbed = _scrub(text, secrets)
+        return node if scrubbed == text else scrubbed
     return node

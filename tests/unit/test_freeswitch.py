@@ -18,9 +18,12 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hotline_kpi.config import Settings
 from hotline_kpi.ingest.converters import converter, event_line
+from hotline_kpi.ingest.decode import Reason
 from hotline_kpi.ingest.freeswitch import (
     CANCEL_REASONS,
     DISPOSITIONS,
@@ -584,3 +587,161 @@ def test_the_same_cdrs_replayed_again_are_all_duplicates(settings: Settings) -> 
     rejected, _ = replay_cdrs(store, settings)
     assert rejected == {"duplicate": 24}  # 6 legs × 4 events
     assert KpiFigures(store, settings).month("2026-11") == first
+
+
+# ------------------------------------------------------------------ malformed CDRs never raise
+
+# Text that once made the converter raise or that is easy to get wrong: NaN, digits beyond
+# int()'s limit, epochs past year 9999, a non-ASCII digit, minus signs and exponents.
+_AWKWARD_TEXT = st.sampled_from(
+    ["NaN", "Infinity", "-1", "1e400", "9" * 5000, "999999999999", "0.5", "\u00b2", "member"]
+)
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | _AWKWARD_TEXT,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+# A value in place of a variable or a field: mostly a scalar (epoch-like text among them),
+# often any JSON.
+_VALUES = st.one_of(
+    _AWKWARD_TEXT,
+    st.from_regex(r"[0-9]{1,13}(\.[0-9]{1,10})?", fullmatch=True),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    _JSON_VALUES,
+)
+_VARIABLES = [
+    "cc_side",
+    "uuid",
+    "cc_queue",
+    "cc_cause",
+    "cc_agent",
+    "cc_cancel_reason",
+    "cc_queue_joined_epoch",
+    "cc_queue_answered_epoch",
+    "cc_queue_terminated_epoch",
+    "cc_queue_canceled_epoch",
+    "start_epoch",
+    "end_epoch",
+    "hangup_cause",
+    "sip_hangup_disposition",
+    "caller_id_number",
+    "channel_name",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    variables=st.dictionaries(st.sampled_from(_VARIABLES), _VALUES, max_size=4),
+    profile=st.dictionaries(
+        st.sampled_from(["caller_id_number", "uuid", "ani", "chan_name"]), _VALUES, max_size=2
+    ),
+    flow=st.dictionaries(st.sampled_from(["profile_index", "caller_profile"]), _VALUES),
+    top=st.dictionaries(
+        st.sampled_from(["variables", "callflow", "app_log", "channel_data"]),
+        _JSON_VALUES,
+        max_size=1,
+    ),
+    cancel=st.booleans(),
+)
+def test_any_json_in_a_member_cdr_is_a_leg_or_a_rejection_never_an_exception(
+    variables: dict[str, Any],
+    profile: dict[str, Any],
+    flow: dict[str, Any],
+    top: dict[str, Any],
+    cancel: bool,
+) -> None:
+    cc = canceled(T + 40, "TIMEOUT") if cancel else answered(T + 12, T + 312)
+    cdr = member_cdr("h1", T, cc=cc, caller_in_variables=True)
+    cdr["variables"].update(variables)
+    cdr["callflow"][0]["caller_profile"].update(profile)
+    cdr["callflow"][0].update(flow)
+    cdr.update(top)
+    result = FreeswitchCdr.restore(None, {}).convert(as_line(cdr))  # json: ints of any size
+    if result.rejection is not None:
+        assert isinstance(result.rejection.reason, Reason)
+        assert result.events == []
+        json.loads(result.rejection.payload)  # kept as JSON text, blanked
+    for event in result.events:
+        datetime.fromisoformat(event["ts"])
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b'{"variables": {"cc_side": "member", "cc_queue_joined_epoch": NaN}}', "invalid_json"),
+        (b'{"variables": {"cc_side": "member", "start_epoch": 1e400}}', "invalid_json"),
+        (b'{"variables": {"cc_side": "member", "uuid": "\xff\xfe"}}', "invalid_json"),
+        (b'{"variables": {"cc_side": "member", "uuid": "\\ud800"}}', "invalid_json"),
+        (
+            b'{"variables": {"cc_side": "member"}, "app_log": ' + b"[" * 70 + b"]" * 70 + b"}",
+            "invalid_json",
+        ),
+        (b'{"variables": [{"cc_side": "member"}]}', "wrong_type"),
+    ],
+)
+def test_malformed_cdr_bytes_are_rejections(line: bytes, reason: str) -> None:
+    result = FreeswitchCdr.restore(None, {}).convert(line)
+    assert result.rejection is not None and result.rejection.reason.name == reason
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("cc_queue_joined_epoch", 10**30),  # a JSON number too big for 64 bits
+        ("cc_queue_joined_epoch", "1" * 5000),
+        ("cc_queue_answered_epoch", 999_999_999_999),  # the year 33658
+        ("cc_queue_terminated_epoch", "999999999999.5"),
+        ("cc_queue_joined_epoch", "NaN"),
+        ("end_epoch", -5),
+    ],
+)
+def test_epochs_that_are_no_time_are_naive_timestamps(name: str, value: Any) -> None:
+    cc = answered(T + 12, T + 312)
+    cc.pop("cc_queue_terminated_epoch")
+    cdr = member_cdr("e1", T, cc=cc, end=T + 312)
+    cdr["variables"][name] = value
+    result = FreeswitchCdr.restore(None, {}).convert(as_line(cdr))
+    assert result.rejection is not None and result.rejection.reason.name == "naive_timestamp"
+    assert "1" * 100 not in result.rejection.detail  # the value is cut in the detail
+
+
+def test_a_caller_number_written_as_a_number_or_an_array_is_blanked() -> None:
+    digits = int(NUMBER[1:])
+    cdr = member_cdr("b1", T, cc=answered(T + 12, T + 312), caller_in_variables=True)
+    del cdr["variables"]["cc_agent"]  # rejected, so kept blanked
+    cdr["variables"]["caller_id_number"] = digits
+    cdr["variables"]["effective_caller_id_number"] = [NUMBER[1:]]
+    cdr["variables"]["sip_from_user"] = float(digits)
+    cdr["variables"]["session_note"] = digits  # not a caller field, but it holds the number
+    cdr["callflow"][0]["caller_profile"]["ani"] = digits
+    result = FreeswitchCdr.restore(None, {}).convert(as_line(cdr))
+    assert result.rejection is not None and result.rejection.reason.name == "missing_field"
+    kept = json.loads(result.rejection.payload)
+    assert kept["variables"]["caller_id_number"] == ""
+    assert kept["variables"]["effective_caller_id_number"] == ""
+    assert kept["variables"]["session_note"] == ""
+    assert _personal(result.rejection.payload) == []
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [
+        "[]",
+        '{"cdrs": "3"}',
+        '{"cdrs": true}',
+        '{"cdrs": 1.5}',
+        '{"v": 1, "calls": {}}',  # an asterisk-queue-log state
+        "not json",
+    ],
+)
+def test_a_damaged_checkpoint_is_one_clear_value_error(checkpoint: str) -> None:
+    with pytest.raises(ValueError, match="freeswitch-cdr checkpoint") as raised:
+        FreeswitchCdr.restore(checkpoint, {})
+    assert "\n" not in str(raised.value)

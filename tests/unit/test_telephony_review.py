@@ -93,7 +93,6 @@ def test_ship_goes_on_past_a_queue_log_line_with_a_huge_epoch(tmp_path: Path) ->
     assert metrics.lines_rejected.labels("naive_timestamp")._value.get() == 1
 
 
-@pytest.mark.xfail(strict=True, reason="a 12-digit CDR epoch raises ValueError (year > 9999)")
 def test_a_cdr_epoch_beyond_year_9999_is_a_rejection_not_an_exception() -> None:
     cdr = member_cdr(cc_queue_joined_epoch="999999999999", cc_queue_canceled_epoch="999999999999")
     converted = converter("freeswitch-cdr").convert(orjson.dumps(cdr))
@@ -101,7 +100,6 @@ def test_a_cdr_epoch_beyond_year_9999_is_a_rejection_not_an_exception() -> None:
     assert converted.rejection.reason is Reason.naive_timestamp
 
 
-@pytest.mark.xfail(strict=True, reason="blanking a deep member CDR raises RecursionError")
 def test_a_deeply_nested_member_cdr_is_a_rejection_not_an_exception() -> None:
     cdr = member_cdr(cc_queue="")  # missing cc_queue: rejected, so its payload is blanked
     text = orjson.dumps(cdr)[:-1] + b',"app_log":' + b"[" * 1000 + b"]" * 1000 + b"}"
@@ -113,7 +111,6 @@ def test_a_deeply_nested_member_cdr_is_a_rejection_not_an_exception() -> None:
 # ------------------------------------------------------------------ caller data kept
 
 
-@pytest.mark.xfail(strict=True, reason="a caller number written as a JSON number is not blanked")
 def test_a_numeric_caller_id_is_blanked_in_a_rejected_cdr() -> None:
     cdr = member_cdr(cc_queue="", caller_id_number=int(NUMBER))
     cdr["callflow"][0]["caller_profile"]["caller_id_number"] = int(NUMBER)
