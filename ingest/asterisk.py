@@ -33,11 +33,12 @@ What queue_log cannot know, and so what the figures of this source do not have:
 - **No after-call work.** queue_log has no wrap-up line: an agent goes from busy straight back to
   ready (``call.wrapped`` and ``wrap_up`` time never appear).
 - **No cut calls at a restart.** ``QUEUESTART`` ends no leg: legs open then stay without
-  outcome or end.
+  outcome or end. Their agents stay busy until they leave their last queue (or log off).
 
 Nothing kept here holds a caller number or name: event ids are derived from the line with those
-fields blanked, rejections carry the blanked line, and the checkpoint keeps callids, queues and
-agents only.
+fields blanked, rejections carry the blanked line (a line whose fields are not in place has all
+its data fields emptied and its phone-like digits masked), and the checkpoint keeps callids,
+queues and agents only.
 """
 
 from __future__ import annotations
@@ -56,9 +57,12 @@ from hotline_kpi.ingest.converters import (
     checkpoint_json,
     line_digest,
 )
-from hotline_kpi.ingest.decode import Reason
+from hotline_kpi.ingest.decode import Reason, safe_text
 
 _EPOCH = re.compile(r"[0-9]+(?:\.[0-9]*)?")
+MAX_EPOCH = 253_402_300_799
+"""The last second an RFC 3339 timestamp can hold (9999-12-31T23:59:59Z): a later epoch is a
+``naive_timestamp`` rejection (and an epoch of thousands of digits is never given to ``int``)."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -70,10 +74,17 @@ COUNT_WINDOW_SECONDS = 60
 the same epoch, and Asterisk writes lines in time order, so a minute is ample."""
 
 CALL_HORIZON_SECONDS = 12 * 3600
-# Line time between two passes that forget old counts and calls (see ``_advance``).
-PRUNE_SECONDS = 300
 """How long (in line time) a callid with no open leg keeps its leg ordinals and its offered
 contact: a channel that re-enters a queue later than this would start again at ``#1``."""
+
+PRUNE_SECONDS = 300
+"""Line time between two passes that forget old counts and calls (see ``_advance``)."""
+
+MAX_STEP_SECONDS = 2 * 86400
+"""How far from line time a line may be stamped and still move it at once. A line stamped
+further away (a clock set wrong for one line, far in the future or the past) leaves line time
+where it is, unless the next line is as far away too and within this of it (a real gap in the
+log, or a clock that was put right): one stray line never makes the converter forget callids."""
 
 BLOCKED = {
     "FULL": "queue_full",
@@ -105,6 +116,13 @@ AGENT_LINES = READY | LOGIN | {"PAUSE", "PAUSEALL", "REMOVEMEMBER"}
 _CALLER_FIELDS: dict[str, tuple[int, ...]] = {"ENTERQUEUE": (1, 3)}
 _CALLER_FIELDS.update(dict.fromkeys(BLOCKED, (0, 1, 2, 3, 4)))
 
+KNOWN_EVENTS = frozenset(
+    {"ENTERQUEUE", "CONNECT", "ABANDON", *BLOCKED, *LEFT, *ENDED, *AGENT_LINES}
+    | {"RINGNOANSWER", "RINGCANCELED", "QUEUESTART", "CONFIGRELOAD", "AGENTDUMP", "SYSCOMPAT"}
+)
+"""Events whose data fields are known (which of them may hold a caller, or none does): a line
+with one of them as its fifth field has its fields in place."""
+
 
 def blank_line(line: bytes) -> bytes:
     """The line with the caller id number and name fields emptied (SPEC §9, §7), by bytes, so
@@ -126,19 +144,122 @@ def _printable(line: bytes) -> str:
     return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
+def _in_place(line: bytes) -> bool:
+    """Whether the line's fifth field is an event whose data fields are known."""
+    fields = line.split(b"|", 5)
+    return len(fields) >= 5 and fields[4].decode("utf-8", errors="replace") in KNOWN_EVENTS
+
+
+def rejected_payload(line: bytes) -> str:
+    """What a rejection keeps of a line: no caller number or name, whatever its layout.
+
+    A line with its fields in place (a known event as its fifth field) is kept with its caller
+    fields blanked (:func:`blank_line`). Any other line (fields missing or shifted, an unknown
+    event) cannot be blanked by position: every field after its event name (the first field
+    that is a known event, else the fifth) is emptied, and phone-like runs of digits in what is
+    left are masked (``decode.safe_text``).
+    """
+    if _in_place(line):
+        return _printable(blank_line(line))
+    fields = line.split(b"|")
+    names = [field.decode("utf-8", errors="replace") for field in fields]
+    event = next((index for index, name in enumerate(names) if name in KNOWN_EVENTS), 4)
+    kept = fields[: event + 1] + [b""] * (len(fields) - event - 1)
+    text = _printable(b"|".join(kept))
+    return safe_text(text, max(len(text), 1))
+
+
 def _timestamp(epoch: str) -> tuple[str, int] | None:
     """RFC 3339 UTC with microseconds (finer digits truncated) and the whole seconds, or None
-    when the epoch is not a decimal number of seconds in the calendar's range."""
+    when the epoch is not a decimal number of seconds up to :data:`MAX_EPOCH`."""
     if not _EPOCH.fullmatch(epoch):
         return None
     whole, _, fraction = epoch.partition(".")
+    if len(whole.lstrip("0")) > len(str(MAX_EPOCH)):  # never int() of thousands of digits
+        return None
     seconds = int(whole)
+    if seconds > MAX_EPOCH:
+        return None
     micros = int((fraction + "000000")[:6])
     try:
         moment = _UNIX_EPOCH + timedelta(seconds=seconds, microseconds=micros)
     except OverflowError:
         return None
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z"), seconds
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _text_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _mapping(value: Any, check: Any) -> bool:
+    """Whether ``value`` is a JSON object of text keys whose values pass ``check``."""
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and check(item) for key, item in value.items()
+    )
+
+
+def _call(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and _whole(value.get("t"))
+        and _mapping(value.get("q"), _whole)
+        and _mapping(
+            value.get("o"),
+            lambda leg: (
+                isinstance(leg, dict) and _whole(leg.get("n")) and _text_or_none(leg.get("a"))
+            ),
+        )
+    )
+
+
+def _agent_record(value: Any) -> bool:
+    shown = value.get("s") if isinstance(value, dict) else None
+    return (
+        isinstance(value, dict)
+        and _mapping(value.get("q"), _text_or_none)
+        and isinstance(value.get("l"), bool)
+        and _text_or_none(value.get("lp"))
+        and _text_or_none(value.get("r"))
+        and _texts(value.get("c"))
+        and _texts(value.get("x", []))
+        and (
+            shown is None
+            or (
+                isinstance(shown, list)
+                and len(shown) == 2
+                and isinstance(shown[0], str)
+                and _text_or_none(shown[1])
+            )
+        )
+    )
+
+
+def _damage(state: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a checkpoint's state (None: nothing), so that a damaged
+    one is one clear error rather than an exception at some later line."""
+    checks: dict[str, Any] = {
+        "latest": _whole,
+        "j": lambda value: value is None or _whole(value),
+        "calls": lambda value: _mapping(value, _call),
+        "agents": lambda value: _mapping(value, _agent_record),
+        "aliases": lambda value: _mapping(value, lambda item: isinstance(item, str)),
+        "seen": lambda value: _mapping(
+            value, lambda item: isinstance(item, list) and len(item) == 2 and all(map(_whole, item))
+        ),
+    }
+    for key, check in checks.items():
+        if key in state and not check(state[key]):
+            return f"{key!r} is not what this version writes"
+    return None
 
 
 def _twin(name: str) -> str:
@@ -160,9 +281,10 @@ class AsteriskQueueLog:
         }
         # agent -> {"q": {queue: None (ready) or pause reason ("" without one)}, "l": logged
         # in by AGENTLOGIN, "lp": pause of a login without queues, "r": the last pause's
-        # reason, "c": legs on call, "s": [state, reason] last emitted}
+        # reason, "c": legs on call, "x": those of them cut by a restart (QUEUESTART), "s":
+        # [state, reason] last emitted}
         self._agents: dict[str, dict[str, Any]] = {
-            name: dict(agent) for name, agent in state.get("agents", {}).items()
+            name: {"x": [], **agent} for name, agent in state.get("agents", {}).items()
         }
         # the other spelling of an agent -> the name CONNECT writes, learnt from CONNECT lines
         self._aliases: dict[str, str] = dict(state.get("aliases", {}))
@@ -171,6 +293,8 @@ class AsteriskQueueLog:
             key: list(value) for key, value in state.get("seen", {}).items()
         }
         self._latest: int = state.get("latest", 0)
+        # a line stamped far from line time, waiting for the next line to confirm it
+        self._jump: int | None = state.get("j")
 
     @classmethod
     def restore(cls, checkpoint: str | None, options: Mapping[str, Any]) -> AsteriskQueueLog:
@@ -188,6 +312,12 @@ class AsteriskQueueLog:
                 "the asterisk-queue-log checkpoint is not one this version wrote: start from "
                 "the file's beginning without it"
             )
+        problem = _damage(state)
+        if problem is not None:
+            raise ValueError(
+                f"the asterisk-queue-log checkpoint is damaged ({problem}): start from the "
+                "file's beginning without it"
+            )
         agents = options.get("agents") or {}
         return cls(state, {str(key): str(value) for key, value in agents.items()})
 
@@ -202,6 +332,7 @@ class AsteriskQueueLog:
                 "agents": self._agents,
                 "aliases": self._aliases,
                 "seen": self._seen,
+                "j": self._jump,
             }
         )
         return text
@@ -210,34 +341,39 @@ class AsteriskQueueLog:
 
     def convert(self, line: bytes) -> Converted:
         """The events of one queue_log line (without its line ending)."""
-        blanked = blank_line(line)
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            return self._reject(Reason.invalid_json, "the line is not UTF-8", blanked)
+            return self._reject(Reason.invalid_json, "the line is not UTF-8", line)
         fields = text.split("|", 4 + DATA_FIELDS)
         if len(fields) < 5:
             detail = f"{len(fields)} fields, at least 5 needed (epoch|callid|queue|agent|EVENT)"
-            return self._reject(Reason.missing_field, detail, blanked)
+            return self._reject(Reason.missing_field, detail, line)
         epoch, callid, queue, agent, kind = fields[:5]
         data = [value or None for value in fields[5:]] + [None] * (DATA_FIELDS - len(fields[5:]))
         stamp = _timestamp(epoch)
         if stamp is None:
-            detail = f"epoch {epoch[:40]!r} is not a decimal number of seconds"
-            return self._reject(Reason.naive_timestamp, detail, blanked)
+            # Fields out of place may put a caller number in the epoch's place: masked then.
+            shown = epoch[:40] if _in_place(line) else safe_text(epoch, 40)
+            if _EPOCH.fullmatch(epoch):
+                detail = f"epoch {shown!r} is after 9999-12-31T23:59:59Z (RFC 3339's last second)"
+            else:
+                detail = f"epoch {shown!r} is not a decimal number of seconds"
+            return self._reject(Reason.naive_timestamp, detail, line)
         ts, second = stamp
         self._advance(second)
         events = self._events(ts, second, callid, queue, agent, kind, data)
         if not events:
             return Converted(skipped=True)
+        blanked = blank_line(line)
         occurrence = self._occurrence(blanked, second)
         base = line_digest(blanked, str(occurrence).encode())
         for index, event in enumerate(events):
             event["event_id"] = f"{base}:{index}"
         return Converted(events=events)
 
-    def _reject(self, reason: Reason, detail: str, blanked: bytes) -> Converted:
-        return Converted(rejection=LineRejection(reason, detail, _printable(blanked)))
+    def _reject(self, reason: Reason, detail: str, line: bytes) -> Converted:
+        return Converted(rejection=LineRejection(reason, detail, rejected_payload(line)))
 
     def _occurrence(self, blanked: bytes, second: int) -> int:
         """How many identical (blanked) lines came before this one."""
@@ -254,23 +390,40 @@ class AsteriskQueueLog:
         :data:`PRUNE_SECONDS` step, not at every line: a pure function of the lines read, so a
         converter restored from a checkpoint forgets at the same lines as one that read the
         whole log (their events are the same).
+
+        A line stamped more than :data:`MAX_STEP_SECONDS` from line time moves it only when the
+        next line confirms it (see there); a line stamped earlier than line time but not that far
+        leaves it as it is (lines slightly out of order).
         """
-        if second <= self._latest:
+        far = self._latest > 0 and abs(second - self._latest) > MAX_STEP_SECONDS
+        if far:
+            confirmed = self._jump is not None and abs(second - self._jump) <= MAX_STEP_SECONDS
+            if not confirmed:
+                self._jump = second
+                return
+        self._jump = None
+        if second <= self._latest and not far:
             return
         step = second // PRUNE_SECONDS != self._latest // PRUNE_SECONDS
         self._latest = second
         if not step:
             return
-        self._seen = {
-            key: value
-            for key, value in self._seen.items()
-            if value[0] >= second - COUNT_WINDOW_SECONDS
-        }
-        self._calls = {
-            callid: call
-            for callid, call in self._calls.items()
-            if call["o"] or call["t"] >= second - CALL_HORIZON_SECONDS
-        }
+        # What a stray line stamped far ahead left is dated now, so that it is forgotten in time.
+        ahead = second + MAX_STEP_SECONDS
+        seen: dict[str, list[int]] = {}
+        for key, value in self._seen.items():
+            if value[0] > ahead:
+                value[0] = second
+            if value[0] >= second - COUNT_WINDOW_SECONDS:
+                seen[key] = value
+        self._seen = seen
+        calls: dict[str, dict[str, Any]] = {}
+        for callid, call in self._calls.items():
+            if call["t"] > ahead:
+                call["t"] = second
+            if call["o"] or call["t"] >= second - CALL_HORIZON_SECONDS:
+                calls[callid] = call
+        self._calls = calls
 
     def _events(
         self,
@@ -297,6 +450,11 @@ class AsteriskQueueLog:
             return self._close(ts, second, callid, queue, None, {}, ENDED[kind])
         if kind in AGENT_LINES:
             return self._member(ts, queue, agent, kind, data[0])
+        if kind == "QUEUESTART":
+            # A restart ends no leg (SPEC §9), but the legs then on call are cut: their agents
+            # are no longer on them once they leave their last queue (see ``_member``).
+            for record in self._agents.values():
+                record["x"] = list(record["c"])
         return []
 
     # ---------------------------------------------------------------- legs
@@ -366,9 +524,6 @@ class AsteriskQueueLog:
         if found is None:
             return []
         call_id, leg = found
-        # States are keyed by the name CONNECT writes: learn its other spelling (SPEC §9).
-        if agent.startswith("Agent/") or "/" not in agent:
-            self._aliases[_twin(agent)] = agent
         events: list[Event] = [
             {
                 "type": "call.answered",
@@ -379,6 +534,13 @@ class AsteriskQueueLog:
                 "contact_id": callid,
             }
         ]
+        # States are keyed by the name CONNECT writes: learn its other spelling (SPEC §9), and
+        # join to it what was kept under that spelling before (a login line's guess).
+        if agent.startswith("Agent/") or "/" not in agent:
+            twin = _twin(agent)
+            self._aliases[twin] = agent
+            if twin in self._agents and self._name(twin, "AGENTLOGIN") == agent:
+                events += self._merge(ts, twin, agent)
         previous = leg["a"]
         leg["a"] = agent
         if previous is not None and previous != agent:
@@ -455,9 +617,27 @@ class AsteriskQueueLog:
                 "lp": None,
                 "r": None,
                 "c": [],
+                "x": [],
                 "s": None,
             }
         return record
+
+    def _merge(self, ts: str, twin: str, name: str) -> list[Event]:
+        """Joins the record kept under ``twin`` (before a CONNECT showed the spelling ``name``)
+        to ``name``'s, and logs ``twin`` out if it was shown in another state."""
+        ghost = self._agents.pop(twin)
+        record = self._agent(name)
+        for queue, pause in ghost["q"].items():
+            record["q"].setdefault(queue, pause)
+        record["l"] = record["l"] or ghost["l"]
+        for key in ("lp", "r"):
+            if record[key] is None:
+                record[key] = ghost[key]
+        for key in ("c", "x"):
+            record[key] += [call_id for call_id in ghost[key] if call_id not in record[key]]
+        if ghost["s"] in (None, ["logged_out", None]):
+            return []
+        return [{"type": "agent.state", "ts": ts, "agent_id": twin, "state": "logged_out"}]
 
     def _member(
         self, ts: str, queue: str, agent: str, kind: str, reason: str | None
@@ -493,17 +673,25 @@ class AsteriskQueueLog:
                 record["lp"] = None
             else:
                 queues[queue] = None
+        if not queues and not record["l"] and record["x"]:
+            # Out of its last queue: the legs a restart cut (which will never end) end for it.
+            record["c"] = [call_id for call_id in record["c"] if call_id not in record["x"]]
+            record["x"] = []
         events = self._emit(ts, name, record)
         self._forget(name, record)
         return events
 
     def _on_call(self, ts: str, name: str, call_id: str, *, on: bool) -> list[Event]:
+        if not on and name not in self._agents:
+            return []  # let go of the leg already (a leg cut by a restart): nothing to end
         record = self._agent(name)
         calls: list[str] = record["c"]
         if on and call_id not in calls:
             calls.append(call_id)
         elif not on and call_id in calls:
             calls.remove(call_id)
+            if call_id in record["x"]:
+                record["x"].remove(call_id)
         events = self._emit(ts, name, record)
         self._forget(name, record)
         return events
