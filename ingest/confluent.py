@@ -264,8 +264,11 @@ class ConfluentKafkaSource:
             watermarks = self.consumer.get_watermark_offsets(tp, cached=True)
             if watermarks is None:
                 continue
-            highwater = watermarks[1]
+            lowwater, highwater = watermarks
+            # Nothing returned from it yet: it starts at the stored offset, or the beginning.
             position = tp.offset if tp.offset >= 0 else self._owned.get(tp.partition)
+            if position is None and lowwater >= 0:
+                position = lowwater
             if highwater < 0 or position is None:
                 continue
             labels = (self.topic, str(tp.partition))
