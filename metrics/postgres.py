@@ -40,6 +40,14 @@ class PostgresStore(SqlStore):
     placeholder = "%s"
     greatest = "GREATEST"
 
+    def _write_seen(self, cursor: Any, event_ids: list[str]) -> None:
+        """One statement for the whole batch: the ids as one text array, ``unnest``-ed."""
+        cursor.execute(
+            "INSERT INTO seen_events (event_id) SELECT unnest(%s::text[]) "
+            "ON CONFLICT (event_id) DO NOTHING",
+            (event_ids,),
+        )
+
     def __init__(self, url: str, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
         self.lock_timeout = lock_timeout
         try:

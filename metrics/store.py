@@ -1063,7 +1063,7 @@ class SqlStore:
                 ],
             )
         if batch.seen:
-            cursor.executemany(self._sql_seen, zip(batch.seen))
+            self._write_seen(cursor, sorted(batch.seen))
         if batch.rejected:
             cursor.executemany(
                 self._sql_rejected,
@@ -1104,6 +1104,11 @@ class SqlStore:
             )
         if batch.watermark is not None:
             cursor.execute(self._sql_watermark, (str(batch.watermark),))
+
+    def _write_seen(self, cursor: Any, event_ids: list[str]) -> None:
+        """Record a batch's event ids as seen (sorted: neighbours in the b-tree), one row each;
+        a dialect may do it in one statement."""
+        cursor.executemany(self._sql_seen, [(event_id,) for event_id in event_ids])
 
     def _open_cursor(self) -> Any:
         if self._cursor is None:
@@ -1305,6 +1310,22 @@ class _SqliteTransaction:
             self._db.execute("ROLLBACK")
 
 
+# "WHERE true" lets SQLite read the ON CONFLICT clause of an INSERT … SELECT as an upsert.
+_SQLITE_SEEN_MANY = (
+    "INSERT INTO seen_events (event_id) SELECT value FROM json_each(?) WHERE true "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
+
+
+def _has_json_each(db: sqlite3.Connection) -> bool:
+    """Whether this SQLite has the JSON functions (built in since 3.38, optional before)."""
+    try:
+        db.execute("SELECT value FROM json_each('[]')").fetchall()
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
 class SqliteStore(SqlStore):
     """The embedded default: one SQLite file in WAL mode."""
 
@@ -1317,6 +1338,7 @@ class SqliteStore(SqlStore):
             db.execute("PRAGMA synchronous = NORMAL")
             # Another writer holds the lock for one batch at a time: wait for it.
             db.execute(f"PRAGMA busy_timeout = {int(lock_timeout * 1000)}")
+            self._json_each = _has_json_each(db)
             exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
             create_schema(db, placeholder="?", serial="INTEGER", exists=bool(exists), where=path)
         except sqlite3.Error as exc:
@@ -1325,6 +1347,14 @@ class SqliteStore(SqlStore):
 
     def _transaction(self) -> _SqliteTransaction:
         return _SqliteTransaction(self._db)
+
+    def _write_seen(self, cursor: Any, event_ids: list[str]) -> None:
+        """One statement for the whole batch: the ids as one JSON array, expanded by SQLite's
+        ``json_each`` (about a third of the cost of one INSERT per id; issue 17)."""
+        if not self._json_each:
+            super()._write_seen(cursor, event_ids)
+            return
+        cursor.execute(_SQLITE_SEEN_MANY, (json.dumps(event_ids, ensure_ascii=False),))
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)

@@ -102,15 +102,15 @@ def test_a_failed_commit_moves_no_counter_and_stores_nothing(
 ) -> None:
     pipeline, _, registry = harness()
     store = pipeline.store
-    original = store._sql_seen
-    monkeypatch.setattr(store, "_sql_seen", "INSERT INTO no_such_table VALUES (?)")
+    original = store._sql_call_upsert
+    monkeypatch.setattr(store, "_sql_call_upsert", "INSERT INTO no_such_table VALUES (?)")
     with pytest.raises(StoreError, match="store commit failed"):
         feed(pipeline, a_call("c3"))
     assert value(registry, "hotline_agent_requests_total", queue="billing") == 0
     assert value(registry, "hotline_store_commit_failures_total") == 1
     assert store.positions("test") == {}
     assert sqlite_rows(store, "SELECT COUNT(*) FROM calls") == [(0,)]
-    monkeypatch.setattr(store, "_sql_seen", original)
+    monkeypatch.setattr(store, "_sql_call_upsert", original)
     feed(pipeline, a_call("c3"))  # the source re-delivers the batch: counted once
     assert value(registry, "hotline_agent_requests_total", queue="billing") == 1
     assert store.positions("test") == {0: 4}

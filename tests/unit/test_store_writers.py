@@ -193,3 +193,22 @@ def test_a_writer_whose_thresholds_another_changed_stops_with_one_line(tmp_path:
         r"blocked_are_requests True\)",
     ):
         feed(first, "a", [make_event("call.queued", at(1), call_id="c2", queue="vip")])
+
+
+@pytest.mark.parametrize("json_each", [True, False])
+def test_seen_ids_are_written_in_one_statement_whatever_they_hold(
+    tmp_path: Path, json_each: bool
+) -> None:
+    """The batch's event ids go to ``seen_events`` as one JSON array (or one row each where
+    SQLite has no JSON functions): quotes, backslashes, non-ASCII and long ids come back
+    exactly, and an id seen before is not written twice."""
+    store = SqliteStore(tmp_path / "seen.db")
+    store._json_each = json_each
+    ids = ['a"b', "c\\d", "日本😀", "x" * 128, "e-1", "é\u00a0"]
+    with store.batch():
+        store.write(BatchWrite(seen=set(ids)))
+    with store.batch():
+        store.write(BatchWrite(seen={"e-1", "new"}))
+    assert store.seen([*ids, "new", "missing"]) == {*ids, "new"}
+    rows = store._db.execute("SELECT COUNT(*) FROM seen_events").fetchone()
+    assert rows == (len(ids) + 1,)
