@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, BinaryIO, NoReturn, TextIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO, cast
 
 from hotline_kpi.config import (
     ConfigError,
@@ -40,6 +40,10 @@ from hotline_kpi.config import (
 from hotline_kpi.errors import HotlineError, OutputError, SourceError, UsageError
 from hotline_kpi.ingest.callers import CallerKeys
 from hotline_kpi.ingest.converters import FORMATS
+
+if TYPE_CHECKING:
+    from hotline_kpi.metrics.store import SqlStore
+    from hotline_kpi.replay import Fingerprint
 
 log = logging.getLogger("hotline_kpi")
 
@@ -451,7 +455,7 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     """Replay a file (or stdin) into the configured store and print what it counted."""
     from hotline_kpi.live import consume, open_live
-    from hotline_kpi.replay import FileSource, Fingerprint, resume, summary
+    from hotline_kpi.replay import FileSource, summary
 
     if args.batch_size <= 0:
         raise UsageError("--batch-size must be positive")
@@ -473,14 +477,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         else:
             name = f"file:{path.resolve()}"
             with _open_replayed(path) as stream:
-                if args.from_start:
-                    start, fingerprint, why = 0, Fingerprint.of(stream), None
-                else:
-                    start, fingerprint, why = resume(
-                        stream,
-                        live.store.positions(name).get(0),
-                        live.store.identities(name).get(0),
-                    )
+                start, fingerprint, why = _resume_point(live.store, name, stream, args.from_start)
                 if why is not None:
                     print(
                         f"hotline-kpi replay: notice: {args.file}: {why}; reading it again "
@@ -493,6 +490,18 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         live.close()
     print(summary(totals))
     return 0
+
+
+def _resume_point(
+    store: SqlStore, name: str, stream: BinaryIO, from_start: bool
+) -> tuple[int, Fingerprint, str | None]:
+    """Where ``replay`` reads the file ``name`` from: the stored position when the file is the
+    one read before (see :func:`hotline_kpi.replay.resume`), else its start, and why not."""
+    from hotline_kpi.replay import Fingerprint, resume
+
+    if from_start:
+        return 0, Fingerprint.of(stream), None
+    return resume(stream, store.positions(name).get(0), store.identities(name).get(0))
 
 
 def _converter_options(settings: Settings) -> dict[str, Any]:
@@ -509,25 +518,19 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.replay import (
         CdrDirectorySource,
         ConvertingSource,
-        Fingerprint,
         ReplayState,
         first_line,
         head_key,
-        resume,
         summary,
     )
 
     options = _converter_options(settings)
     path = Path(args.file)
-    directory = args.file != "-" and path.is_dir()
-    if directory and args.format != "freeswitch-cdr":
-        raise UsageError(f"{args.file} is a directory: only freeswitch-cdr reads a directory")
-    kind = "directory" if directory else _replayed(args.file)
+    kind = "directory" if _cdr_directory(args) else _replayed(args.file)
     live = open_live(settings, serve_metrics=False, caller_keys=caller_keys(settings))
     try:
         source: Source
         if kind == "directory":
-            _notice_not_cdrs(args.command, path)
             source = CdrDirectorySource(
                 path, args.batch_size, converter(args.format, None, options)
             )
@@ -544,14 +547,7 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
             saved = ReplayState.parse(live.store.converter_state(state_name))
             head = head_key(converter(args.format, None, options), first_line(path))
             with _open_replayed(path) as stream:
-                if args.from_start:
-                    start, fingerprint, why = 0, Fingerprint.of(stream), None
-                else:
-                    start, fingerprint, why = resume(
-                        stream,
-                        live.store.positions(name).get(0),
-                        live.store.identities(name).get(0),
-                    )
+                start, fingerprint, why = _resume_point(live.store, name, stream, args.from_start)
                 read_again = start == 0 and head is not None and head in saved.heads
                 if why is not None:
                     then = (
@@ -570,7 +566,12 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
                 else:
                     # Resuming this file, or a file not read before (the next one, the log
                     # after a rotation): the open legs of the last replay continue (SPEC §9).
-                    resumed = converter(args.format, saved.checkpoint, options)
+                    try:
+                        resumed = converter(args.format, saved.checkpoint, options)
+                    except ValueError as exc:
+                        raise SourceError(
+                            f"cannot resume the {args.format} converter: {exc}"
+                        ) from None
                     if head is not None and head not in saved.heads:
                         saved.heads.append(head)
                     keep = state_name
@@ -585,8 +586,6 @@ def _replay_log(args: argparse.Namespace, settings: Settings) -> int:
                     state=saved,
                 )
                 totals = consume(live.pipeline, source)
-    except ValueError as exc:
-        raise SourceError(f"cannot resume the {args.format} converter: {exc}") from None
     finally:
         live.close()
     print(summary(totals))
@@ -602,12 +601,23 @@ NO_DROP_CAUSE = {
 """What a telephony format cannot tell about the drop rate, said after every replay of it."""
 
 
-def _notice_not_cdrs(command: str, directory: Path) -> None:
-    """Say which entries of a CDR directory named ``*.json`` are not files (left out)."""
+def _cdr_directory(args: argparse.Namespace) -> bool:
+    """Whether ``FILE`` of ``replay``/``convert --format`` is a directory of CDR files (only
+    ``freeswitch-cdr`` reads one: a usage error for another format); entries named ``*.json``
+    that are not files are left out, with a notice."""
     from hotline_kpi.replay import not_cdr_files
 
-    for entry in not_cdr_files(directory):
-        print(f"hotline-kpi {command}: notice: {entry} is not a file: left out", file=sys.stderr)
+    path = Path(args.file)
+    if args.file == "-" or not path.is_dir():
+        return False
+    if args.format != "freeswitch-cdr":
+        raise UsageError(f"{args.file} is a directory: only freeswitch-cdr reads a directory")
+    for entry in not_cdr_files(path):
+        print(
+            f"hotline-kpi {args.command}: notice: {entry} is not a file: left out",
+            file=sys.stderr,
+        )
+    return True
 
 
 @contextmanager
@@ -621,18 +631,13 @@ def _cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
     as JSONL, for teams that produce them to Kafka themselves. Lines that cannot be read are
     counted by reason on standard error (their events are not written)."""
     from hotline_kpi.ingest.converters import converter, event_line
-    from hotline_kpi.replay import cdr_files, read_cdr, source_lines
+    from hotline_kpi.replay import cdr_lines, source_lines
 
     path = Path(args.file)
     fresh = converter(args.format, None, _converter_options(settings))
-    if args.file != "-" and path.is_dir():
-        if args.format != "freeswitch-cdr":
-            raise UsageError(f"{args.file} is a directory: only freeswitch-cdr reads a directory")
-        _notice_not_cdrs(args.command, path)
-        files = cdr_files(path)
-        lines: Iterator[tuple[bytes, int]] = (
-            (read_cdr(file), index) for index, file in enumerate(files, start=1)
-        )
+    lines: Iterator[tuple[bytes, int]]
+    if _cdr_directory(args):
+        lines = cdr_lines(path)
         stream = None
     else:
         if args.file != "-":

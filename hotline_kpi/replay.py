@@ -21,7 +21,7 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -73,6 +73,34 @@ def _unfinished(line: bytes) -> bool:
     return False
 
 
+def read_lines(
+    stream: BinaryIO,
+    start: int,
+    fingerprint: Fingerprint | None,
+    unfinished: Callable[[bytes], bool],
+    why: str,
+) -> Iterator[tuple[bytes, int]]:
+    """Each line read from ``start`` (with its ending) and the position after it; every byte
+    read goes into ``fingerprint`` too. With a ``fingerprint`` (a file that can be resumed, so
+    may still be being written), a last line without its newline that ``unfinished`` says may
+    not be whole is held back, with a warning saying ``why``: its position is not passed."""
+    position = start
+    for line in stream:
+        if fingerprint is not None and not line.endswith(b"\n") and unfinished(line):
+            log.warning(
+                "the last line (%d bytes at byte %d) has no newline and %s: left for the next "
+                "replay, as the file may still be being written",
+                len(line),
+                position,
+                why,
+            )
+            break
+        position += len(line)
+        if fingerprint is not None:
+            fingerprint.update(line)
+        yield line, position
+
+
 def file_batches(
     stream: BinaryIO, start: int, batch_size: int, fingerprint: Fingerprint | None = None
 ) -> Iterator[tuple[list[Record], int]]:
@@ -81,19 +109,10 @@ def file_batches(
     unfinished last line is held back: its position is not passed."""
     position = start
     batch: list[Record] = []
-    for line in stream:
-        # Only the last line can lack its newline: the JSON parse is paid once, at the end.
-        if fingerprint is not None and not line.endswith(b"\n") and _unfinished(line):
-            log.warning(
-                "the last line (%d bytes at byte %d) has no newline and is not complete JSON: "
-                "left for the next replay, as the file may still be being written",
-                len(line),
-                position,
-            )
-            break
-        position += len(line)
-        if fingerprint is not None:
-            fingerprint.update(line)
+    # Only the last line can lack its newline: the JSON parse is paid once, at the end.
+    for line, position in read_lines(
+        stream, start, fingerprint, _unfinished, "is not complete JSON"
+    ):
         stripped = line.strip(_LINE_SPACE)
         if stripped:
             batch.append((stripped, 0, position))
@@ -185,19 +204,8 @@ def source_lines(
     """The non-empty lines of a telephony log (line ending removed) with the position after
     each. With a ``fingerprint`` (a file that can be resumed or is still being written), a last
     line without its newline is held back: the platform may not have finished writing it."""
-    position = start
-    for line in stream:
-        if fingerprint is not None and not line.endswith(b"\n"):
-            log.warning(
-                "the last line (%d bytes at byte %d) has no newline: left for the next read, "
-                "as the log may still be being written",
-                len(line),
-                position,
-            )
-            break
-        position += len(line)
-        if fingerprint is not None:
-            fingerprint.update(line)
+    # Any last line without its newline may be cut: a log line has no end marker of its own.
+    for line, position in read_lines(stream, start, fingerprint, lambda _: True, "may be cut"):
         text = line.rstrip(b"\r\n")
         if text.strip():
             yield text, position
@@ -352,6 +360,12 @@ def read_cdr(path: Path) -> bytes:
         raise SourceError(f"cannot read {path}: {exc.strerror}") from None
 
 
+def cdr_lines(directory: Path) -> Iterator[tuple[bytes, int]]:
+    """Each CDR file of ``directory`` as one source line, with its position: ``i`` files read."""
+    for index, path in enumerate(cdr_files(directory), start=1):
+        yield read_cdr(path), index
+
+
 class CdrDirectorySource(SingleReader):
     """A directory of CDR files (``*.json``, one CDR each, as ``mod_json_cdr`` writes them),
     read whole in name order through a converter: a CDR read again is a duplicate, so the
@@ -361,7 +375,7 @@ class CdrDirectorySource(SingleReader):
         self._name = f"dir:{directory.resolve()}"
         self._converter = converter
         self._batch_size = batch_size
-        self._files = iter(enumerate(cdr_files(directory), start=1))
+        self._cdrs = cdr_lines(directory)
 
     @property
     def name(self) -> str:
@@ -370,8 +384,7 @@ class CdrDirectorySource(SingleReader):
 
     def poll(self) -> Batch | None:
         """The events of the next files, or None when every file was read."""
-        chosen = itertools.islice(self._files, self._batch_size)
-        lines = ((read_cdr(path), index) for index, path in chosen)
+        lines = itertools.islice(self._cdrs, self._batch_size)
         records, rejected, skipped, position = converted_batch(self._converter, lines)
         if position is None:
             return None
