@@ -168,19 +168,7 @@ CallEvent: TypeAlias = (
     | CallWrapped
 )
 Event: TypeAlias = (
-    CallOffered
-    | CallQueued
-    | CallAnswered
-    | CallAbandoned
-    | CallEnded
-    | CallBlocked
-    | CallLeft
-    | CallWrapped
-    | AgentState
-    | QaReviewed
-    | TicketOpened
-    | TicketClosed
-    | SurveyAnswered
+    CallEvent | AgentState | QaReviewed | TicketOpened | TicketClosed | SurveyAnswered
 )
 
 DECODER: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)

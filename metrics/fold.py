@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from hotline_kpi.ingest import rfc3339
 from hotline_kpi.ingest.decode import Accepted
@@ -34,10 +34,9 @@ from hotline_kpi.ingest.wire import (
     CallAnswered,
     CallBlocked,
     CallEnded,
+    CallEvent,
     CallLeft,
-    CallOffered,
     CallQueued,
-    CallWrapped,
     QaReviewed,
     SurveyAnswered,
     TicketClosed,
@@ -591,18 +590,7 @@ def _own_copy(
     return fact
 
 
-_CALL_TYPES = frozenset(
-    {
-        "call.offered",
-        "call.queued",
-        "call.answered",
-        "call.abandoned",
-        "call.ended",
-        "call.blocked",
-        "call.left",
-        "call.wrapped",
-    }
-)
+_CALL_TYPES = frozenset(member.type for member in get_args(CallEvent))
 _TICKET_TYPES = frozenset({"ticket.opened", "ticket.closed"})
 
 
@@ -661,17 +649,7 @@ def fold_batch(
         kind = event.type
         conflict: str | None = None
         if kind in _CALL_TYPES:
-            assert isinstance(
-                event,
-                CallOffered
-                | CallQueued
-                | CallAnswered
-                | CallAbandoned
-                | CallEnded
-                | CallBlocked
-                | CallLeft
-                | CallWrapped,
-            )
+            assert isinstance(event, CallEvent)
             call = _own_copy(out_calls, calls, event.call_id, CallFact)
             contact = None
             if kind == "call.offered":
