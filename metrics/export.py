@@ -313,8 +313,18 @@ class KpiFigures:
         for group in groups:
             if group.group is not None:
                 figures[group.group].update(group.counts)
-        # An agent only logged out all period is listed only if it has other figures.
-        states = {agent: seconds for (_, agent), seconds in self._state_time([lo, hi]).items()}
+        return self._agent_entries(figures, (lo, hi))
+
+    def _agent_entries(
+        self, figures: dict[str, MeasureCounts], span: tuple[int, int] | None
+    ) -> list[dict[str, Any]]:
+        """The export's agent entries from their counts, with their state time in ``span``
+        (None: none, as for one queue: agent states name no queue). An agent only logged out
+        all period is listed only if it has other figures."""
+        states = {}
+        if span is not None:
+            whole = self._state_time(list(span)).items()
+            states = {agent: seconds for (_, agent), seconds in whole}
         for agent, seconds in states.items():
             if _logged_in(seconds) or agent in figures:
                 figures[agent].update(state_measures(seconds))
@@ -473,13 +483,8 @@ class KpiFigures:
         for group in self.store.period_counts([edges[0], edges[-1]], "agent", satisfied, queue):
             if group.group is not None:
                 agents[group.group].update(group.counts)
-        states: dict[str, dict[str, int]] = {}
-        if queue is None:  # agent states name no queue
-            whole = self._state_time([edges[0], edges[-1]]).items()
-            states = {agent: seconds for (_, agent), seconds in whole}
-            for agent, seconds in states.items():
-                if _logged_in(seconds) or agent in agents:
-                    agents[agent].update(state_measures(seconds))
+        span = (edges[0], edges[-1]) if queue is None else None
+        agent_entries = self._agent_entries(agents, span)
         periods = []
         for index in range(count):
             scoped = {name: queues[index].get(name, MeasureCounts()) for name in names}
@@ -513,10 +518,7 @@ class KpiFigures:
             "thresholds": self.settings.thresholds.model_dump(),
             "overall": total.kpis(targets),
             "queues": {name: by_queue[name].kpis(targets, Scope.QUEUE) for name in names},
-            "agents": [
-                _agent_entry(agent, agents[agent], states.get(agent, {}))
-                for agent in sorted(agents)
-            ],
+            "agents": agent_entries,
             "ticket_kinds": {
                 kind: kpi_entry(_KIND_KPI, counts, targets)
                 for kind, counts in sorted(kinds.items())
