@@ -29,7 +29,9 @@ from hotline_kpi.metrics.records import (
     WaitBucket,
 )
 from hotline_kpi.metrics.rollups import (
+    ANSWERED_KEYED,
     OFFERED,
+    UNFOLLOWED,
     WAIT_EDGES,
     Buckets,
     Grain,
@@ -247,7 +249,60 @@ class RollupReader:
         complaint_window_us: int,
         queue: str | None = None,
     ) -> list[PeriodCounts]:
-        return self.store.period_contacts(edges_us, now, window_us, complaint_window_us, queue)
+        edges = [int(edge) for edge in edges_us]
+        if len(edges) < 2:
+            return []
+        if not self._cut(*edges) or window_us != self.config.thresholds.repeat_window_us:
+            return self.store.period_contacts(edges_us, now, window_us, complaint_window_us, queue)
+        cutoff = now - window_us if now is not None else edges[0] - 1
+        contacts: dict[tuple[int, str], int] = defaultdict(int)
+        keyed: dict[int, dict[Measure, int]] = defaultdict(lambda: defaultdict(int))
+        for bucket, group, _, name, value in self._rows(Grain.INTERVAL, edges[0], edges[-1], queue):
+            period = bisect.bisect_right(edges, bucket) - 1
+            if name == Measure.CONTACTS.value:
+                contacts[(period, group)] += value
+            elif name in (Measure.CONTACTS_KEYED.value, Measure.REPEAT_CONTACTS.value):
+                keyed[period][Measure(name)] += value
+            elif name in (ANSWERED_KEYED, UNFOLLOWED) and bucket <= cutoff:
+                # Resolution is settled for contacts offered at most "now" − W: all of an
+                # interval that ends by then, none of one that starts after, and the one
+                # interval it cuts counted from the contacts themselves.
+                end = self.buckets.end(bucket)
+                if end - 1 <= cutoff:
+                    measure = Measure.RESOLVABLE if name == ANSWERED_KEYED else Measure.RESOLVED
+                    keyed[period][measure] += value
+                elif name == ANSWERED_KEYED:
+                    resolvable, resolved = self.store.resolvable_contacts(bucket, end, cutoff)
+                    keyed[period][Measure.RESOLVABLE] += resolvable
+                    keyed[period][Measure.RESOLVED] += resolved
+        found = [
+            PeriodCounts(period, group or None, {Measure.CONTACTS: count})
+            for (period, group), count in sorted(contacts.items())
+            if count
+        ]
+        if queue is not None:
+            return found
+        measures = (
+            Measure.CONTACTS_KEYED,
+            Measure.REPEAT_CONTACTS,
+            Measure.RESOLVABLE,
+            Measure.RESOLVED,
+        )
+        found.extend(
+            PeriodCounts(period, None, {measure: counts.get(measure, 0) for measure in measures})
+            for period, counts in sorted(keyed.items())
+            if counts.get(Measure.CONTACTS_KEYED, 0)
+        )
+        found.extend(self.store.period_complaints(edges_us, complaint_window_us))
+        return found
+
+    def period_complaints(
+        self, edges_us: Sequence[int], complaint_window_us: int
+    ) -> list[PeriodCounts]:
+        return self.store.period_complaints(edges_us, complaint_window_us)
+
+    def resolvable_contacts(self, lo: int, hi: int, cutoff: int) -> tuple[int, int]:
+        return self.store.resolvable_contacts(lo, hi, cutoff)
 
     def state_changes(self, lo: int, hi: int) -> list[StateChange]:
         return self.store.state_changes(lo, hi)

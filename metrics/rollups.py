@@ -25,9 +25,12 @@ every instant whose local wall time is a multiple of the interval past local mid
 hour and interval edges of every report are bucket starts, and a repeated hour (daylight saving
 ends) is two buckets. Buckets are keyed by their start instant (epoch µs).
 
-Contacts, tickets and agent state time are not rolled up: they are read from their own tables
-(contacts and tickets have "now"-dependent flags; state time is a timeline whose rows grow with
-agents' state changes, not with calls).
+Contacts are rolled up too (by their offer time, in the queue of their first agent request),
+from the flags the store keeps on each contact (``SqlStore.refresh_contacts``); whether a
+contact's resolution is settled depends on "now", so the reader counts the one interval that
+"now − W" cuts from the contacts table. Work orders (timeliness and repeat complaints, both
+"now"- or window-dependent and far fewer than legs) and agent state time (a timeline whose rows
+grow with agents' state changes, not with calls) are read from their own tables.
 """
 
 from __future__ import annotations
@@ -150,6 +153,7 @@ class RollupConfig:
                 "satisfied_score": t.satisfied_score,
                 "blocked_are_requests": t.blocked_are_requests,
                 "wait_edges": WAIT_EDGES,
+                "repeat_window_us": t.repeat_window_us,
             },
             sort_keys=True,
         )
@@ -204,6 +208,11 @@ class Buckets:
             stop = min(end, edges[index + 1])
             yield edges[index], stop - start
             start = stop
+
+    def end(self, start: int) -> int:
+        """The end of the interval that starts at (or holds) ``start``."""
+        edges = self._day(start)[1]
+        return edges[bisect.bisect_right(edges, start)]
 
     def is_edge(self, moment: int) -> bool:
         """Whether ``moment`` starts an interval (so sums of buckets cut exactly there)."""
@@ -313,6 +322,59 @@ def add_survey(
                  sign * amount)  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class ContactState:
+    """What a stored contact contributes: its offer, the queue of its first agent request, and
+    the flags SPEC §3 derives from its legs and the other contacts with its key."""
+
+    contact_key: str
+    offered_at: int | None
+    queue: str | None
+    keyed: bool
+    answered: bool
+    is_repeat: bool
+    followed: bool
+    caller_key: str | None
+
+
+ANSWERED_KEYED = "answered_keyed"  # keyed contacts with an answered leg
+UNFOLLOWED = "unfollowed"  # ... and no contact with the key in the W after
+
+
+def add_contact(sums: Sums, contact: ContactState, buckets: Buckets, sign: int = 1) -> None:
+    """A contact counts by its offer time in the queue of its first agent request ("" without
+    one); its caller-key measures too, so that a queue's are known, though they are reported
+    overall only. Whether it can be counted as resolved depends on "now": see the reader."""
+    if contact.offered_at is None:
+        return
+    bucket = (Grain.INTERVAL, buckets.interval(contact.offered_at), contact.queue or "", "")
+    _add(sums, (*bucket, Measure.CONTACTS.value), sign)
+    if not contact.keyed:
+        return
+    _add(sums, (*bucket, Measure.CONTACTS_KEYED.value), sign)
+    if contact.is_repeat:
+        _add(sums, (*bucket, Measure.REPEAT_CONTACTS.value), sign)
+    if contact.answered:
+        _add(sums, (*bucket, ANSWERED_KEYED), sign)
+        if not contact.followed:
+            _add(sums, (*bucket, UNFOLLOWED), sign)
+
+
+def contacts_delta(
+    before: Mapping[str, ContactState], after: Mapping[str, ContactState], buckets: Buckets
+) -> Sums:
+    """What the rollups change by when these contacts go from ``before`` to ``after`` (a
+    contact missing from ``after`` was merged into another and is retracted)."""
+    sums: Sums = {}
+    for key, old in before.items():
+        if after.get(key) != old:
+            add_contact(sums, old, buckets, -1)
+    for key, new in after.items():
+        if before.get(key) != new:
+            add_contact(sums, new, buckets)
+    return {key: amount for key, amount in sums.items() if amount}
+
+
 def _leg_signature(call: CallFact) -> tuple[object, ...]:
     """Everything :func:`add_leg` reads: equal signatures contribute the same."""
     return (
@@ -380,12 +442,15 @@ def rebuild(
     calls: Iterable[CallFact],
     reviews: Iterable[tuple[Review, str | None]],
     surveys: Iterable[tuple[Survey, CallFact | None]],
+    contacts: Iterable[ContactState],
     satisfied_score: int,
     buckets: Buckets,
 ) -> Sums:
-    """Every rollup from the stored facts: each leg, and each review and survey with its call's
-    queue (and leg), summed."""
+    """Every rollup from the stored facts: each leg, each review and survey with its call's
+    queue (and leg), and each contact, summed."""
     sums: Sums = {}
+    for contact in contacts:
+        add_contact(sums, contact, buckets)
     for leg in calls:
         add_leg(sums, leg, buckets)
     for review, call_queue in reviews:
