@@ -150,7 +150,7 @@ class RollupReader:
                    if name == OFFERED)  # fmt: skip
 
     def wait_buckets(self, lo: int, hi: int, edges_us: Sequence[int]) -> list[WaitBucket]:
-        if list(edges_us) != _WAIT_EDGES_US or not self._cut(lo, hi):
+        if list(edges_us) != _WAIT_EDGES_US or not self._days(lo, hi):
             return self.store.wait_buckets(lo, hi, edges_us)
         names = {
             wait_measure(outcome, index): (outcome, index)
@@ -158,26 +158,26 @@ class RollupReader:
             for index in range(len(WAIT_EDGES))
         }
         counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+        for _, _, _, name, value in self._rows(Grain.DAY, lo, hi):
             found = names.get(name)
             if found is not None:
                 counts[found[1]][0 if found[0] == "answered" else 1] += value
         return [WaitBucket(index, *pair) for index, pair in sorted(counts.items()) if any(pair)]
 
     def score_counts(self, lo: int, hi: int) -> dict[int, int]:
-        if not self._cut(lo, hi):
+        if not self._days(lo, hi):
             return self.store.score_counts(lo, hi)
         counts: dict[int, int] = defaultdict(int)
-        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+        for _, _, _, name, value in self._rows(Grain.DAY, lo, hi):
             if name.startswith("score:"):
                 counts[int(name[6:])] += value
         return {score: count for score, count in counts.items() if count}
 
     def factor_sums(self, lo: int, hi: int) -> dict[str, FactorSums]:
-        if not self._cut(lo, hi):
+        if not self._days(lo, hi):
             return self.store.factor_sums(lo, hi)
         stats: dict[str, dict[str, int]] = defaultdict(dict)
-        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+        for _, _, _, name, value in self._rows(Grain.DAY, lo, hi):
             if name.startswith("factor:"):
                 stat, factor = name[7:].split(":", 1)
                 stats[factor][stat] = stats[factor].get(stat, 0) + value
