@@ -84,15 +84,12 @@ class RollupReader:
         self.store = store
         self.config = config
         self.buckets = Buckets(ZoneInfo(config.timezone), config.interval_minutes)
-        self._last: tuple[tuple[int, int, int, str | None], list[Row]] | None = None
 
     # -- what the rollups answer ----------------------------------------------------------------
 
     def _rows(self, grain: Grain, lo: int, hi: int, queue: str | None = None) -> list[Row]:
-        key = (int(grain), lo, hi, queue)
-        if self._last is None or self._last[0] != key:
-            self._last = (key, self.store.rollup_rows(grain, lo, hi, queue))
-        return self._last[1]
+        # Read every time: the store may be written between two reads (the demo's view).
+        return self.store.rollup_rows(grain, lo, hi, queue)
 
     def _cut(self, *edges: int) -> bool:
         """Whether every edge starts an interval (sums of buckets then cut exactly there)."""

@@ -368,3 +368,22 @@ def test_the_month_export_reads_the_rollups_with_the_legs_reviews_and_surveys_un
         assert before[0]["overall"]["manual_connection_rate"]["denominator"] > 500
     finally:
         store.close()
+
+
+def test_one_figures_object_sees_the_batches_written_after_it(tmp_path: Path) -> None:
+    """The demo keeps one ``KpiFigures`` while its pipeline writes: reads are never cached."""
+    settings = _settings(tmp_path)
+    store = SqliteStore(Path(settings.store))
+    pipeline = Pipeline(store, thresholds_of(settings), rollups=rollup_config_of(settings))
+    figures = KpiFigures(store, settings)
+    assert isinstance(figures.store, RollupReader)
+    lo = int((SHANGHAI_NOVEMBER - timedelta(days=1)).timestamp()) * US
+    hi = int(SHANGHAI_NOVEMBER.timestamp()) * US
+    try:
+        for number, expected in ((1, 1), (2, 2)):
+            event = make_event("call.queued", _stamp(-60), call_id=f"c{number}", queue="tech")
+            pipeline.process([(line(event), 0, number)], "test", {0: number})
+            overall, _ = figures.scopes(lo, hi)
+            assert overall["requests"] == expected
+    finally:
+        store.close()
