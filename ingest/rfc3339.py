@@ -99,12 +99,35 @@ def _minute(prefix: str) -> int:
     return seconds
 
 
+# The seconds field of a valid text, ``:00`` to ``:59`` (a leap second goes the long way).
+_SECONDS = {f":{second:02d}": second for second in range(60)}
+# What follows the seconds in texts already read (fraction and offset) -> (µs, offset seconds).
+_suffixes: dict[str, tuple[int, int]] = {}
+
+
 def epoch_us(text: str) -> int:
     """Microseconds since the Unix epoch of an RFC 3339 date-time (exact integer arithmetic).
 
-    The hot path of decoding: the pattern fixes every position up to the seconds, so the date,
-    hour and minute are read once per distinct minute and the rest by slicing.
+    The hot path of decoding. A text is its minute (``YYYY-MM-DDTHH:MM``), its seconds
+    (``:SS``) and its suffix (fraction and offset): a stream's texts share few minutes and few
+    suffixes, so each is checked and read once (by :func:`_read`, which remembers them) and a
+    text whose three parts are all known is read by three look-ups. Every part is remembered
+    only from a text that matched the whole pattern, and the pattern fixes the positions up to
+    the seconds, so known parts make a valid text.
     """
+    minute = _minutes.get(text[:16])
+    second = _SECONDS.get(text[16:19])
+    suffix = _suffixes.get(text[19:])
+    if minute is None or second is None or suffix is None:
+        return _read(text)
+    instant = (minute + second - suffix[1]) * _US + suffix[0]
+    if not _EARLIEST_US <= instant < _LATEST_US:
+        raise TimestampError("outside the instants a date can hold in every time zone")
+    return instant
+
+
+def _read(text: str) -> int:
+    """:func:`epoch_us` of a text with a part not seen yet: checked whole, its parts kept."""
     if _PATTERN.fullmatch(text) is None:
         raise TimestampError("not an RFC 3339 date-time with a UTC offset")
     minute = _minutes.get(text[:16])
@@ -116,13 +139,17 @@ def epoch_us(text: str) -> int:
     else:
         zone, fraction = text[-6:], text[20:-6]
     micro = int((fraction + "00000")[:6]) if fraction else 0
+    offset = _offsets.get(zone)
+    if offset is None:
+        offset = _offset(zone)
     if second >= 60:
         if second > 60:
             raise TimestampError("no such time")
         second, micro = 59, 999_999  # a leap second, as in fields()
-    offset = _offsets.get(zone)
-    if offset is None:
-        offset = _offset(zone)
+    elif text[19:] not in _suffixes:
+        if len(_suffixes) >= _CACHE_LIMIT:
+            _suffixes.clear()
+        _suffixes[text[19:]] = (micro, offset)
     instant = (minute + second - offset) * _US + micro
     if not _EARLIEST_US <= instant < _LATEST_US:
         raise TimestampError("outside the instants a date can hold in every time zone")
