@@ -45,7 +45,8 @@ def _instrument() -> None:
     pipeline_module.decode_batch = _timed("decode", pipeline_module.decode_batch)  # type: ignore[assignment]
     pipeline_module.fold_batch = _timed("fold", pipeline_module.fold_batch)  # type: ignore[assignment]
     sql = store_module.SqlStore
-    sql.seen = _timed("dedup read", sql.seen)  # type: ignore[method-assign]
+    sqlite = store_module.SqliteStore
+    sqlite.seen = _timed("dedup read", sqlite.seen)  # type: ignore[method-assign]
     sql.load = _timed("load facts", sql.load)  # type: ignore[method-assign]
     sql.load_contacts = _timed("load contacts", sql.load_contacts)  # type: ignore[method-assign]
     sql.overdue_tickets = _timed("overdue tickets", sql.overdue_tickets)  # type: ignore[method-assign]
