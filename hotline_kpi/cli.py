@@ -230,6 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--lang", default="zh", choices=["zh", "en"])
     export.set_defaults(handler=_cmd_export)
 
+    verify = sub.add_parser(
+        "verify",
+        help="recompute the store's interval rollups from its facts and compare (exit 1 if not "
+        "equal)",
+    )
+    _add_common(verify)
+    verify.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="rebuild the rollups for this configuration first if they were built for another",
+    )
+    verify.set_defaults(handler=_cmd_verify)
+
     rules = sub.add_parser("rules", help="write the Prometheus recording and alerting rules")
     _add_common(rules, store=False)
     rules.add_argument("--output", default="-", metavar="PATH|-")
@@ -714,6 +727,49 @@ def _cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from hotline_kpi.reports.render import run_export
 
     return run_export(settings, args)
+
+
+def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline_kpi.metrics.months import local_time
+    from hotline_kpi.metrics.store import open_existing_store
+    from hotline_kpi.pipeline import rollup_config_of
+
+    config = rollup_config_of(settings)
+    store = open_existing_store(settings.store)
+    try:
+        if args.rebuild:
+            store.ensure_rollups(config)
+        if not store.rollups_built_for(config):
+            print(
+                "hotline-kpi verify: the rollups were built for another time zone, interval or "
+                "thresholds than this configuration's (exports read the facts): give the "
+                "writers' configuration, or --rebuild",
+                file=sys.stderr,
+            )
+            return 1
+        started = time.perf_counter()
+        with store.batch():  # one snapshot: no batch lands between the two reads
+            stored, computed = store.stored_rollups(), store.computed_rollups(config)
+        elapsed = time.perf_counter() - started
+    finally:
+        store.close()
+    wrong = sorted(
+        key for key in stored.keys() | computed.keys() if stored.get(key) != computed.get(key)
+    )
+    if not wrong:
+        print(f"rollups verified: {len(stored):,} sums equal their recomputation from the facts "
+              f"({elapsed:.1f} s)")  # fmt: skip
+        return 0
+    print(f"hotline-kpi verify: {len(wrong):,} of {len(computed):,} rollup sums differ from the "
+          "facts:", file=sys.stderr)  # fmt: skip
+    for grain, bucket, queue, agent, measure in wrong[:20]:
+        key = (grain, bucket, queue, agent, measure)
+        print(
+            f"  grain {grain} bucket {local_time(bucket, settings.zone)} queue {queue!r} "
+            f"agent {agent!r} {measure}: stored {stored.get(key, 0)}, facts {computed.get(key, 0)}",
+            file=sys.stderr,
+        )
+    return 1
 
 
 def _cmd_rules(args: argparse.Namespace, settings: Settings) -> int:

@@ -29,6 +29,7 @@ from hotline_kpi.pipeline import (
     Totals,
     key_retention_of,
     max_clock_skew_of,
+    rollup_config_of,
     thresholds_of,
 )
 
@@ -80,6 +81,7 @@ def open_live(
             max_clock_skew_us=max_clock_skew_of(settings),
             caller_key=key,
             key_retention_us=key_retention_of(settings),
+            rollups=rollup_config_of(settings),
         )
         return LivePipeline(store, pipeline)
     endpoint = settings.metrics
@@ -109,6 +111,7 @@ def open_live(
             max_clock_skew_us=max_clock_skew_of(settings),
             caller_key=key,
             key_retention_us=key_retention_of(settings),
+            rollups=rollup_config_of(settings),
         )
     except BaseException:
         server.close()

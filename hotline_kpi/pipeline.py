@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast, get_args
+from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
 from hotline_kpi.errors import StoreError
@@ -47,6 +48,13 @@ from hotline_kpi.metrics.fold import (
     FoldResult,
     contact_key,
     fold_batch,
+)
+from hotline_kpi.metrics.rollups import (
+    Buckets,
+    RollupConfig,
+    Sums,
+    batch_delta,
+    changed_attribution,
 )
 from hotline_kpi.metrics.store import (
     KEYS_ERASED_BEFORE,
@@ -84,6 +92,11 @@ def thresholds_of(settings: Settings) -> FactThresholds:
         repeat_window=t.repeat_window_hours * 3600,
         complaint_window=t.repeat_complaint_days * 86_400,
     )
+
+
+def rollup_config_of(settings: Settings) -> RollupConfig:
+    """What the rollups of the configuration are built for: its zone, interval and thresholds."""
+    return RollupConfig(settings.timezone, settings.interval_minutes, thresholds_of(settings))
 
 
 def key_retention_of(settings: Settings) -> int:
@@ -213,9 +226,19 @@ class Pipeline:
         max_clock_skew_us: int = DEFAULT_MAX_CLOCK_SKEW_US,
         caller_key: CallerKey | None = None,
         key_retention_us: int | None = None,
+        rollups: RollupConfig | None = None,
     ) -> None:
         self.store = store
         self.thresholds = thresholds
+        # The interval rollups kept with the facts (issue 17); the default zone and interval
+        # when not given.
+        defaults = Settings()
+        self.rollups = rollups or RollupConfig(
+            defaults.timezone, defaults.interval_minutes, thresholds
+        )
+        if self.rollups.thresholds != thresholds:
+            raise ValueError("the rollups must be built with the pipeline's thresholds")
+        self._buckets = Buckets(ZoneInfo(self.rollups.timezone), self.rollups.interval_minutes)
         # SPEC §7: the caller key of a raw number (an HMAC), or None without a secret.
         self.caller_key = caller_key
         # SPEC §7: keys of contacts older than this (in event time) are erased, flags kept.
@@ -228,6 +251,15 @@ class Pipeline:
         self._watermark = store.watermark()
         self._log_rejection = _RejectionLog()
         store.ensure_thresholds(thresholds)
+        started = time.perf_counter()
+        if store.ensure_rollups(self.rollups):
+            log.info(
+                "rebuilt the store's rollups for time zone %s, %d-minute intervals and the "
+                "configured thresholds (%.1f s)",
+                self.rollups.timezone,
+                self.rollups.interval_minutes,
+                time.perf_counter() - started,
+            )
         if metrics is not None:
             metrics.queue_labels.adopt(store.queue_labels())
             if self._watermark is not None:
@@ -282,7 +314,8 @@ class Pipeline:
                     # transaction.
                     self._watermark = self.store.watermark()
                     self.store.check_thresholds(self.thresholds)
-                    fresh, rejected, result, ticket_partitions = self._fold(
+                    self.store.check_rollups(self.rollups)
+                    fresh, rejected, result, ticket_partitions, rollups = self._fold(
                         decoded, decode_rejected, owned
                     )
                     if self.metrics is not None:
@@ -307,6 +340,7 @@ class Pipeline:
                             reviews=result.reviews,
                             surveys=result.surveys,
                             seen={item.event.event_id for item in fresh},
+                            rollups=rollups,
                             rejected=rejected,
                             source=source,
                             positions=dict(positions),
@@ -401,8 +435,9 @@ class Pipeline:
         decoded: Sequence[Accepted],
         decode_rejected: Sequence[Rejected],
         owned: Collection[int] | None,
-    ) -> tuple[list[Accepted], list[Rejected], FoldResult, dict[str, int]]:
-        """Dedup and fold a decoded batch on the store's current state (inside its batch)."""
+    ) -> tuple[list[Accepted], list[Rejected], FoldResult, dict[str, int], Sums]:
+        """Dedup and fold a decoded batch on the store's current state (inside its batch), and
+        compute what it changes in the rollups."""
         rejected = list(decode_rejected)
         ids = [item.event.event_id for item in decoded]
         unique = set(ids)
@@ -441,4 +476,15 @@ class Pipeline:
         )
         for item, why in result.conflicts:
             rejected.append(reject_event(item, Reason.conflict, why))
-        return fresh, rejected, result, ticket_partitions
+        moved = changed_attribution(calls, result.calls)
+        dependents = self.store.rollup_dependents(moved) if moved else ([], [])
+        rollups = batch_delta(
+            calls,
+            result.calls,
+            result.reviews,
+            result.surveys,
+            dependents,
+            self.thresholds.satisfied_score,
+            self._buckets,
+        )
+        return fresh, rejected, result, ticket_partitions, rollups

@@ -53,6 +53,7 @@ from hotline_kpi.metrics.months import (
     previous_month,
 )
 from hotline_kpi.metrics.records import PeriodCounts
+from hotline_kpi.metrics.rolled import reader_for
 from hotline_kpi.metrics.states import STATES, state_measures, state_time
 from hotline_kpi.metrics.store import StoreReader
 
@@ -255,7 +256,8 @@ class KpiFigures:
     """
 
     def __init__(self, store: StoreReader, settings: Settings) -> None:
-        self.store = store
+        # Measures come from the interval rollups when they were built for these settings.
+        self.store = reader_for(store, settings)
         self.settings = settings
         self.zone = settings.zone
 

@@ -8,7 +8,7 @@ catalogue's :class:`~hotline_kpi.metrics.catalogue.Measure`, the additive counts
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -66,6 +66,36 @@ class FactorRating:
 
     score: int
     factors: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FactorSums:
+    """One survey factor over a set of surveys that rated it: ``n`` responses, ``x`` the sum of
+    its scores, ``y`` the sum of their overall scores, and the sums of squares and products: all
+    the importance analysis needs (a Pearson correlation), exact and additive."""
+
+    n: int
+    x: int
+    xx: int
+    xy: int
+    y: int
+    yy: int
+
+
+def factor_sums(surveys: Iterable[tuple[int, Mapping[str, int]]]) -> dict[str, FactorSums]:
+    """The :class:`FactorSums` of each factor of (overall score, factor scores) pairs."""
+    found: dict[str, list[int]] = {}
+    for score, factors in surveys:
+        for name, value in factors.items():
+            x = int(value)
+            sums = found.setdefault(name, [0, 0, 0, 0, 0, 0])
+            sums[0] += 1
+            sums[1] += x
+            sums[2] += x * x
+            sums[3] += x * score
+            sums[4] += score
+            sums[5] += score * score
+    return {name: FactorSums(*sums) for name, sums in found.items()}
 
 
 class QueuedCall(NamedTuple):

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from hotline_kpi.errors import StoreError, UsageError
 from hotline_kpi.ingest.decode import Rejected
@@ -59,6 +60,7 @@ from hotline_kpi.metrics.fold import (
 )
 from hotline_kpi.metrics.records import (
     FactorRating,
+    FactorSums,
     GroupCounts,
     Grouping,
     PeriodCounts,
@@ -66,7 +68,9 @@ from hotline_kpi.metrics.records import (
     QueuedCall,
     Rejection,
     WaitBucket,
+    factor_sums,
 )
+from hotline_kpi.metrics.rollups import Buckets, Key, RollupConfig, Sums, rebuild
 
 SCHEMA_VERSION = "3"
 
@@ -107,10 +111,19 @@ SCHEMA = (
         event_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, agent_id TEXT NOT NULL,
         accurate INTEGER NOT NULL, queue TEXT, category TEXT, ts BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS reviews_ts ON reviews (ts)",
+    # A leg whose queue or agent changes moves its reviews and surveys in the rollups.
+    "CREATE INDEX IF NOT EXISTS reviews_call ON reviews (call_id)",
     """CREATE TABLE IF NOT EXISTS surveys (
         event_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, score INTEGER NOT NULL,
         queue TEXT, agent_id TEXT, factors TEXT, ts BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS surveys_ts ON surveys (ts)",
+    "CREATE INDEX IF NOT EXISTS surveys_call ON surveys (call_id)",
+    # Sums of every measure per grain, bucket, queue and agent (metrics/rollups.py), kept in
+    # the batch's transaction; built for the configuration stored in meta "rollups".
+    """CREATE TABLE IF NOT EXISTS rollups (
+        grain INTEGER NOT NULL, bucket BIGINT NOT NULL, queue TEXT NOT NULL,
+        agent TEXT NOT NULL, measure TEXT NOT NULL, value BIGINT NOT NULL,
+        PRIMARY KEY (grain, bucket, queue, agent, measure))""",
     "CREATE TABLE IF NOT EXISTS seen_events (event_id TEXT PRIMARY KEY)",
     """CREATE TABLE IF NOT EXISTS rejected (
         id {serial} PRIMARY KEY,
@@ -130,6 +143,20 @@ SCHEMA = (
 # The meta key of the instant before which caller keys were last erased (SPEC §7 retention).
 KEYS_ERASED_BEFORE = "caller_keys_erased_before"
 
+# The meta key of the configuration the rollups were built for (RollupConfig.key).
+ROLLUPS = "rollups"
+
+_SURVEY_COLUMNS = "event_id, call_id, score, queue, agent_id, factors, ts"
+_SURVEY_COLUMNS_OF_S = ", ".join("s." + name.strip() for name in _SURVEY_COLUMNS.split(","))
+
+
+def _survey(row: Sequence[Any]) -> Survey:
+    """A stored survey row (its factors as stored: JSON text, or a JSON value in PostgreSQL)."""
+    event_id, call_id, score, queue, agent_id, factors, ts = row
+    parsed = json.loads(factors) if isinstance(factors, str) else factors
+    return Survey(event_id, call_id, int(score), queue, agent_id, parsed or None, int(ts))
+
+
 # Seconds a writer waits for another writer's batch before giving up with a StoreError.
 LOCK_TIMEOUT_SECONDS = 60.0
 
@@ -138,6 +165,7 @@ CALL_COLUMNS = (
     "ended_at, cause, counted, facts, contact_id, reason, hold_us, wrapped_at"
 )
 CALL_WRITE_COLUMNS = CALL_COLUMNS + ", contact_key"
+_CALL_COLUMNS_OF_C = ", ".join("c." + name.strip() for name in CALL_COLUMNS.split(","))
 CONTACT_COLUMNS = "contact_key, offered_at, call_id, caller_key, counted"
 TICKET_COLUMNS = "ticket_id, opened_at, due, kind, queue, call_id, closed_at, counted"
 TICKET_WRITE_COLUMNS = TICKET_COLUMNS + ", partition"
@@ -187,7 +215,7 @@ _CALL_MEASURE_SQL: tuple[tuple[Measure, str], ...] = (
     *((measure, _reason(BLOCKED, reason)) for reason, measure in BLOCKED_BY_REASON.items()),
     *((measure, _reason(LEFT, reason)) for reason, measure in LEFT_BY_REASON.items()),
 )
-_CALL_MEASURES = tuple(measure for measure, _ in _CALL_MEASURE_SQL)
+CALL_MEASURES = tuple(measure for measure, _ in _CALL_MEASURE_SQL)
 _CALL_COLUMNS_SQL = ", ".join(sql for _, sql in _CALL_MEASURE_SQL)
 _CALL_MEASURES_SQL = f"""
     SELECT {{group}}, {_CALL_COLUMNS_SQL}
@@ -287,6 +315,8 @@ class BatchWrite:
     reviews: Sequence[Review] = ()
     surveys: Sequence[Survey] = ()
     seen: Collection[str] = ()
+    # What the batch adds to (or, negative, retracts from) each rollup sum (metrics/rollups.py).
+    rollups: dict[Key, int] = field(default_factory=dict)
     rejected: Sequence[Rejected] = ()
     source: str = ""
     positions: dict[int, int] = field(default_factory=dict)  # partition -> next position
@@ -326,7 +356,11 @@ class StoreReader(Protocol):
     def offered_count(self, lo: int, hi: int) -> int: ...
     def wait_buckets(self, lo: int, hi: int, edges_us: Sequence[int]) -> list[WaitBucket]: ...
     def score_counts(self, lo: int, hi: int) -> dict[int, int]: ...
-    def factor_ratings(self, lo: int, hi: int) -> list[FactorRating]: ...
+    def factor_sums(self, lo: int, hi: int) -> dict[str, FactorSums]: ...
+    def rollups_built_for(self, config: RollupConfig) -> bool: ...
+    def rollup_rows(
+        self, grain: int, lo: int, hi: int, queue: str | None = None
+    ) -> list[tuple[int, str, str, str, int]]: ...
     def queued_calls(self, lo: int, hi: int, queue: str | None = None) -> list[QueuedCall]: ...
     def period_counts(
         self,
@@ -528,6 +562,12 @@ class SqlStore:
             f"INSERT INTO positions (source, partition, position) VALUES ({p}, {p}, {p}) "
             "ON CONFLICT (source, partition) DO NOTHING"
         )
+        self._sql_rollup_add = (
+            "INSERT INTO rollups (grain, bucket, queue, agent, measure, value) "
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}) "
+            "ON CONFLICT (grain, bucket, queue, agent, measure) "
+            "DO UPDATE SET value = rollups.value + excluded.value"
+        )
         self._sql_watermark = (
             f"INSERT INTO meta (key, value) VALUES ('watermark', {p}) ON CONFLICT (key) "
             f"DO UPDATE SET value = CAST({self.greatest}(CAST(meta.value AS BIGINT), "
@@ -554,7 +594,7 @@ class SqlStore:
         """
         return [
             GroupCounts(
-                row[0], {m: int(v or 0) for m, v in zip(_CALL_MEASURES, row[1:], strict=True)}
+                row[0], {m: int(v or 0) for m, v in zip(CALL_MEASURES, row[1:], strict=True)}
             )
             for row in self._rows(_CALLS_SQL[by], (lo, hi))
         ]
@@ -636,6 +676,11 @@ class SqlStore:
                 ratings.append(FactorRating(int(score), parsed))
         return ratings
 
+    def factor_sums(self, lo: int, hi: int) -> dict[str, FactorSums]:
+        """The sums of each factor's scores over the surveys answered in [lo, hi) that rated it
+        (what the importance analysis needs; exact integers)."""
+        return factor_sums((rating.score, rating.factors) for rating in self.factor_ratings(lo, hi))
+
     def queued_calls(self, lo: int, hi: int, queue: str | None = None) -> list[QueuedCall]:
         """The agent requests queued in [lo, hi) (of one queue if given), with their facts."""
         select = "SELECT queue, queued_at, outcome_at, agent_id, ended_at, facts FROM calls"
@@ -680,7 +725,7 @@ class SqlStore:
             where=where + (" AND queue = ?" if queue is not None else ""),
         )
         for row in self._rows(sql, [*span, *([queue] if queue is not None else [])]):
-            counts = {m: int(v or 0) for m, v in zip(_CALL_MEASURES, row[2:], strict=True)}
+            counts = {m: int(v or 0) for m, v in zip(CALL_MEASURES, row[2:], strict=True)}
             found.append(PeriodCounts(int(row[0]), row[1], counts))
         filtered = f" AND {_PERIOD_REVIEW_GROUPS['queue']} = ?" if queue is not None else ""
         sql = _PERIOD_REVIEWS_SQL.format(
@@ -1084,6 +1129,10 @@ class SqlStore:
             )
         if batch.seen:
             self._write_seen(cursor, sorted(batch.seen))
+        if batch.rollups:
+            cursor.executemany(
+                self._sql_rollup_add, [(*key, amount) for key, amount in batch.rollups.items()]
+            )
         if batch.rejected:
             cursor.executemany(
                 self._sql_rejected,
@@ -1286,6 +1335,108 @@ class SqlStore:
             if self.meta("thresholds") != wanted:  # another process may have just done it
                 self._refresh_facts(thresholds)
                 self._open_cursor().execute(self._sql_meta, ("thresholds", wanted))
+
+    # -- rollups (metrics/rollups.py) ---------------------------------------------------------
+
+    def rollups_built_for(self, config: RollupConfig) -> bool:
+        """Whether the stored rollups were built, and are kept, for ``config``."""
+        return self.meta(ROLLUPS) == config.key()
+
+    def rollup_rows(
+        self, grain: int, lo: int, hi: int, queue: str | None = None
+    ) -> list[tuple[int, str, str, str, int]]:
+        """The rollup sums of ``grain`` whose bucket starts in [lo, hi) (of ``queue`` only if
+        given): (bucket, queue, agent, measure, value); ``""`` is no queue or no agent."""
+        sql = (
+            "SELECT bucket, queue, agent, measure, value FROM rollups "
+            "WHERE grain = ? AND bucket >= ? AND bucket < ? AND value <> 0"
+        )
+        params: list[Any] = [grain, lo, hi]
+        if queue is not None:
+            sql += " AND queue = ?"
+            params.append(queue)
+        return [
+            (int(bucket), str(q), str(agent), str(measure), int(value))
+            for bucket, q, agent, measure, value in self._rows(sql, params)
+        ]
+
+    def rollup_dependents(self, call_ids: Collection[str]) -> tuple[list[Review], list[Survey]]:
+        """Inside a batch: the stored reviews and surveys of these legs whose attribution follows
+        the leg's (a review naming no queue, a survey naming no queue or no agent)."""
+        reviews = [
+            Review(e, c, a, bool(accurate), q, category, ts)
+            for e, c, a, accurate, q, category, ts in self._rows_in(
+                "SELECT event_id, call_id, agent_id, accurate, queue, category, ts FROM reviews "
+                "WHERE queue IS NULL AND call_id",
+                call_ids,
+            )
+        ]
+        surveys = [
+            _survey(row)
+            for row in self._rows_in(
+                f"SELECT {_SURVEY_COLUMNS} FROM surveys "
+                "WHERE (queue IS NULL OR agent_id IS NULL) AND call_id",
+                call_ids,
+            )
+        ]
+        return reviews, surveys
+
+    def stored_rollups(self) -> Sums:
+        """Every non-zero rollup sum as stored."""
+        rows = self._rows(
+            "SELECT grain, bucket, queue, agent, measure, value FROM rollups WHERE value <> 0"
+        )
+        return {(int(g), int(b), str(q), str(a), str(m)): int(v) for g, b, q, a, m, v in rows}
+
+    def computed_rollups(self, config: RollupConfig) -> Sums:
+        """Every rollup sum recomputed from the stored facts (what ``verify`` compares)."""
+        buckets = Buckets(ZoneInfo(config.timezone), config.interval_minutes)
+        calls = (CallFact(*row) for row in self._db.execute(f"SELECT {CALL_COLUMNS} FROM calls"))
+        reviews = (
+            (Review(e, c, a, bool(accurate), q, category, ts), call_queue)
+            for e, c, a, accurate, q, category, ts, call_queue in self._db.execute(
+                "SELECT r.event_id, r.call_id, r.agent_id, r.accurate, r.queue, r.category, "
+                "r.ts, c.queue FROM reviews r LEFT JOIN calls c ON c.call_id = r.call_id"
+            )
+        )
+        surveys = (
+            (_survey(row[:7]), None if row[7] is None else CallFact(*row[7:]))
+            for row in self._db.execute(
+                f"SELECT {_SURVEY_COLUMNS_OF_S}, {_CALL_COLUMNS_OF_C} FROM surveys s "
+                "LEFT JOIN calls c ON c.call_id = s.call_id"
+            )
+        )
+        return rebuild(calls, reviews, surveys, config.thresholds.satisfied_score, buckets)
+
+    def check_rollups(self, config: RollupConfig) -> None:
+        """Inside a batch: fail (one line) when another process rebuilt the rollups for another
+        configuration since this one started, rather than mix the two."""
+        stored = self.meta(ROLLUPS)
+        if stored is not None and stored != config.key():
+            raise StoreError(
+                "another process rebuilt the store's rollups for another time zone, interval or "
+                f"thresholds ({stored}): restart every writer of this store with one configuration"
+            )
+
+    def ensure_rollups(self, config: RollupConfig) -> bool:
+        """Make the stored rollups agree with ``config``: rebuild them from the facts once if
+        they were built for another one (or never). Returns whether there was anything to
+        rebuild (not for a new store)."""
+        wanted = config.key()
+        if self.meta(ROLLUPS) == wanted:
+            return False
+        with self.batch():
+            previous = self.meta(ROLLUPS)
+            if previous == wanted:  # another process may have just done it
+                return False
+            sums = self.computed_rollups(config)
+            cursor = self._open_cursor()
+            cursor.execute("DELETE FROM rollups")
+            cursor.executemany(
+                self._sql_rollup_add, [(*key, amount) for key, amount in sums.items()]
+            )
+            cursor.execute(self._sql_meta, (ROLLUPS, wanted))
+        return previous is not None or bool(sums)
 
     # -- dialect hooks ------------------------------------------------------------------------
 

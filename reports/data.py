@@ -21,7 +21,6 @@ The JSON export carries these keys, so that XLSX, HTML and PDF stay drawn from o
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,12 +30,11 @@ from hotline_kpi.metrics.catalogue import AGENT_RANKING
 from hotline_kpi.metrics.export import KpiFigures
 from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_facts
 from hotline_kpi.metrics.months import local_time, month_bounds, month_period, previous_month
-from hotline_kpi.metrics.records import QueuedCall
+from hotline_kpi.metrics.records import FactorSums, QueuedCall, factor_sums
+from hotline_kpi.metrics.rollups import WAIT_EDGES
 from hotline_kpi.metrics.staffing import AgentStates, analyse_staffing, staffing_settings
 from hotline_kpi.metrics.store import StoreReader
 
-# Bucket edges of the wait-time distribution, in seconds; the last bucket is open.
-WAIT_EDGES: tuple[int, ...] = (0, 5, 10, 20, 30, 60, 120, 300)
 # An agent needs this many surveys in the month to be ranked (smaller samples say little).
 MIN_SURVEYS = 20
 # The bottom performers: the worst tenth of the ranked agents, at least one.
@@ -64,9 +62,7 @@ def extend_report(
     }
     report["wait_distribution"] = wait_distribution(store, lo, hi)
     report["score_distribution"] = score_distribution(store, lo, hi)
-    report["factors"] = factor_analysis(
-        (rating.score, rating.factors) for rating in store.factor_ratings(lo, hi)
-    )
+    report["factors"] = factor_importance(store.factor_sums(lo, hi))
     report["overdue_tickets"] = overdue_tickets(store, lo, hi, settings.zone)
     report["agent_ranking"] = agent_ranking(report["agents"])
     states = AgentStates(store.state_changes(lo, hi), store.watermark())
@@ -137,24 +133,29 @@ def score_distribution(store: StoreReader, lo: int, hi: int) -> dict[str, int]:
     return {str(score): counts.get(score, 0) for score in range(1, 11)}
 
 
-def _pearson(pairs: Sequence[tuple[int, int]]) -> float | None:
-    n = len(pairs)
+def _pearson(sums: FactorSums) -> float | None:
+    """The correlation of a factor's score with the overall score, from exact integer sums."""
+    n = sums.n
     if n < 2:
         return None
-    mean_x = sum(x for x, _ in pairs) / n
-    mean_y = sum(y for _, y in pairs) / n
-    sxx = sum((x - mean_x) ** 2 for x, _ in pairs)
-    syy = sum((y - mean_y) ** 2 for _, y in pairs)
+    sxx = n * sums.xx - sums.x * sums.x
+    syy = n * sums.yy - sums.y * sums.y
     if sxx == 0 or syy == 0:
         return None
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in pairs)
-    return sxy / math.sqrt(sxx * syy)
+    return (n * sums.xy - sums.x * sums.y) / math.sqrt(sxx * syy)
 
 
 def factor_analysis(
     surveys: Iterable[tuple[int, Mapping[str, int]]], min_responses: int = MIN_FACTOR_RESPONSES
 ) -> dict[str, Any]:
-    """Importance–satisfaction analysis of survey factors from (overall score, factors) pairs.
+    """:func:`factor_importance` of (overall score, factor scores) pairs."""
+    return factor_importance(factor_sums(surveys), min_responses)
+
+
+def factor_importance(
+    factors: Mapping[str, FactorSums], min_responses: int = MIN_FACTOR_RESPONSES
+) -> dict[str, Any]:
+    """Importance–satisfaction analysis of survey factors from their sums.
 
     Importance is the correlation of a factor's score with the overall score; a factor with
     fewer than ``min_responses`` responses, or without variance, has importance None and no
@@ -162,14 +163,9 @@ def factor_analysis(
     factors that have an importance: ``improve`` (急需改进: important, below-mean satisfaction),
     ``maintain`` (继续保持), ``low_priority`` (不占优先地位), ``irrelevant`` (无关紧要).
     """
-    pairs: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for score, factors in surveys:
-        for name, value in factors.items():
-            pairs[name].append((int(value), score))
-    means = {name: sum(x for x, _ in rated) / len(rated) for name, rated in pairs.items()}
+    means = {name: sums.x / sums.n for name, sums in factors.items()}
     importance = {
-        name: _pearson(rated) if len(rated) >= min_responses else None
-        for name, rated in pairs.items()
+        name: _pearson(sums) if sums.n >= min_responses else None for name, sums in factors.items()
     }
     placed = {name: value for name, value in importance.items() if value is not None}
     mean_importance = sum(placed.values()) / len(placed) if placed else None
@@ -185,13 +181,13 @@ def factor_analysis(
     items = [
         {
             "factor": name,
-            "responses": len(pairs[name]),
-            "score_sum": sum(x for x, _ in pairs[name]),
+            "responses": factors[name].n,
+            "score_sum": factors[name].x,
             "mean": means[name],
             "importance": importance[name],
             "quadrant": quadrant.get(name),
         }
-        for name in sorted(pairs)
+        for name in sorted(factors)
     ]
     return {
         "mean_importance": mean_importance,

@@ -1,0 +1,261 @@
+"""Reports from the interval rollups (issue 17): the store's measure reads, answered from sums.
+
+:func:`reader_for` gives the exports a :class:`RollupReader` when the store's rollups were built
+for the export's configuration (time zone, interval, thresholds): its call, review, survey,
+offered, wait, score and factor reads then cost what the month's buckets cost, not what its calls
+cost. A read whose bounds are not bucket starts, and every other read (tickets, contacts, agent
+states, the per-call reads), goes to the store itself, so the answer is the same either way; the
+tests compare the two.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from hotline_kpi.config import Settings
+from hotline_kpi.metrics.catalogue import Measure
+from hotline_kpi.metrics.fold import StateChange, TicketFact
+from hotline_kpi.metrics.records import (
+    FactorSums,
+    GroupCounts,
+    Grouping,
+    PeriodCounts,
+    PeriodTicket,
+    QueuedCall,
+    WaitBucket,
+)
+from hotline_kpi.metrics.rollups import (
+    OFFERED,
+    WAIT_EDGES,
+    Buckets,
+    Grain,
+    RollupConfig,
+    wait_measure,
+)
+from hotline_kpi.metrics.store import CALL_MEASURES, StoreReader
+
+log = logging.getLogger(__name__)
+
+_REVIEW_MEASURES = (Measure.QA_REVIEWS, Measure.QA_ACCURATE)
+_SURVEY_MEASURES = (Measure.SURVEYS, Measure.SATISFIED, Measure.SCORE_SUM)
+# The measure that every group of each kind of record has at least once.
+_PRESENT = {
+    CALL_MEASURES: Measure.REQUESTS,
+    _REVIEW_MEASURES: Measure.QA_REVIEWS,
+    _SURVEY_MEASURES: Measure.SURVEYS,
+}
+_US = 1_000_000
+_WAIT_EDGES_US = [edge * _US for edge in WAIT_EDGES]
+
+Row = tuple[int, str, str, str, int]  # bucket, queue, agent, measure, value
+
+
+def reader_for(store: StoreReader, settings: Settings) -> StoreReader:
+    """``store`` read through its rollups when they fit ``settings``, else ``store`` itself."""
+    if isinstance(store, RollupReader):
+        return store
+    config = rollup_config(settings)
+    if store.rollups_built_for(config):
+        return RollupReader(store, config)
+    log.info(
+        "the store's rollups were not built for this time zone, interval and thresholds: "
+        "reading every fact (slower); a writer started with this configuration rebuilds them"
+    )
+    return store
+
+
+def rollup_config(settings: Settings) -> RollupConfig:
+    """The rollups a configuration reads (the same as ``pipeline.rollup_config_of``)."""
+    from hotline_kpi.pipeline import rollup_config_of
+
+    return rollup_config_of(settings)
+
+
+class RollupReader:
+    """A :class:`StoreReader` whose measure reads come from the rollups built for ``config``."""
+
+    def __init__(self, store: StoreReader, config: RollupConfig) -> None:
+        self.store = store
+        self.config = config
+        self.buckets = Buckets(ZoneInfo(config.timezone), config.interval_minutes)
+        self._last: tuple[tuple[int, int, int, str | None], list[Row]] | None = None
+
+    # -- what the rollups answer ----------------------------------------------------------------
+
+    def _rows(self, grain: Grain, lo: int, hi: int, queue: str | None = None) -> list[Row]:
+        key = (int(grain), lo, hi, queue)
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self.store.rollup_rows(grain, lo, hi, queue))
+        return self._last[1]
+
+    def _cut(self, *edges: int) -> bool:
+        """Whether every edge starts an interval (sums of buckets then cut exactly there)."""
+        return all(self.buckets.is_edge(edge) for edge in edges)
+
+    def _days(self, *edges: int) -> bool:
+        return all(self.buckets.day(edge) == edge for edge in edges)
+
+    def _groups(
+        self, rows: Iterable[Row], by: Grouping, measures: tuple[Measure, ...]
+    ) -> list[GroupCounts]:
+        wanted = {measure.value: measure for measure in measures}
+        found: dict[str, dict[Measure, int]] = {}
+        for _, queue, agent, name, value in rows:
+            measure = wanted.get(name)
+            if measure is not None:
+                counts = found.setdefault(queue if by == "queue" else agent, {})
+                counts[measure] = counts.get(measure, 0) + value
+        present = _PRESENT[measures]
+        return [
+            GroupCounts(group or None, {measure: counts.get(measure, 0) for measure in measures})
+            for group, counts in found.items()
+            if counts.get(present, 0)
+        ]
+
+    def _group_rows(self, lo: int, hi: int, by: Grouping) -> list[Row] | None:
+        if by == "queue":
+            return self._rows(Grain.INTERVAL, lo, hi) if self._cut(lo, hi) else None
+        return self._rows(Grain.DAY, lo, hi) if self._days(lo, hi) else None
+
+    def call_counts(self, lo: int, hi: int, by: Grouping) -> list[GroupCounts]:
+        rows = self._group_rows(lo, hi, by)
+        if rows is None:
+            return self.store.call_counts(lo, hi, by)
+        return self._groups(rows, by, CALL_MEASURES)
+
+    def review_counts(self, lo: int, hi: int, by: Grouping) -> list[GroupCounts]:
+        rows = self._group_rows(lo, hi, by)
+        if rows is None:
+            return self.store.review_counts(lo, hi, by)
+        return self._groups(rows, by, _REVIEW_MEASURES)
+
+    def survey_counts(
+        self, lo: int, hi: int, by: Grouping, satisfied_score: int
+    ) -> list[GroupCounts]:
+        rows = self._group_rows(lo, hi, by)
+        if rows is None or satisfied_score != self.config.thresholds.satisfied_score:
+            return self.store.survey_counts(lo, hi, by, satisfied_score)
+        return self._groups(rows, by, _SURVEY_MEASURES)
+
+    def offered_count(self, lo: int, hi: int) -> int:
+        if not self._cut(lo, hi):
+            return self.store.offered_count(lo, hi)
+        return sum(value for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi)
+                   if name == OFFERED)  # fmt: skip
+
+    def wait_buckets(self, lo: int, hi: int, edges_us: Sequence[int]) -> list[WaitBucket]:
+        if list(edges_us) != _WAIT_EDGES_US or not self._cut(lo, hi):
+            return self.store.wait_buckets(lo, hi, edges_us)
+        names = {
+            wait_measure(outcome, index): (outcome, index)
+            for outcome in ("answered", "abandoned")
+            for index in range(len(WAIT_EDGES))
+        }
+        counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+            found = names.get(name)
+            if found is not None:
+                counts[found[1]][0 if found[0] == "answered" else 1] += value
+        return [WaitBucket(index, *pair) for index, pair in sorted(counts.items()) if any(pair)]
+
+    def score_counts(self, lo: int, hi: int) -> dict[int, int]:
+        if not self._cut(lo, hi):
+            return self.store.score_counts(lo, hi)
+        counts: dict[int, int] = defaultdict(int)
+        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+            if name.startswith("score:"):
+                counts[int(name[6:])] += value
+        return {score: count for score, count in counts.items() if count}
+
+    def factor_sums(self, lo: int, hi: int) -> dict[str, FactorSums]:
+        if not self._cut(lo, hi):
+            return self.store.factor_sums(lo, hi)
+        stats: dict[str, dict[str, int]] = defaultdict(dict)
+        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+            if name.startswith("factor:"):
+                stat, factor = name[7:].split(":", 1)
+                stats[factor][stat] = stats[factor].get(stat, 0) + value
+        stat_names = ("n", "x", "xx", "xy", "y", "yy")
+        return {
+            factor: FactorSums(*(found.get(stat, 0) for stat in stat_names))
+            for factor, found in stats.items()
+            if found.get("n", 0)
+        }
+
+    def period_counts(
+        self,
+        edges_us: Sequence[int],
+        by: Grouping,
+        satisfied_score: int,
+        queue: str | None = None,
+    ) -> list[PeriodCounts]:
+        edges = [int(edge) for edge in edges_us]
+        if len(edges) < 2:
+            return []
+        cut = self._cut(*edges) if by == "queue" else self._days(*edges)
+        if not cut or satisfied_score != self.config.thresholds.satisfied_score:
+            return self.store.period_counts(edges_us, by, satisfied_score, queue)
+        grain = Grain.INTERVAL if by == "queue" else Grain.DAY
+        rows = self._rows(grain, edges[0], edges[-1], queue)
+        by_period: dict[int, list[Row]] = defaultdict(list)
+        for row in rows:
+            by_period[bisect.bisect_right(edges, row[0]) - 1].append(row)
+        found = []
+        for period, period_rows in sorted(by_period.items()):
+            for measures in (CALL_MEASURES, _REVIEW_MEASURES, _SURVEY_MEASURES):
+                for group in self._groups(period_rows, by, measures):
+                    found.append(PeriodCounts(period, group.group, group.counts))
+        return found
+
+    def period_offered(self, edges_us: Sequence[int], queue: str | None = None) -> dict[int, int]:
+        edges = [int(edge) for edge in edges_us]
+        if len(edges) < 2:
+            return {}
+        if not self._cut(*edges):
+            return self.store.period_offered(edges_us, queue)
+        counts: dict[int, int] = defaultdict(int)
+        for bucket, _, _, name, value in self._rows(Grain.INTERVAL, edges[0], edges[-1], queue):
+            if name == OFFERED:
+                counts[bisect.bisect_right(edges, bucket) - 1] += value
+        return {period: count for period, count in counts.items() if count}
+
+    # -- what the store answers -----------------------------------------------------------------
+
+    def watermark(self) -> int | None:
+        return self.store.watermark()
+
+    def tickets_due_in(self, lo: int, hi: int) -> list[TicketFact]:
+        return self.store.tickets_due_in(lo, hi)
+
+    def queued_calls(self, lo: int, hi: int, queue: str | None = None) -> list[QueuedCall]:
+        return self.store.queued_calls(lo, hi, queue)
+
+    def period_tickets(
+        self, edges_us: Sequence[int], queue: str | None = None
+    ) -> list[PeriodTicket]:
+        return self.store.period_tickets(edges_us, queue)
+
+    def period_contacts(
+        self,
+        edges_us: Sequence[int],
+        now: int | None,
+        window_us: int,
+        complaint_window_us: int,
+        queue: str | None = None,
+    ) -> list[PeriodCounts]:
+        return self.store.period_contacts(edges_us, now, window_us, complaint_window_us, queue)
+
+    def state_changes(self, lo: int, hi: int) -> list[StateChange]:
+        return self.store.state_changes(lo, hi)
+
+    def rollups_built_for(self, config: RollupConfig) -> bool:
+        return self.store.rollups_built_for(config)
+
+    def rollup_rows(
+        self, grain: int, lo: int, hi: int, queue: str | None = None
+    ) -> list[tuple[int, str, str, str, int]]:
+        return self.store.rollup_rows(grain, lo, hi, queue)

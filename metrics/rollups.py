@@ -1,0 +1,395 @@
+"""Interval rollups: additive sums of every measure per queue × interval, kept at ingest (issue 17).
+
+A report of a month used to read every leg of the month; with rollups it reads the sums the fold
+already knew, so its cost grows with intervals, not with calls. Each leg, review and survey
+*contributes* a few (key → amount) pairs, a key being (grain, bucket, queue, agent, measure):
+
+- :attr:`Grain.INTERVAL`: per queue and local interval of the attributed time (SPEC §5: a leg's
+  ``queued_at``, or its ``offered_at`` for ``offered``; a review's or survey's ``ts``), agent
+  ``""``. Every KPI measure of a queue, the wait and score histograms, the factor sums and what
+  the staffing analysis needs per slot.
+- :attr:`Grain.DAY`: per queue, agent and local day of the attributed time: the agent figures
+  (an agent's answered legs, its reviews, the surveys that count for it).
+- :attr:`Grain.ANSWER`: per queue, agent and local interval of the agent's work: answers by the
+  interval of the answer, busy time split at interval bounds (the staffing analysis' agent side).
+
+The fold's batch changes some facts; the rollups change by ``contribution(after) −
+contribution(before)`` of every leg, review and survey the batch touched, in the same
+transaction as the facts (:func:`batch_delta`). A late event that moves a leg to another
+interval, queue or agent, or changes one of its facts, retracts exactly what the leg added
+before. :func:`rebuild` recomputes all of it from the stored facts with the same functions;
+the check of ``hotline-kpi verify`` compares the two.
+
+Buckets are the periods of ``metrics.months.period_edges`` by interval: an interval starts at
+every instant whose local wall time is a multiple of the interval past local midnight, so day,
+hour and interval edges of every report are bucket starts, and a repeated hour (daylight saving
+ends) is two buckets. Buckets are keyed by their start instant (epoch µs).
+
+Contacts, tickets and agent state time are not rolled up: they are read from their own tables
+(contacts and tickets have "now"-dependent flags; state time is a timeline whose rows grow with
+agents' state changes, not with calls).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import IntEnum
+from zoneinfo import ZoneInfo
+
+from hotline_kpi.metrics.catalogue import BLOCKED_BY_REASON, LEFT_BY_REASON, Measure
+from hotline_kpi.metrics.fold import (
+    ABANDONED_FACT,
+    ANSWERED,
+    ANSWERED_FACT,
+    BLOCKED,
+    BLOCKED_EXCLUDED,
+    BLOCKED_FACT,
+    DROPPED,
+    HANDLED,
+    LEFT,
+    LEFT_FACT,
+    SHORT_ABANDON,
+    TRANSFERRED,
+    WITHIN_THRESHOLD,
+    WRAPPED,
+    CallFact,
+    FactThresholds,
+    Review,
+    Survey,
+)
+from hotline_kpi.metrics.months import period_edges
+
+US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The last local day has no following midnight a datetime can hold: it ends at the end of time.
+_END_OF_TIME = (1 << 63) - 1
+
+# Bucket edges of the wait-time distribution, in seconds; the last bucket is open.
+WAIT_EDGES: tuple[int, ...] = (0, 5, 10, 20, 30, 60, 120, 300)
+_WAIT_EDGES_US = tuple(edge * US for edge in WAIT_EDGES[1:])
+
+
+class Grain(IntEnum):
+    """What a rollup row sums over (see the module docstring)."""
+
+    INTERVAL = 0
+    DAY = 1
+    ANSWER = 2
+
+
+Key = tuple[int, int, str, str, str]  # grain, bucket start (µs), queue, agent, measure
+Sums = dict[Key, int]
+
+# Measures the reports need beyond the catalogue's (rollup-only names).
+OFFERED = "offered"  # legs by call.offered ts
+ABANDON_WAIT_US = "abandon_wait_us"  # Σ (abandoned ts − queued_at) of abandons
+STAFF_HANDLED = "staff_handled"  # answered legs ended no earlier than answered
+STAFF_HANDLE_US = "staff_handle_us"  # ... and their Σ (ended − answered)
+ANSWERS = "answers"  # Grain.ANSWER: answered legs by the interval of the answer
+BUSY_US = "busy_us"  # Grain.ANSWER: answered-to-ended time within the interval
+
+
+def wait_measure(outcome: str, index: int) -> str:
+    """The histogram measure of ``outcome`` ("answered", "abandoned") in wait bucket ``index``."""
+    return f"wait:{outcome}:{index}"
+
+
+def score_measure(score: int) -> str:
+    """Surveys answered with overall ``score``."""
+    return f"score:{score}"
+
+
+def factor_measure(name: str, stat: str) -> str:
+    """One sum over the surveys that rated factor ``name``: ``n``, ``x`` (Σ factor score),
+    ``xx``, ``xy`` (with the overall score), ``y``, ``yy``."""
+    return f"factor:{stat}:{name}"
+
+
+# The call measures by fact bit, as the store's facts SQL counts them.
+_BITS: tuple[tuple[int, str], ...] = (
+    (ANSWERED_FACT, Measure.ANSWERED.value),
+    (WITHIN_THRESHOLD, Measure.WITHIN_THRESHOLD.value),
+    (ABANDONED_FACT, Measure.ABANDONED.value),
+    (SHORT_ABANDON, Measure.SHORT_ABANDONED.value),
+    (DROPPED, Measure.DROPPED.value),
+    (HANDLED, Measure.HANDLED.value),
+    (BLOCKED_FACT, Measure.BLOCKED.value),
+    (BLOCKED_EXCLUDED, Measure.BLOCKED_EXCLUDED.value),
+    (LEFT_FACT, Measure.LEFT.value),
+    (TRANSFERRED, Measure.TRANSFERRED.value),
+    (WRAPPED, Measure.WRAPPED.value),
+)
+_BY_REASON = {
+    BLOCKED: {reason: measure.value for reason, measure in BLOCKED_BY_REASON.items()},
+    LEFT: {reason: measure.value for reason, measure in LEFT_BY_REASON.items()},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RollupConfig:
+    """Everything the rollups depend on: the zone and interval of their buckets and the
+    thresholds of the facts and the satisfied score. Stored with them; a change rebuilds them."""
+
+    timezone: str
+    interval_minutes: int
+    thresholds: FactThresholds
+
+    def key(self) -> str:
+        """How the store records the configuration its rollups were built with."""
+        t = self.thresholds
+        return json.dumps(
+            {
+                "timezone": self.timezone,
+                "interval_minutes": self.interval_minutes,
+                "short_abandon_us": t.short_abandon_us,
+                "service_level_us": t.service_level_us,
+                "satisfied_score": t.satisfied_score,
+                "blocked_are_requests": t.blocked_are_requests,
+                "wait_edges": WAIT_EDGES,
+            },
+            sort_keys=True,
+        )
+
+
+class Buckets:
+    """The local days and intervals of one zone, looked up by instant (epoch µs).
+
+    Each local day's interval edges are computed once (``period_edges``) and kept; an instant is
+    found by two binary searches.
+    """
+
+    def __init__(self, zone: ZoneInfo, interval_minutes: int) -> None:
+        self.zone = zone
+        self.interval_minutes = interval_minutes
+        self._starts: list[int] = []  # day starts, sorted
+        self._days: list[tuple[int, list[int]]] = []  # (day end, interval edges with the end)
+
+    def _day(self, moment: int) -> tuple[int, list[int]]:
+        index = bisect.bisect_right(self._starts, moment) - 1
+        if index >= 0 and moment < self._days[index][0]:
+            return self._starts[index], self._days[index][1]
+        local = (_EPOCH + timedelta(microseconds=moment)).astimezone(self.zone).date()
+        edges = self._edges(local)
+        position = bisect.bisect_left(self._starts, edges[0])
+        self._starts.insert(position, edges[0])
+        self._days.insert(position, (edges[-1], edges))
+        return edges[0], edges
+
+    def _edges(self, day: date) -> list[int]:
+        try:
+            return period_edges(day, day, "interval", self.zone, self.interval_minutes)
+        except OverflowError:  # 9999-12-31 has no following midnight
+            start = period_edges(day - timedelta(days=1), day - timedelta(days=1), "day",
+                                 self.zone, self.interval_minutes)[-1]  # fmt: skip
+            return [start, _END_OF_TIME]
+
+    def day(self, moment: int) -> int:
+        """The start of the local day of ``moment``."""
+        return self._day(moment)[0]
+
+    def interval(self, moment: int) -> int:
+        """The start of the interval of ``moment``."""
+        edges = self._day(moment)[1]
+        return edges[bisect.bisect_right(edges, moment) - 1]
+
+    def pieces(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """[start, end) cut at interval bounds: (interval start, microseconds in it)."""
+        while start < end:
+            edges = self._day(start)[1]
+            index = bisect.bisect_right(edges, start) - 1
+            stop = min(end, edges[index + 1])
+            yield edges[index], stop - start
+            start = stop
+
+    def is_edge(self, moment: int) -> bool:
+        """Whether ``moment`` starts an interval (so sums of buckets cut exactly there)."""
+        return self.interval(moment) == moment
+
+
+def _add(sums: Sums, key: Key, amount: int) -> None:
+    if amount:
+        sums[key] = sums.get(key, 0) + amount
+
+
+def add_leg(sums: Sums, call: CallFact, buckets: Buckets, sign: int = 1) -> None:
+    """Add (``sign`` 1) or retract (−1) what one leg contributes, from its stored facts."""
+    queue = call.queue or ""
+    if call.offered_at is not None:
+        _add(sums, (Grain.INTERVAL, buckets.interval(call.offered_at), queue, "", OFFERED), sign)
+    queued_at = call.queued_at
+    if queued_at is None:
+        return
+    facts = call.facts
+    measures: list[tuple[str, int]] = [(Measure.REQUESTS.value, 1)]
+    for bit, name in _BITS:
+        if facts & bit:
+            measures.append((name, 1))
+    outcome_at, ended_at = call.outcome_at, call.ended_at
+    if facts & ANSWERED_FACT and outcome_at is not None:
+        wait = outcome_at - queued_at
+        measures.append((Measure.WAIT_US.value, wait))
+        measures.append((wait_measure("answered", bisect.bisect_right(_WAIT_EDGES_US, wait)), 1))
+        if ended_at is not None and ended_at >= outcome_at:
+            measures.append((STAFF_HANDLED, 1))
+            measures.append((STAFF_HANDLE_US, ended_at - outcome_at))
+    if facts & ABANDONED_FACT and outcome_at is not None:
+        wait = outcome_at - queued_at
+        measures.append((ABANDON_WAIT_US, max(0, wait)))
+        measures.append((wait_measure("abandoned", bisect.bisect_right(_WAIT_EDGES_US, wait)), 1))
+    if facts & HANDLED and ended_at is not None and outcome_at is not None:
+        measures.append((Measure.HANDLE_US.value, ended_at - outcome_at))
+        measures.append((Measure.HOLD_US.value, call.hold_us or 0))
+    wrapped_at = call.wrapped_at
+    if facts & WRAPPED and ended_at is not None and wrapped_at is not None:
+        wrap = max(0, wrapped_at - ended_at)
+    else:
+        wrap = 0
+    if wrap:
+        measures.append((Measure.WRAP_US.value, wrap))
+    by_reason = _BY_REASON.get(call.outcome)
+    if by_reason is not None and call.reason in by_reason:
+        measures.append((by_reason[call.reason], 1))
+    interval = buckets.interval(queued_at)
+    answered = call.outcome == ANSWERED
+    agent = call.agent_id or ""
+    day = buckets.day(queued_at) if answered else 0
+    for name, amount in measures:
+        _add(sums, (Grain.INTERVAL, interval, queue, "", name), sign * amount)
+        if answered:
+            _add(sums, (Grain.DAY, day, queue, agent, name), sign * amount)
+    # The agent's side, by when the agent worked (the staffing analysis).
+    if facts & ANSWERED_FACT and outcome_at is not None:
+        if call.agent_id is not None:
+            _add(sums, (Grain.ANSWER, buckets.interval(outcome_at), queue, agent, ANSWERS), sign)
+        if ended_at is not None:
+            for start, length in buckets.pieces(outcome_at, ended_at):
+                _add(sums, (Grain.ANSWER, start, queue, agent, BUSY_US), sign * length)
+
+
+def add_review(sums: Sums, review: Review, call_queue: str | None, buckets: Buckets,
+               sign: int = 1) -> None:  # fmt: skip
+    """A QA review counts in the queue it names, else its call's, and for the agent it names."""
+    queue = review.queue or call_queue or ""
+    accurate = int(review.accurate)
+    interval, day = buckets.interval(review.ts), buckets.day(review.ts)
+    for grain, bucket, agent in (
+        (Grain.INTERVAL, interval, ""),
+        (Grain.DAY, day, review.agent_id),
+    ):
+        _add(sums, (grain, bucket, queue, agent, Measure.QA_REVIEWS.value), sign)
+        _add(sums, (grain, bucket, queue, agent, Measure.QA_ACCURATE.value), sign * accurate)
+
+
+def add_survey(
+    sums: Sums,
+    survey: Survey,
+    call: CallFact | None,
+    satisfied_score: int,
+    buckets: Buckets,
+    sign: int = 1,
+) -> None:
+    """A survey counts in the queue and for the agent it names, else its call's."""
+    queue = survey.queue or (call.queue if call is not None else None) or ""
+    agent = survey.agent_id or (call.agent_id if call is not None else None) or ""
+    score = survey.score
+    satisfied = int(score >= satisfied_score)
+    interval, day = buckets.interval(survey.ts), buckets.day(survey.ts)
+    for grain, bucket, who in ((Grain.INTERVAL, interval, ""), (Grain.DAY, day, agent)):
+        _add(sums, (grain, bucket, queue, who, Measure.SURVEYS.value), sign)
+        _add(sums, (grain, bucket, queue, who, Measure.SATISFIED.value), sign * satisfied)
+        _add(sums, (grain, bucket, queue, who, Measure.SCORE_SUM.value), sign * score)
+    _add(sums, (Grain.INTERVAL, interval, queue, "", score_measure(score)), sign)
+    for name, value in (survey.factors or {}).items():
+        x = int(value)
+        for stat, amount in (
+            ("n", 1), ("x", x), ("xx", x * x), ("xy", x * score), ("y", score),
+            ("yy", score * score),
+        ):  # fmt: skip
+            _add(sums, (Grain.INTERVAL, interval, queue, "", factor_measure(name, stat)),
+                 sign * amount)  # fmt: skip
+
+
+def _leg_signature(call: CallFact) -> tuple[object, ...]:
+    """Everything :func:`add_leg` reads: equal signatures contribute the same."""
+    return (
+        call.offered_at, call.queued_at, call.queue, call.facts, call.outcome, call.outcome_at,
+        call.agent_id, call.ended_at, call.hold_us, call.wrapped_at, call.reason,
+    )  # fmt: skip
+
+
+def changed_attribution(before: Mapping[str, CallFact], after: Mapping[str, CallFact]) -> set[str]:
+    """The legs whose queue or answering agent a batch changed: their stored reviews and surveys
+    that name no queue (or, for surveys, no agent) move with them."""
+    changed = set()
+    for call_id, call in after.items():
+        old = before.get(call_id)
+        if old is None or old.queue != call.queue or old.agent_id != call.agent_id:
+            changed.add(call_id)
+    return changed
+
+
+def batch_delta(
+    before: Mapping[str, CallFact],
+    after: Mapping[str, CallFact],
+    reviews: Iterable[Review],
+    surveys: Iterable[Survey],
+    dependents: tuple[Iterable[Review], Iterable[Survey]],
+    satisfied_score: int,
+    buckets: Buckets,
+) -> Sums:
+    """What one batch changes in the rollups.
+
+    ``before`` holds the stored facts of legs the batch loaded, ``after`` the legs it changed;
+    ``reviews`` and ``surveys`` are the batch's new ones; ``dependents`` the stored reviews and
+    surveys of the legs :func:`changed_attribution` names (loaded by the caller).
+    """
+    sums: Sums = {}
+    for call_id, call in after.items():
+        old = before.get(call_id)
+        if old is not None and _leg_signature(old) == _leg_signature(call):
+            continue
+        if old is not None:
+            add_leg(sums, old, buckets, -1)
+        add_leg(sums, call, buckets)
+
+    def leg(call_id: str) -> CallFact | None:
+        return after.get(call_id) or before.get(call_id)
+
+    stored_reviews, stored_surveys = dependents
+    for review in stored_reviews:
+        old = before.get(review.call_id)
+        add_review(sums, review, old.queue if old is not None else None, buckets, -1)
+        new = leg(review.call_id)
+        add_review(sums, review, new.queue if new is not None else None, buckets)
+    for survey in stored_surveys:
+        add_survey(sums, survey, before.get(survey.call_id), satisfied_score, buckets, -1)
+        add_survey(sums, survey, leg(survey.call_id), satisfied_score, buckets)
+    for review in reviews:
+        new = leg(review.call_id)
+        add_review(sums, review, new.queue if new is not None else None, buckets)
+    for survey in surveys:
+        add_survey(sums, survey, leg(survey.call_id), satisfied_score, buckets)
+    return {key: amount for key, amount in sums.items() if amount}
+
+
+def rebuild(
+    calls: Iterable[CallFact],
+    reviews: Iterable[tuple[Review, str | None]],
+    surveys: Iterable[tuple[Survey, CallFact | None]],
+    satisfied_score: int,
+    buckets: Buckets,
+) -> Sums:
+    """Every rollup from the stored facts: each leg, and each review and survey with its call's
+    queue (and leg), summed."""
+    sums: Sums = {}
+    for leg in calls:
+        add_leg(sums, leg, buckets)
+    for review, call_queue in reviews:
+        add_review(sums, review, call_queue, buckets)
+    for survey, of_call in surveys:
+        add_survey(sums, survey, of_call, satisfied_score, buckets)
+    return {key: amount for key, amount in sums.items() if amount}
