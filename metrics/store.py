@@ -1130,8 +1130,11 @@ class SqlStore:
         if batch.seen:
             self._write_seen(cursor, sorted(batch.seen))
         if batch.rollups:
-            cursor.executemany(
-                self._sql_rollup_add, [(*key, amount) for key, amount in batch.rollups.items()]
+            # Keys are distinct (a dict's), as a multi-row upsert needs.
+            self._insert_rows(
+                cursor,
+                self._sql_rollup_add,
+                [(*key, amount) for key, amount in batch.rollups.items()],
             )
         if batch.rejected:
             cursor.executemany(
@@ -1432,8 +1435,8 @@ class SqlStore:
             sums = self.computed_rollups(config)
             cursor = self._open_cursor()
             cursor.execute("DELETE FROM rollups")
-            cursor.executemany(
-                self._sql_rollup_add, [(*key, amount) for key, amount in sums.items()]
+            self._insert_rows(
+                cursor, self._sql_rollup_add, [(*key, amount) for key, amount in sums.items()]
             )
             cursor.execute(self._sql_meta, (ROLLUPS, wanted))
         return previous is not None or bool(sums)
