@@ -34,7 +34,8 @@ def json_rate(path: Path) -> float:
 
 
 def replay(checkout: Path, path: Path, store: Path) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds and the summary line of one replay into a new store."""
+    """Wall seconds, CPU seconds and the summary line (with the child's peak RSS: this
+    script stays small, so ``ru_maxrss`` is the child's own) of one replay into a new store."""
     started = time.perf_counter()
     child = subprocess.Popen(
         [str(checkout / ".venv/bin/hotline-kpi"), "replay", str(path), "--store", str(store)],
@@ -47,7 +48,7 @@ def replay(checkout: Path, path: Path, store: Path) -> tuple[float, float, str]:
     wall = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"{checkout}: replay failed ({status}): {out}")
-    return wall, usage.ru_utime + usage.ru_stime, out.strip()
+    return wall, usage.ru_utime + usage.ru_stime, f"{out.strip()}; {usage.ru_maxrss / 1024:.0f} MB"
 
 
 def main() -> None:
