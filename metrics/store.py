@@ -465,9 +465,11 @@ def _ticket_row(ticket: TicketFact, partition: int) -> tuple[Any, ...]:
     )
 
 
-# Rows per multi-row INSERT: 17 columns of calls make 8,500 parameters, within SQLite's 32,766
-# and PostgreSQL's 65,535.
-ROWS_PER_INSERT = 500
+# Most rows per multi-row INSERT: 17 columns of calls make 8,704 parameters, within SQLite's
+# 32,766 and PostgreSQL's 65,535. Statements hold a power of two of rows, so that each INSERT
+# has at most ten forms: any number of rows in every batch would fill the connection's cache of
+# compiled statements (128) with a large one per remainder, megabytes each.
+ROWS_PER_INSERT = 512
 
 
 def _rows_sql(sql: str, rows: int) -> str:
@@ -503,7 +505,8 @@ class SqlStore:
     def __init__(self, connection: Any) -> None:
         self._db = connection
         self._cursor: Any = None  # the open batch transaction's cursor, if any
-        self._many_rows_sql: dict[str, str] = {}  # one-row INSERT -> its ROWS_PER_INSERT form
+        # (one-row INSERT, rows) -> its form for that many rows (a power of two)
+        self._many_rows_sql: dict[tuple[str, int], str] = {}
         p = self.placeholder
         self._sql_call_upsert = _upsert("calls", CALL_WRITE_COLUMNS, "call_id", p)
         self._sql_contact_upsert = (
@@ -1178,16 +1181,17 @@ class SqlStore:
             cursor.execute(self._sql_watermark, (str(batch.watermark),))
 
     def _insert_rows(self, cursor: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Run the one-row INSERT ``sql`` for every row, :data:`ROWS_PER_INSERT` rows a
+        """Run the one-row INSERT ``sql`` for every row, up to :data:`ROWS_PER_INSERT` rows a
         statement (issue 17: a third less than one ``executemany`` step per row for the calls).
         The rows must have distinct keys: PostgreSQL refuses an upsert that meets one twice."""
-        full = self._many_rows_sql.get(sql)
-        if full is None:
-            full = self._many_rows_sql[sql] = _rows_sql(sql, ROWS_PER_INSERT)
-        for start in range(0, len(rows), ROWS_PER_INSERT):
-            chunk = rows[start : start + ROWS_PER_INSERT]
-            statement = full if len(chunk) == ROWS_PER_INSERT else _rows_sql(sql, len(chunk))
-            cursor.execute(statement, list(chain.from_iterable(chunk)))
+        start = 0
+        while start < len(rows):
+            size = min(ROWS_PER_INSERT, 1 << ((len(rows) - start).bit_length() - 1))
+            statement = self._many_rows_sql.get((sql, size))
+            if statement is None:
+                statement = self._many_rows_sql[sql, size] = _rows_sql(sql, size)
+            cursor.execute(statement, list(chain.from_iterable(rows[start : start + size])))
+            start += size
 
     def _write_seen(self, cursor: Any, event_ids: list[str]) -> None:
         """Record a batch's event ids as seen (sorted: neighbours in the b-tree), one row each;
