@@ -5,8 +5,9 @@
 Replays ``FILE`` in this process into a new SQLite store (as ``hotline-kpi replay`` does, after
 start-up; with ``--metrics``, moving the counters of ``run`` too), with a timer around each
 stage of the pipeline: reading the file, decoding, the dedup read, loading stored facts, the
-fold, the writes, the commit, the counters, and the garbage collector (timed through
-``gc.callbacks``, inside the other stages). What is left is the pipeline's own bookkeeping.
+fold, the rollups' deltas, the writes, the commit, the counters, and the garbage collector
+(timed through ``gc.callbacks``, inside the other stages). What is left is the pipeline's own
+bookkeeping.
 Prints µs per event of each stage, the median of ``--rounds`` replays.
 """
 
@@ -46,6 +47,8 @@ def _timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
 def _instrument() -> None:
     pipeline_module.decode_batch = _timed("decode", pipeline_module.decode_batch)  # type: ignore[assignment]
     pipeline_module.fold_batch = _timed("fold", pipeline_module.fold_batch)  # type: ignore[assignment]
+    if hasattr(pipeline_module, "batch_delta"):  # the interval rollups (issue 17)
+        pipeline_module.batch_delta = _timed("rollups", pipeline_module.batch_delta)
     sql = store_module.SqlStore
     sqlite = store_module.SqliteStore
     sqlite.seen = _timed("dedup read", sqlite.seen)  # type: ignore[method-assign]
