@@ -27,7 +27,7 @@ _US = 1_000_000
 _CACHE_LIMIT = 4096
 _dates: dict[str, int] = {}
 _offsets: dict[str, int] = {}
-_minutes: dict[str, int] = {}
+_hours: dict[str, int] = {}
 
 
 class TimestampError(ValueError):
@@ -87,43 +87,78 @@ _EARLIEST_US = _days_from_civil(1, 1, 2) * 86_400 * _US
 _LATEST_US = _days_from_civil(9999, 12, 30) * 86_400 * _US
 
 
-def _minute(prefix: str) -> int:
-    """Local seconds since the epoch of ``YYYY-MM-DDTHH:MM`` (checked), remembered."""
-    hour, minute = int(prefix[11:13]), int(prefix[14:16])
-    if hour > 23 or minute > 59:
+def _hour(prefix: str) -> int:
+    """Local seconds since the epoch of ``YYYY-MM-DDTHH`` (checked), remembered."""
+    hour = int(prefix[11:13])
+    if hour > 23:
         raise TimestampError("no such time")
-    seconds = _date(prefix[:10]) * 86_400 + hour * 3600 + minute * 60
-    if len(_minutes) >= _CACHE_LIMIT:
-        _minutes.clear()
-    _minutes[prefix] = seconds
+    seconds = _date(prefix[:10]) * 86_400 + hour * 3600
+    if len(_hours) >= _CACHE_LIMIT:
+        _hours.clear()
+    _hours[prefix] = seconds
     return seconds
+
+
+# The minutes and seconds of a valid text, ``:00:00`` to ``:59:59``, in seconds (a leap second
+# goes the long way).
+_MINUTES_SECONDS = {
+    f":{minute:02d}:{second:02d}": minute * 60 + second
+    for minute in range(60)
+    for second in range(60)
+}
+# What follows the seconds in texts already read (fraction and offset) -> (µs, offset seconds).
+_suffixes: dict[str, tuple[int, int]] = {}
 
 
 def epoch_us(text: str) -> int:
     """Microseconds since the Unix epoch of an RFC 3339 date-time (exact integer arithmetic).
 
-    The hot path of decoding: the pattern fixes every position up to the seconds, so the date,
-    hour and minute are read once per distinct minute and the rest by slicing.
+    The hot path of decoding. A text is its hour (``YYYY-MM-DDTHH``), its minutes and seconds
+    (``:MM:SS``, one of 3,600) and its suffix (fraction and offset): a stream's texts share few
+    hours and few suffixes, so each is checked and read once (by :func:`_read`, which remembers
+    them) and a text whose three parts are all known is read by three look-ups. Every hour and
+    suffix is remembered only from a text that matched the whole pattern, and the pattern fixes
+    the positions up to the seconds, so known parts make a valid text.
     """
+    hour = _hours.get(text[:13])
+    seconds = _MINUTES_SECONDS.get(text[13:19])
+    suffix = _suffixes.get(text[19:])
+    if hour is None or seconds is None or suffix is None:
+        return _read(text)
+    instant = (hour + seconds - suffix[1]) * _US + suffix[0]
+    if not _EARLIEST_US <= instant < _LATEST_US:
+        raise TimestampError("outside the instants a date can hold in every time zone")
+    return instant
+
+
+def _read(text: str) -> int:
+    """:func:`epoch_us` of a text with a part not seen yet: checked whole, its parts kept."""
     if _PATTERN.fullmatch(text) is None:
         raise TimestampError("not an RFC 3339 date-time with a UTC offset")
-    minute = _minutes.get(text[:16])
-    if minute is None:
-        minute = _minute(text[:16])
+    hour = _hours.get(text[:13])
+    if hour is None:
+        hour = _hour(text[:13])
+    minute = int(text[14:16])
+    if minute > 59:
+        raise TimestampError("no such time")
     second = int(text[17:19])
     if text[-1] in "Zz":
         zone, fraction = text[-1], text[20:-1]
     else:
         zone, fraction = text[-6:], text[20:-6]
     micro = int((fraction + "00000")[:6]) if fraction else 0
+    offset = _offsets.get(zone)
+    if offset is None:
+        offset = _offset(zone)
     if second >= 60:
         if second > 60:
             raise TimestampError("no such time")
         second, micro = 59, 999_999  # a leap second, as in fields()
-    offset = _offsets.get(zone)
-    if offset is None:
-        offset = _offset(zone)
-    instant = (minute + second - offset) * _US + micro
+    elif text[19:] not in _suffixes:
+        if len(_suffixes) >= _CACHE_LIMIT:
+            _suffixes.clear()
+        _suffixes[text[19:]] = (micro, offset)
+    instant = (hour + minute * 60 + second - offset) * _US + micro
     if not _EARLIEST_US <= instant < _LATEST_US:
         raise TimestampError("outside the instants a date can hold in every time zone")
     return instant

@@ -313,8 +313,13 @@ class HotlineMetrics:
                 counter.labels(label).inc(amount)
         for (count, queue, reason), amount in deltas.reasons.items():
             self.counters[count].labels(self._queue(queue), reason).inc(amount)
+        # One labels() look-up per histogram and queue, not per observation (a few per call).
+        children: dict[tuple[Timing, str], Any] = {}
         for timing, queue, seconds in deltas.observations:
-            self.histograms[timing].labels(self._queue(queue)).observe(seconds)
+            child = children.get((timing, queue))
+            if child is None:
+                child = children[timing, queue] = self.histograms[timing].labels(self._queue(queue))
+            child.observe(seconds)
         self.track_agents(batch.states)
         for event_type, amount in deltas.events.items():
             self.events.labels(event_type).inc(amount)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -520,6 +521,21 @@ def _ticket_row(ticket: TicketFact, partition: int) -> tuple[Any, ...]:
     )
 
 
+# Most rows per multi-row INSERT: 17 columns of calls make 8,704 parameters, within SQLite's
+# 32,766 and PostgreSQL's 65,535. Statements hold a power of two of rows, so that each INSERT
+# has at most ten forms: any number of rows in every batch would fill the connection's cache of
+# compiled statements (128) with a large one per remainder, megabytes each.
+ROWS_PER_INSERT = 512
+
+
+def _rows_sql(sql: str, rows: int) -> str:
+    """A one-row ``INSERT … VALUES (…) …`` made to insert ``rows`` rows: its value group (only
+    placeholders, no parenthesis inside) repeated."""
+    start = sql.index(" VALUES (") + len(" VALUES ")
+    end = sql.index(")", start) + 1
+    return f"{sql[:start]}{', '.join([sql[start:end]] * rows)}{sql[end:]}"
+
+
 def _upsert(table: str, columns: str, key: str, placeholder: str) -> str:
     names = [name.strip() for name in columns.split(",")]
     marks = ", ".join([placeholder] * len(names))
@@ -545,6 +561,8 @@ class SqlStore:
     def __init__(self, connection: Any) -> None:
         self._db = connection
         self._cursor: Any = None  # the open batch transaction's cursor, if any
+        # (one-row INSERT, rows) -> its form for that many rows (a power of two)
+        self._many_rows_sql: dict[tuple[str, int], str] = {}
         p = self.placeholder
         self._sql_call_upsert = _upsert("calls", CALL_WRITE_COLUMNS, "call_id", p)
         self._sql_contact_upsert = (
@@ -1091,7 +1109,7 @@ class SqlStore:
         now_us = time.time_ns() // 1000
         cursor = self._open_cursor()
         if batch.calls:
-            cursor.executemany(self._sql_call_upsert, [_call_row(c) for c in batch.calls])
+            self._insert_rows(cursor, self._sql_call_upsert, [_call_row(c) for c in batch.calls])
         if batch.merged_contacts:
             p = self.placeholder
             cursor.executemany(
@@ -1099,7 +1117,8 @@ class SqlStore:
                 [(key,) for key in batch.merged_contacts],
             )
         if batch.contacts:
-            cursor.executemany(
+            self._insert_rows(
+                cursor,
                 self._sql_contact_upsert,
                 [
                     (
@@ -1114,13 +1133,15 @@ class SqlStore:
                 ],
             )
         if batch.states:
-            cursor.executemany(
+            self._insert_rows(
+                cursor,
                 self._sql_state,
                 [(s.event_id, s.agent_id, s.ts, s.state, s.reason) for s in batch.states],
             )
         if batch.tickets:
             where = batch.ticket_partitions
-            cursor.executemany(
+            self._insert_rows(
+                cursor,
                 self._sql_ticket_upsert,
                 [_ticket_row(t, where.get(t.ticket_id, 0)) for t in batch.tickets],
             )
@@ -1130,7 +1151,8 @@ class SqlStore:
                 [(t.counted, t.ticket_id, before) for t, before in batch.overdue],
             )
         if batch.reviews:
-            cursor.executemany(
+            self._insert_rows(
+                cursor,
                 self._sql_review,
                 [
                     (
@@ -1146,7 +1168,8 @@ class SqlStore:
                 ],
             )
         if batch.surveys:
-            cursor.executemany(
+            self._insert_rows(
+                cursor,
                 self._sql_survey,
                 [
                     (
@@ -1164,8 +1187,11 @@ class SqlStore:
         if batch.seen:
             self._write_seen(cursor, sorted(batch.seen))
         if batch.rollups:
-            cursor.executemany(
-                self._sql_rollup_add, [(*key, amount) for key, amount in batch.rollups.items()]
+            # Keys are distinct (a dict's), as a multi-row upsert needs.
+            self._insert_rows(
+                cursor,
+                self._sql_rollup_add,
+                [(*key, amount) for key, amount in batch.rollups.items()],
             )
         if batch.rejected:
             cursor.executemany(
@@ -1207,6 +1233,19 @@ class SqlStore:
             )
         if batch.watermark is not None:
             cursor.execute(self._sql_watermark, (str(batch.watermark),))
+
+    def _insert_rows(self, cursor: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Run the one-row INSERT ``sql`` for every row, up to :data:`ROWS_PER_INSERT` rows a
+        statement (issue 17: a third less than one ``executemany`` step per row for the calls).
+        The rows must have distinct keys: PostgreSQL refuses an upsert that meets one twice."""
+        start = 0
+        while start < len(rows):
+            size = min(ROWS_PER_INSERT, 1 << ((len(rows) - start).bit_length() - 1))
+            statement = self._many_rows_sql.get((sql, size))
+            if statement is None:
+                statement = self._many_rows_sql[sql, size] = _rows_sql(sql, size)
+            cursor.execute(statement, list(chain.from_iterable(rows[start : start + size])))
+            start += size
 
     def _write_seen(self, cursor: Any, event_ids: list[str]) -> None:
         """Record a batch's event ids as seen (sorted: neighbours in the b-tree), one row each;
@@ -1517,8 +1556,8 @@ class SqlStore:
             sums = self.computed_rollups(config)
             cursor = self._open_cursor()
             cursor.execute("DELETE FROM rollups")
-            cursor.executemany(
-                self._sql_rollup_add, [(*key, amount) for key, amount in sums.items()]
+            self._insert_rows(
+                cursor, self._sql_rollup_add, [(*key, amount) for key, amount in sums.items()]
             )
             cursor.execute(self._sql_meta, (ROLLUPS, wanted))
         return previous is not None or bool(sums)
@@ -1585,6 +1624,12 @@ _SQLITE_SEEN_MANY = (
 )
 
 
+# The batch's ids already stored, in one statement: a look-up in the key's index per id.
+_SQLITE_SEEN_READ = (
+    "SELECT s.event_id FROM json_each(?) j JOIN seen_events s ON s.event_id = j.value"
+)
+
+
 def _has_json_each(db: sqlite3.Connection) -> bool:
     """Whether this SQLite has the JSON functions (built in since 3.38, optional before)."""
     try:
@@ -1615,6 +1660,14 @@ class SqliteStore(SqlStore):
 
     def _transaction(self) -> _SqliteTransaction:
         return _SqliteTransaction(self._db)
+
+    def seen(self, event_ids: Collection[str]) -> set[str]:
+        """Which of these event ids the store has already seen in a valid event: one statement,
+        the ids as one JSON array (a batch took a dozen ``IN`` statements of 900 ids)."""
+        if not self._json_each:
+            return super().seen(event_ids)
+        ids = json.dumps(sorted(event_ids), ensure_ascii=False)
+        return {row[0] for row in self._db.execute(_SQLITE_SEEN_READ, (ids,)).fetchall()}
 
     def _write_seen(self, cursor: Any, event_ids: list[str]) -> None:
         """One statement for the whole batch: the ids as one JSON array, expanded by SQLite's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -94,3 +95,31 @@ def test_a_leap_second_is_the_last_microsecond_of_its_minute() -> None:
         "2016-12-31T15:59:59.999999Z"
     )
     assert rfc3339.to_datetime("2028-02-29T23:59:60-00:00").second == 59
+
+
+@given(
+    seen=st.lists(st.text(alphabet="0123456789-:TtZz+. ", max_size=32), max_size=5),
+    moment=st.datetimes(
+        min_value=datetime(1, 1, 3), max_value=datetime(9999, 12, 28), timezones=offsets
+    ),
+    digits=st.integers(0, 9),
+    tail=st.sampled_from(["", " ", "0", "Z", ":00", "+08:00"]),
+)
+def test_remembered_parts_read_a_text_as_checking_it_whole_does(
+    seen: list[str], moment: datetime, digits: int, tail: str
+) -> None:
+    # The fast path reads a text from parts remembered from earlier texts (valid or not): it
+    # must accept and refuse exactly what the full check does, with the same instant.
+    for text in [*seen, spell(moment, digits, "T", "Z")]:
+        with contextlib.suppress(ValueError):
+            rfc3339.epoch_us(text)
+    for text in [spell(moment, digits, "T", "Z") + tail, spell(moment, digits, "t", "") + tail]:
+        try:
+            expected: int | None = rfc3339._read(text)
+        except ValueError:
+            expected = None
+        try:
+            instant: int | None = rfc3339.epoch_us(text)
+        except ValueError:
+            instant = None
+        assert instant == expected
