@@ -7,8 +7,9 @@ month (benchmark 1's) is copied k times *within the same month* under new ids (`
 copy holds the same facts, so the export's totals are exactly k times the original's, which the
 benchmark checks; the interval rollups are multiplied by k (exact, see ``scaled_store``), and
 agent states are not copied (the same agents, the same state time). The copy has no
-``seen_events`` rows (the export does not read them) and the agents of the original (a real 9-million-call month has more agents: more rows in the agent
-table of the report). Exports are timed as ``hotline-kpi export`` child processes.
+``seen_events`` rows (the export does not read them) and the agents of the original (a real
+9-million-call month has more agents: more rows in the agent table of the report). Exports are
+timed as ``hotline-kpi export`` child processes.
 """
 
 from __future__ import annotations

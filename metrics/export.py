@@ -249,6 +249,15 @@ def range_request(
     return RangeRequest(first, last, by or "day", queue)
 
 
+@dataclass(frozen=True, slots=True)
+class _DayStates:
+    """A month's agent state time per local day: ``index`` maps each day's start (and the
+    month's end) to its day number, ``by_day`` a day number to each agent's microseconds."""
+
+    index: dict[int, int]
+    by_day: dict[int, dict[str, dict[str, int]]]
+
+
 class KpiFigures:
     """The SPEC §5 figures of one store, for one configuration (zone, thresholds, targets).
 
@@ -258,6 +267,7 @@ class KpiFigures:
     def __init__(self, store: StoreReader, settings: Settings) -> None:
         # Measures come from the interval rollups when they were built for these settings.
         self.store = reader_for(store, settings)
+        self._days: _DayStates | None = None
         self.settings = settings
         self.zone = settings.zone
 
@@ -348,7 +358,22 @@ class KpiFigures:
         return self.store.period_contacts(edges, self.store.watermark(), window, complaints, queue)
 
     def _state_time(self, edges: list[int]) -> dict[tuple[int, str], dict[str, int]]:
-        """Agent state microseconds per (period, agent) (SPEC §3), up to "now"."""
+        """Agent state microseconds per (period, agent) (SPEC §3), up to "now".
+
+        While :meth:`month` runs, periods made of its days are summed from the state time it
+        computed once per day (the timeline grows with the agents' state changes, which may be
+        several per call: read once, not once per day and again for the month and the agents).
+        """
+        days = self._days
+        if days is not None and all(edge in days.index for edge in edges):
+            summed: dict[tuple[int, str], dict[str, int]] = {}
+            for period in range(len(edges) - 1):
+                for day in range(days.index[edges[period]], days.index[edges[period + 1]]):
+                    for agent, seconds in days.by_day.get(day, {}).items():
+                        into = summed.setdefault((period, agent), {})
+                        for state, amount in seconds.items():
+                            into[state] = into.get(state, 0) + amount
+            return summed
         changes = self.store.state_changes(edges[0], edges[-1])
         return state_time(changes, edges, self.store.watermark())
 
@@ -367,6 +392,18 @@ class KpiFigures:
 
     def month(self, month: str, *, daily: bool = False) -> dict[str, Any]:
         """The whole monthly report of SPEC §5 for ``month`` (YYYY-MM)."""
+        edges = [start for _, start, _ in day_bounds(month, self.zone)]
+        edges.append(month_bounds(month, self.zone)[1])
+        by_day: dict[int, dict[str, dict[str, int]]] = defaultdict(dict)
+        for (day, agent), seconds in self._state_time(edges).items():
+            by_day[day][agent] = seconds
+        self._days = _DayStates({edge: index for index, edge in enumerate(edges)}, by_day)
+        try:
+            return self._month(month, daily=daily)
+        finally:
+            self._days = None
+
+    def _month(self, month: str, *, daily: bool) -> dict[str, Any]:
         lo, hi = month_bounds(month, self.zone)
         targets = self.settings.targets
         kinds: dict[str, MeasureCounts] = {}
