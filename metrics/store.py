@@ -1431,9 +1431,8 @@ class SqlStore:
     def add_rollups(self, sums: Sums) -> None:
         """Inside a batch: add these amounts (negative: retract) to the rollup sums."""
         if sums:
-            self._open_cursor().executemany(
-                self._sql_rollup_add, [(*key, amount) for key, amount in sums.items()]
-            )
+            rows = [(*key, amount) for key, amount in sums.items()]
+            self._insert_rows(self._open_cursor(), self._sql_rollup_add, rows)
 
     def rollups_built_for(self, config: RollupConfig) -> bool:
         """Whether the stored rollups were built, and are kept, for ``config``."""
