@@ -2,10 +2,10 @@
 
 :func:`reader_for` gives the exports a :class:`RollupReader` when the store's rollups were built
 for the export's configuration (time zone, interval, thresholds): its call, review, survey,
-offered, wait, score and factor reads then cost what the month's buckets cost, not what its calls
-cost. A read whose bounds are not bucket starts, and every other read (tickets, contacts, agent
-states, the per-call reads), goes to the store itself, so the answer is the same either way; the
-tests compare the two.
+offered, wait, score, factor and staffing reads then cost what the month's buckets cost, not what
+its calls cost. A read whose bounds are not bucket starts, and every other read (tickets,
+contacts, agent states, the per-call reads), goes to the store itself, so the answer is the same
+either way; the tests compare the two.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from hotline_kpi.metrics.records import (
     PeriodCounts,
     PeriodTicket,
     QueuedCall,
+    SlotSums,
     WaitBucket,
 )
 from hotline_kpi.metrics.rollups import (
@@ -34,6 +35,7 @@ from hotline_kpi.metrics.rollups import (
     Buckets,
     Grain,
     RollupConfig,
+    slot_sums,
     wait_measure,
 )
 from hotline_kpi.metrics.store import CALL_MEASURES, StoreReader
@@ -222,6 +224,20 @@ class RollupReader:
             if name == OFFERED:
                 counts[bisect.bisect_right(edges, bucket) - 1] += value
         return {period: count for period, count in counts.items() if count}
+
+    def slot_sums(self, lo: int, hi: int, timezone: str, interval_minutes: int) -> SlotSums:
+        config = self.config
+        if (
+            (timezone, interval_minutes) != (config.timezone, config.interval_minutes)
+            or not self._cut(lo, hi)
+        ):  # fmt: skip
+            return self.store.slot_sums(lo, hi, timezone, interval_minutes)
+        return slot_sums(
+            self._rows(Grain.INTERVAL, lo, hi),  # the month's export may just have read them
+            self.store.rollup_rows(Grain.ANSWER, lo, hi),
+            timezone,
+            interval_minutes,
+        )
 
     # -- what the store answers -----------------------------------------------------------------
 
