@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
@@ -30,6 +30,9 @@ from hotline_kpi.metrics.records import (
     WaitBucket,
 )
 from hotline_kpi.metrics.rollups import (
+    ANSWERS,
+    BUSY_US,
+    LOAD_MEASURES,
     OFFERED,
     WAIT_EDGES,
     Buckets,
@@ -233,8 +236,8 @@ class RollupReader:
         ):  # fmt: skip
             return self.store.slot_sums(lo, hi, timezone, interval_minutes)
         return slot_sums(
-            self._rows(Grain.INTERVAL, lo, hi),  # the month's export may just have read them
-            self.store.rollup_rows(Grain.ANSWER, lo, hi),
+            self.store.rollup_measure_rows(Grain.INTERVAL, lo, hi, LOAD_MEASURES),
+            self.store.rollup_measure_rows(Grain.ANSWER, lo, hi, (ANSWERS, BUSY_US)),
             timezone,
             interval_minutes,
         )
@@ -275,3 +278,8 @@ class RollupReader:
         self, grain: int, lo: int, hi: int, queue: str | None = None
     ) -> list[tuple[int, str, str, str, int]]:
         return self.store.rollup_rows(grain, lo, hi, queue)
+
+    def rollup_measure_rows(
+        self, grain: int, lo: int, hi: int, measures: Collection[str]
+    ) -> list[tuple[int, str, str, str, int]]:
+        return self.store.rollup_measure_rows(grain, lo, hi, measures)

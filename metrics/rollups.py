@@ -397,8 +397,8 @@ def rebuild(
     return {key: amount for key, amount in sums.items() if amount}
 
 
-# What IntervalLoad sums, in its field order after queue and start.
-_LOAD_MEASURES: tuple[str, ...] = (
+# The measures IntervalLoad sums, in its field order after queue and start.
+LOAD_MEASURES: tuple[str, ...] = (
     Measure.REQUESTS.value,
     Measure.ANSWERED.value,
     Measure.ABANDONED.value,
@@ -409,7 +409,7 @@ _LOAD_MEASURES: tuple[str, ...] = (
     STAFF_HANDLED,
     STAFF_HANDLE_US,
 )
-_LOAD_INDEX = {name: index for index, name in enumerate(_LOAD_MEASURES)}
+_LOAD_INDEX = {name: index for index, name in enumerate(LOAD_MEASURES)}
 
 
 def slot_sums(
@@ -422,7 +422,7 @@ def slot_sums(
     for bucket, queue, _, name, value in intervals:
         index = _LOAD_INDEX.get(name)
         if index is not None and value:
-            loads.setdefault((bucket, queue), [0] * len(_LOAD_MEASURES))[index] += value
+            loads.setdefault((bucket, queue), [0] * len(LOAD_MEASURES))[index] += value
     work: dict[tuple[int, str, str], list[int]] = {}
     for bucket, queue, agent, name, value in answers:
         if value and name in (ANSWERS, BUSY_US):
