@@ -13,16 +13,18 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
 from hotline_kpi.metrics.catalogue import Measure
 from hotline_kpi.metrics.fold import StateChange, TicketFact
 from hotline_kpi.metrics.records import (
+    AgentWork,
     FactorSums,
     GroupCounts,
     Grouping,
+    IntervalLoad,
     PeriodCounts,
     PeriodTicket,
     QueuedCall,
@@ -30,15 +32,11 @@ from hotline_kpi.metrics.records import (
     WaitBucket,
 )
 from hotline_kpi.metrics.rollups import (
-    ANSWERS,
-    BUSY_US,
-    LOAD_MEASURES,
     OFFERED,
     WAIT_EDGES,
     Buckets,
     Grain,
     RollupConfig,
-    slot_sums,
     wait_measure,
 )
 from hotline_kpi.metrics.store import CALL_MEASURES, StoreReader
@@ -235,12 +233,7 @@ class RollupReader:
             or not self._cut(lo, hi)
         ):  # fmt: skip
             return self.store.slot_sums(lo, hi, timezone, interval_minutes)
-        return slot_sums(
-            self.store.rollup_measure_rows(Grain.INTERVAL, lo, hi, LOAD_MEASURES),
-            self.store.rollup_measure_rows(Grain.ANSWER, lo, hi, (ANSWERS, BUSY_US)),
-            timezone,
-            interval_minutes,
-        )
+        return SlotSums(timezone, interval_minutes, *self.store.rollup_slot_rows(lo, hi))
 
     # -- what the store answers -----------------------------------------------------------------
 
@@ -279,7 +272,7 @@ class RollupReader:
     ) -> list[tuple[int, str, str, str, int]]:
         return self.store.rollup_rows(grain, lo, hi, queue)
 
-    def rollup_measure_rows(
-        self, grain: int, lo: int, hi: int, measures: Collection[str]
-    ) -> list[tuple[int, str, str, str, int]]:
-        return self.store.rollup_measure_rows(grain, lo, hi, measures)
+    def rollup_slot_rows(
+        self, lo: int, hi: int
+    ) -> tuple[tuple[IntervalLoad, ...], tuple[AgentWork, ...]]:
+        return self.store.rollup_slot_rows(lo, hi)

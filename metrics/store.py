@@ -58,10 +58,12 @@ from hotline_kpi.metrics.fold import (
     call_facts,
 )
 from hotline_kpi.metrics.records import (
+    AgentWork,
     FactorRating,
     FactorSums,
     GroupCounts,
     Grouping,
+    IntervalLoad,
     PeriodCounts,
     PeriodTicket,
     QueuedCall,
@@ -71,7 +73,11 @@ from hotline_kpi.metrics.records import (
     factor_sums,
 )
 from hotline_kpi.metrics.rollups import (
+    ANSWERS,
+    BUSY_US,
+    LOAD_MEASURES,
     Buckets,
+    Grain,
     Key,
     RollupConfig,
     Sums,
@@ -369,9 +375,9 @@ class StoreReader(Protocol):
     def rollup_rows(
         self, grain: int, lo: int, hi: int, queue: str | None = None
     ) -> list[tuple[int, str, str, str, int]]: ...
-    def rollup_measure_rows(
-        self, grain: int, lo: int, hi: int, measures: Collection[str]
-    ) -> list[tuple[int, str, str, str, int]]: ...
+    def rollup_slot_rows(
+        self, lo: int, hi: int
+    ) -> tuple[tuple[IntervalLoad, ...], tuple[AgentWork, ...]]: ...
     def queued_calls(self, lo: int, hi: int, queue: str | None = None) -> list[QueuedCall]: ...
     def slot_sums(self, lo: int, hi: int, timezone: str, interval_minutes: int) -> SlotSums: ...
     def period_counts(
@@ -1369,23 +1375,40 @@ class SqlStore:
             for bucket, q, agent, measure, value in self._rows(sql, params)
         ]
 
-    def rollup_measure_rows(
-        self, grain: int, lo: int, hi: int, measures: Collection[str]
-    ) -> list[tuple[int, str, str, str, int]]:
-        """:meth:`rollup_rows` of these ``measures`` only, of every queue (the staffing analysis
-        reads a few of an interval's many measures)."""
-        names = sorted(measures)
-        if not names:
-            return []
-        sql = (
-            "SELECT bucket, queue, agent, measure, value FROM rollups "
-            "WHERE grain = ? AND bucket >= ? AND bucket < ? AND value <> 0 "
-            f"AND measure IN ({', '.join('?' * len(names))})"
-        )
-        return [
-            (int(bucket), str(q), str(agent), str(measure), int(value))
-            for bucket, q, agent, measure, value in self._rows(sql, [grain, lo, hi, *names])
+    def rollup_slot_rows(
+        self, lo: int, hi: int
+    ) -> tuple[tuple[IntervalLoad, ...], tuple[AgentWork, ...]]:
+        """The staffing sums kept in the rollups for the buckets that start in [lo, hi): per
+        queue and interval (Grain.INTERVAL) and per queue, interval and agent (Grain.ANSWER),
+        each measure summed into its column by the database (a month at 2,000 calls a day has
+        ~60k such measure rows; the pivot returns a sixth of them), ordered as
+        :func:`~hotline_kpi.metrics.rollups.slot_sums` orders them."""
+
+        def pivot(grain: Grain, names: Sequence[str], group: str) -> list[tuple[Any, ...]]:
+            columns = ", ".join(f"SUM(CASE WHEN measure = '{name}' THEN value ELSE 0 END)"
+                                for name in names)  # fmt: skip
+            marks = ", ".join("?" * len(names))
+            return self._rows(
+                f"SELECT {group}, {columns} FROM rollups WHERE grain = ? AND bucket >= ? "
+                f"AND bucket < ? AND measure IN ({marks}) GROUP BY {group}",
+                [int(grain), lo, hi, *names],
+            )
+
+        loads = [
+            IntervalLoad(str(queue), int(bucket), *(int(value) for value in values))
+            for queue, bucket, *values in pivot(Grain.INTERVAL, LOAD_MEASURES, "queue, bucket")
         ]
+        work = [
+            AgentWork(str(queue), int(bucket), str(agent), int(answers), int(busy))
+            for queue, bucket, agent, answers, busy in pivot(
+                Grain.ANSWER, (ANSWERS, BUSY_US), "queue, bucket, agent"
+            )
+        ]
+        # Sorted here, not by SQL: PostgreSQL's collation may order queue names otherwise.
+        return (
+            tuple(sorted((load for load in loads if any(load[2:])), key=lambda r: (r[1], r[0]))),
+            tuple(sorted((w for w in work if any(w[3:])), key=lambda r: (r[1], r[0], r[2]))),
+        )
 
     def rollup_dependents(self, call_ids: Collection[str]) -> tuple[list[Review], list[Survey]]:
         """Inside a batch: the stored reviews and surveys of these legs whose attribution follows
