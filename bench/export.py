@@ -5,8 +5,9 @@ two cores, so the store is built by a documented shortcut: the store of a replay
 month (benchmark 1's) is copied k times *within the same month* under new ids (``call_id``,
 ``ticket_id`` and ``event_id`` suffixed ``~k``), with every time, queue, agent and fact kept. Each
 copy holds the same facts, so the export's totals are exactly k times the original's, which the
-benchmark checks. The copy has no ``seen_events`` rows (the export does not read them) and the
-agents of the original (a real 9-million-call month has more agents: more rows in the agent
+benchmark checks; the interval rollups are multiplied by k (exact, see ``scaled_store``), and
+agent states are not copied (the same agents, the same state time). The copy has no
+``seen_events`` rows (the export does not read them) and the agents of the original (a real 9-million-call month has more agents: more rows in the agent
 table of the report). Exports are timed as ``hotline-kpi export`` child processes.
 """
 
@@ -23,8 +24,9 @@ from bench.machine import load
 from bench.process import HOTLINE, run_child
 
 COPIED = {
-    "calls": ("call_id",),
-    "tickets": ("ticket_id", "call_id"),
+    "calls": ("call_id", "contact_key"),
+    "contacts": ("contact_key", "call_id"),
+    "tickets": ("ticket_id", "call_id", "contact_key"),
     "reviews": ("event_id", "call_id"),
     "surveys": ("event_id", "call_id"),
 }
@@ -46,6 +48,7 @@ def scaled_store(base: Path, copies: int, target: Path) -> tuple[Path, float]:
     db.execute("DELETE FROM seen_events")
     for table, ids in COPIED.items():
         columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+        # NULL stays NULL (a ticket without a contact): `NULL || '~k'` is NULL in SQLite.
         for k in range(1, copies):
             select = ", ".join(
                 f"{column} || '~{k}'" if column in ids else column for column in columns
@@ -55,6 +58,11 @@ def scaled_store(base: Path, copies: int, target: Path) -> tuple[Path, float]:
                 f"SELECT {select} FROM {table} WHERE {ids[0]} NOT LIKE '%~%'"
             )
         db.commit()
+    # Each copy holds the same facts at the same times, so every rollup sum is exactly
+    # ``copies`` times the original's (contacts too: a copy at the same instant as its original
+    # is neither before nor after it, so the caller-key flags of each copy are the original's).
+    db.execute("UPDATE rollups SET value = value * ?", (copies,))
+    db.commit()
     db.execute("ANALYZE")
     db.commit()
     db.close()

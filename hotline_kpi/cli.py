@@ -748,17 +748,22 @@ def _cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 1
         started = time.perf_counter()
-        with store.batch():  # one snapshot: no batch lands between the two reads
+        with store.batch():  # one snapshot: no batch lands between the reads
+            drift = store.contact_drift(config.thresholds.repeat_window_us)
             stored, computed = store.stored_rollups(), store.computed_rollups(config)
         elapsed = time.perf_counter() - started
     finally:
         store.close()
+    if drift:
+        print(f"hotline-kpi verify: {len(drift):,} contacts' queue or flags differ from what "
+              "their legs and caller keys give", file=sys.stderr)  # fmt: skip
+        return 1
     wrong = sorted(
         key for key in stored.keys() | computed.keys() if stored.get(key) != computed.get(key)
     )
     if not wrong:
-        print(f"rollups verified: {len(stored):,} sums equal their recomputation from the facts "
-              f"({elapsed:.1f} s)")  # fmt: skip
+        print(f"rollups verified: {len(stored):,} sums equal their recomputation from the facts, "
+              f"and every contact's derived facts its legs' ({elapsed:.1f} s)")  # fmt: skip
         return 0
     print(f"hotline-kpi verify: {len(wrong):,} of {len(computed):,} rollup sums differ from the "
           "facts:", file=sys.stderr)  # fmt: skip

@@ -48,10 +48,12 @@ from hotline_kpi.metrics.fold import (
 )
 from hotline_kpi.metrics.rollups import (
     Buckets,
+    ContactState,
     RollupConfig,
     Sums,
     batch_delta,
     changed_attribution,
+    contacts_delta,
 )
 from hotline_kpi.metrics.store import (
     KEYS_ERASED_BEFORE,
@@ -200,6 +202,15 @@ def _contact_keys(items: Sequence[Accepted], calls: Mapping[str, CallFact]) -> s
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class _Contacts:
+    """What a batch settles about contacts after its writes (see ``Pipeline._contacts``)."""
+
+    keys: set[str]
+    before: dict[str, ContactState]
+    links: set[str]
+
+
 class Pipeline:
     """Processes batches of raw records into a store, moving the metrics after each commit."""
 
@@ -301,7 +312,7 @@ class Pipeline:
                     self._watermark = self.store.watermark()
                     self.store.check_thresholds(self.thresholds)
                     self.store.check_rollups(self.rollups)
-                    fresh, rejected, result, ticket_partitions, rollups = self._fold(
+                    fresh, rejected, result, ticket_partitions, rollups, contacts = self._fold(
                         decoded, decode_rejected, owned
                     )
                     if self.metrics is not None:
@@ -337,6 +348,7 @@ class Pipeline:
                             converter_states=dict(converter_states or {}),
                         )
                     )
+                    self._settle_contacts(contacts)
                     self._erase_old_keys(result.watermark)
                 break
             except WriterConflictError as exc:
@@ -421,7 +433,7 @@ class Pipeline:
         decoded: Sequence[Accepted],
         decode_rejected: Sequence[Rejected],
         owned: Collection[int] | None,
-    ) -> tuple[list[Accepted], list[Rejected], FoldResult, dict[str, int], Sums]:
+    ) -> tuple[list[Accepted], list[Rejected], FoldResult, dict[str, int], Sums, _Contacts]:
         """Dedup and fold a decoded batch on the store's current state (inside its batch), and
         compute what it changes in the rollups."""
         rejected = list(decode_rejected)
@@ -468,4 +480,44 @@ class Pipeline:
             self.thresholds.satisfied_score,
             self._buckets,
         )
-        return fresh, rejected, result, ticket_partitions, rollups
+        return fresh, rejected, result, ticket_partitions, rollups, self._contacts(calls, result)
+
+    def _contacts(self, calls: Mapping[str, CallFact], result: FoldResult) -> _Contacts:
+        """Before the batch's writes: the stored contacts whose derived facts it may change
+        (those of its legs and offers, and the contacts with the same caller keys within W of
+        its offers), and the legs whose work orders must follow their contact."""
+        touched = set(result.contacts) | set(result.merged)
+        links = {ticket.call_id for ticket in result.tickets.values() if ticket.call_id}
+        for call_id, leg in result.calls.items():
+            touched.add(leg.contact_key)
+            old = calls.get(call_id)
+            if old is None or old.contact_key != leg.contact_key:
+                links.add(call_id)
+                if old is not None:
+                    touched.add(old.contact_key)
+        before = self.store.contact_states(touched)
+        offers = [
+            (key, moment)
+            for key, moment in [
+                *((c.caller_key, c.offered_at) for c in result.contacts.values()),
+                *((c.caller_key, c.offered_at) for c in before.values()),
+            ]
+            if key is not None and moment is not None
+        ]
+        if offers:
+            window = self.thresholds.repeat_window_us
+            moments = [moment for _, moment in offers]
+            before.update(
+                self.store.contact_neighbours(
+                    {key for key, _ in offers}, min(moments) - window, max(moments) + window
+                )
+            )
+        return _Contacts(touched | before.keys(), before, links)
+
+    def _settle_contacts(self, contacts: _Contacts) -> None:
+        """After the batch's writes, in its transaction: derive its contacts' facts again, move
+        the rollups by what changed, and point work orders at their legs' contacts."""
+        after = self.store.refresh_contacts(contacts.keys, self.thresholds.repeat_window_us)
+        self.store.add_rollups(contacts_delta(contacts.before, after, self._buckets))
+        if contacts.links:
+            self.store.link_tickets(contacts.links)

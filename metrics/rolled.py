@@ -32,7 +32,9 @@ from hotline_kpi.metrics.records import (
     WaitBucket,
 )
 from hotline_kpi.metrics.rollups import (
+    ANSWERED_KEYED,
     OFFERED,
+    UNFOLLOWED,
     WAIT_EDGES,
     Buckets,
     Grain,
@@ -85,15 +87,12 @@ class RollupReader:
         self.store = store
         self.config = config
         self.buckets = Buckets(ZoneInfo(config.timezone), config.interval_minutes)
-        self._last: tuple[tuple[int, int, int, str | None], list[Row]] | None = None
 
     # -- what the rollups answer ----------------------------------------------------------------
 
     def _rows(self, grain: Grain, lo: int, hi: int, queue: str | None = None) -> list[Row]:
-        key = (int(grain), lo, hi, queue)
-        if self._last is None or self._last[0] != key:
-            self._last = (key, self.store.rollup_rows(grain, lo, hi, queue))
-        return self._last[1]
+        # Read every time: the store may be written between two reads (the demo's view).
+        return self.store.rollup_rows(grain, lo, hi, queue)
 
     def _cut(self, *edges: int) -> bool:
         """Whether every edge starts an interval (sums of buckets then cut exactly there)."""
@@ -151,7 +150,7 @@ class RollupReader:
                    if name == OFFERED)  # fmt: skip
 
     def wait_buckets(self, lo: int, hi: int, edges_us: Sequence[int]) -> list[WaitBucket]:
-        if list(edges_us) != _WAIT_EDGES_US or not self._cut(lo, hi):
+        if list(edges_us) != _WAIT_EDGES_US or not self._days(lo, hi):
             return self.store.wait_buckets(lo, hi, edges_us)
         names = {
             wait_measure(outcome, index): (outcome, index)
@@ -159,26 +158,26 @@ class RollupReader:
             for index in range(len(WAIT_EDGES))
         }
         counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+        for _, _, _, name, value in self._rows(Grain.DAY, lo, hi):
             found = names.get(name)
             if found is not None:
                 counts[found[1]][0 if found[0] == "answered" else 1] += value
         return [WaitBucket(index, *pair) for index, pair in sorted(counts.items()) if any(pair)]
 
     def score_counts(self, lo: int, hi: int) -> dict[int, int]:
-        if not self._cut(lo, hi):
+        if not self._days(lo, hi):
             return self.store.score_counts(lo, hi)
         counts: dict[int, int] = defaultdict(int)
-        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+        for _, _, _, name, value in self._rows(Grain.DAY, lo, hi):
             if name.startswith("score:"):
                 counts[int(name[6:])] += value
         return {score: count for score, count in counts.items() if count}
 
     def factor_sums(self, lo: int, hi: int) -> dict[str, FactorSums]:
-        if not self._cut(lo, hi):
+        if not self._days(lo, hi):
             return self.store.factor_sums(lo, hi)
         stats: dict[str, dict[str, int]] = defaultdict(dict)
-        for _, _, _, name, value in self._rows(Grain.INTERVAL, lo, hi):
+        for _, _, _, name, value in self._rows(Grain.DAY, lo, hi):
             if name.startswith("factor:"):
                 stat, factor = name[7:].split(":", 1)
                 stats[factor][stat] = stats[factor].get(stat, 0) + value
@@ -259,7 +258,60 @@ class RollupReader:
         complaint_window_us: int,
         queue: str | None = None,
     ) -> list[PeriodCounts]:
-        return self.store.period_contacts(edges_us, now, window_us, complaint_window_us, queue)
+        edges = [int(edge) for edge in edges_us]
+        if len(edges) < 2:
+            return []
+        if not self._cut(*edges) or window_us != self.config.thresholds.repeat_window_us:
+            return self.store.period_contacts(edges_us, now, window_us, complaint_window_us, queue)
+        cutoff = now - window_us if now is not None else edges[0] - 1
+        contacts: dict[tuple[int, str], int] = defaultdict(int)
+        keyed: dict[int, dict[Measure, int]] = defaultdict(lambda: defaultdict(int))
+        for bucket, group, _, name, value in self._rows(Grain.INTERVAL, edges[0], edges[-1], queue):
+            period = bisect.bisect_right(edges, bucket) - 1
+            if name == Measure.CONTACTS.value:
+                contacts[(period, group)] += value
+            elif name in (Measure.CONTACTS_KEYED.value, Measure.REPEAT_CONTACTS.value):
+                keyed[period][Measure(name)] += value
+            elif name in (ANSWERED_KEYED, UNFOLLOWED) and bucket <= cutoff:
+                # Resolution is settled for contacts offered at most "now" − W: all of an
+                # interval that ends by then, none of one that starts after, and the one
+                # interval it cuts counted from the contacts themselves.
+                end = self.buckets.end(bucket)
+                if end - 1 <= cutoff:
+                    measure = Measure.RESOLVABLE if name == ANSWERED_KEYED else Measure.RESOLVED
+                    keyed[period][measure] += value
+                elif name == ANSWERED_KEYED:
+                    resolvable, resolved = self.store.resolvable_contacts(bucket, end, cutoff)
+                    keyed[period][Measure.RESOLVABLE] += resolvable
+                    keyed[period][Measure.RESOLVED] += resolved
+        found = [
+            PeriodCounts(period, group or None, {Measure.CONTACTS: count})
+            for (period, group), count in sorted(contacts.items())
+            if count
+        ]
+        if queue is not None:
+            return found
+        measures = (
+            Measure.CONTACTS_KEYED,
+            Measure.REPEAT_CONTACTS,
+            Measure.RESOLVABLE,
+            Measure.RESOLVED,
+        )
+        found.extend(
+            PeriodCounts(period, None, {measure: counts.get(measure, 0) for measure in measures})
+            for period, counts in sorted(keyed.items())
+            if counts.get(Measure.CONTACTS_KEYED, 0)
+        )
+        found.extend(self.store.period_complaints(edges_us, complaint_window_us))
+        return found
+
+    def period_complaints(
+        self, edges_us: Sequence[int], complaint_window_us: int
+    ) -> list[PeriodCounts]:
+        return self.store.period_complaints(edges_us, complaint_window_us)
+
+    def resolvable_contacts(self, lo: int, hi: int, cutoff: int) -> tuple[int, int]:
+        return self.store.resolvable_contacts(lo, hi, cutoff)
 
     def state_changes(self, lo: int, hi: int) -> list[StateChange]:
         return self.store.state_changes(lo, hi)

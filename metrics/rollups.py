@@ -5,11 +5,13 @@ already knew, so its cost grows with intervals, not with calls. Each leg, review
 *contributes* a few (key → amount) pairs, a key being (grain, bucket, queue, agent, measure):
 
 - :attr:`Grain.INTERVAL`: per queue and local interval of the attributed time (SPEC §5: a leg's
-  ``queued_at``, or its ``offered_at`` for ``offered``; a review's or survey's ``ts``), agent
-  ``""``. Every KPI measure of a queue, the wait and score histograms, the factor sums and what
-  the staffing analysis needs per slot.
+  ``queued_at``, or its ``offered_at`` for ``offered``; a review's or survey's ``ts``; a
+  contact's offer), agent ``""``. Every KPI measure of a queue and what the staffing analysis
+  needs per slot.
 - :attr:`Grain.DAY`: per queue, agent and local day of the attributed time: the agent figures
-  (an agent's answered legs, its reviews, the surveys that count for it).
+  (an agent's answered legs, its reviews, the surveys that count for it); with agent ``""``, the
+  figures only a month report shows (the wait and score distributions, the factor sums), which
+  would multiply the interval rows for nothing.
 - :attr:`Grain.ANSWER`: per queue, agent and local interval of the agent's work: answers by the
   interval of the answer, busy time split at interval bounds (the staffing analysis' agent side).
 
@@ -25,9 +27,12 @@ every instant whose local wall time is a multiple of the interval past local mid
 hour and interval edges of every report are bucket starts, and a repeated hour (daylight saving
 ends) is two buckets. Buckets are keyed by their start instant (epoch µs).
 
-Contacts, tickets and agent state time are not rolled up: they are read from their own tables
-(contacts and tickets have "now"-dependent flags; state time is a timeline whose rows grow with
-agents' state changes, not with calls).
+Contacts are rolled up too (by their offer time, in the queue of their first agent request),
+from the flags the store keeps on each contact (``SqlStore.refresh_contacts``); whether a
+contact's resolution is settled depends on "now", so the reader counts the one interval that
+"now − W" cuts from the contacts table. Work orders (timeliness and repeat complaints, both
+"now"- or window-dependent and far fewer than legs) and agent state time (a timeline whose rows
+grow with agents' state changes, not with calls) are read from their own tables.
 """
 
 from __future__ import annotations
@@ -72,6 +77,10 @@ _END_OF_TIME = (1 << 63) - 1
 # Bucket edges of the wait-time distribution, in seconds; the last bucket is open.
 WAIT_EDGES: tuple[int, ...] = (0, 5, 10, 20, 30, 60, 120, 300)
 _WAIT_EDGES_US = tuple(edge * US for edge in WAIT_EDGES[1:])
+
+
+# The version of what the contributions below write; stored with the rollups (RollupConfig.key).
+LAYOUT = 1
 
 
 class Grain(IntEnum):
@@ -152,6 +161,9 @@ class RollupConfig:
                 "satisfied_score": t.satisfied_score,
                 "blocked_are_requests": t.blocked_are_requests,
                 "wait_edges": WAIT_EDGES,
+                "repeat_window_us": t.repeat_window_us,
+                # What each contribution writes where: a change rebuilds stored rollups.
+                "layout": LAYOUT,
             },
             sort_keys=True,
         )
@@ -207,6 +219,11 @@ class Buckets:
             yield edges[index], stop - start
             start = stop
 
+    def end(self, start: int) -> int:
+        """The end of the interval that starts at (or holds) ``start``."""
+        edges = self._day(start)[1]
+        return edges[bisect.bisect_right(edges, start)]
+
     def is_edge(self, moment: int) -> bool:
         """Whether ``moment`` starts an interval (so sums of buckets cut exactly there)."""
         return self.interval(moment) == moment
@@ -217,59 +234,114 @@ def _add(sums: Sums, key: Key, amount: int) -> None:
         sums[key] = sums.get(key, 0) + amount
 
 
+_REQUESTS = Measure.REQUESTS.value
+_WAIT_US = Measure.WAIT_US.value
+_HANDLE_US = Measure.HANDLE_US.value
+_HOLD_US = Measure.HOLD_US.value
+_WRAP_US = Measure.WRAP_US.value
+_INTERVAL, _DAY, _ANSWER = int(Grain.INTERVAL), int(Grain.DAY), int(Grain.ANSWER)
+_WAIT_NAMES = {
+    outcome: tuple(wait_measure(outcome, index) for index in range(len(WAIT_EDGES)))
+    for outcome in ("answered", "abandoned")
+}
+_bit_names: dict[int, tuple[str, ...]] = {}
+
+
+def _names_of(facts: int) -> tuple[str, ...]:
+    """The measures counted 1 for a leg with these fact bits (requests included), memoised."""
+    names = _bit_names.get(facts)
+    if names is None:
+        names = _bit_names[facts] = (
+            _REQUESTS,
+            *(name for bit, name in _BITS if facts & bit),
+        )
+    return names
+
+
 def add_leg(sums: Sums, call: CallFact, buckets: Buckets, sign: int = 1) -> None:
-    """Add (``sign`` 1) or retract (−1) what one leg contributes, from its stored facts."""
+    """Add (``sign`` 1) or retract (−1) what one leg contributes, from its stored facts.
+
+    Per queue and interval of ``queued_at`` (and, answered, per agent and day): its fact
+    counts and seconds as the store's facts SQL counts them; per day its wait bucket (the
+    month's wait distribution); by the interval of the answer, the agent's answer and busy time.
+    """
+    get = sums.get
     queue = call.queue or ""
-    if call.offered_at is not None:
-        _add(sums, (Grain.INTERVAL, buckets.interval(call.offered_at), queue, "", OFFERED), sign)
+    offered_at = call.offered_at
+    if offered_at is not None:
+        key: Key = (_INTERVAL, buckets.interval(offered_at), queue, "", OFFERED)
+        sums[key] = get(key, 0) + sign
     queued_at = call.queued_at
     if queued_at is None:
         return
     facts = call.facts
-    measures: list[tuple[str, int]] = [(Measure.REQUESTS.value, 1)]
-    for bit, name in _BITS:
-        if facts & bit:
-            measures.append((name, 1))
+    amounts: list[tuple[str, int]] = []
     outcome_at, ended_at = call.outcome_at, call.ended_at
+    day = buckets.day(queued_at)
     if facts & ANSWERED_FACT and outcome_at is not None:
         wait = outcome_at - queued_at
-        measures.append((Measure.WAIT_US.value, wait))
-        measures.append((wait_measure("answered", bisect.bisect_right(_WAIT_EDGES_US, wait)), 1))
+        amounts.append((_WAIT_US, wait))
+        hist: Key = (
+            _DAY,
+            day,
+            queue,
+            "",
+            _WAIT_NAMES["answered"][bisect.bisect_right(_WAIT_EDGES_US, wait)],
+        )
+        sums[hist] = get(hist, 0) + sign
         if ended_at is not None and ended_at >= outcome_at:
-            measures.append((STAFF_HANDLED, 1))
-            measures.append((STAFF_HANDLE_US, ended_at - outcome_at))
+            amounts.append((STAFF_HANDLED, 1))
+            amounts.append((STAFF_HANDLE_US, ended_at - outcome_at))
     if facts & ABANDONED_FACT and outcome_at is not None:
         wait = outcome_at - queued_at
-        measures.append((ABANDON_WAIT_US, max(0, wait)))
-        measures.append((wait_measure("abandoned", bisect.bisect_right(_WAIT_EDGES_US, wait)), 1))
+        amounts.append((ABANDON_WAIT_US, max(0, wait)))
+        hist = (
+            _DAY,
+            day,
+            queue,
+            "",
+            _WAIT_NAMES["abandoned"][bisect.bisect_right(_WAIT_EDGES_US, wait)],
+        )
+        sums[hist] = get(hist, 0) + sign
     if facts & HANDLED and ended_at is not None and outcome_at is not None:
-        measures.append((Measure.HANDLE_US.value, ended_at - outcome_at))
-        measures.append((Measure.HOLD_US.value, call.hold_us or 0))
+        amounts.append((_HANDLE_US, ended_at - outcome_at))
+        if call.hold_us:
+            amounts.append((_HOLD_US, call.hold_us))
     wrapped_at = call.wrapped_at
-    if facts & WRAPPED and ended_at is not None and wrapped_at is not None:
-        wrap = max(0, wrapped_at - ended_at)
-    else:
-        wrap = 0
-    if wrap:
-        measures.append((Measure.WRAP_US.value, wrap))
+    if (
+        facts & WRAPPED
+        and ended_at is not None
+        and wrapped_at is not None
+        and wrapped_at > ended_at
+    ):
+        amounts.append((_WRAP_US, wrapped_at - ended_at))
     by_reason = _BY_REASON.get(call.outcome)
     if by_reason is not None and call.reason in by_reason:
-        measures.append((by_reason[call.reason], 1))
+        amounts.append((by_reason[call.reason], 1))
     interval = buckets.interval(queued_at)
     answered = call.outcome == ANSWERED
     agent = call.agent_id or ""
-    day = buckets.day(queued_at) if answered else 0
-    for name, amount in measures:
-        _add(sums, (Grain.INTERVAL, interval, queue, "", name), sign * amount)
+    for name in _names_of(facts):
+        key = (_INTERVAL, interval, queue, "", name)
+        sums[key] = get(key, 0) + sign
         if answered:
-            _add(sums, (Grain.DAY, day, queue, agent, name), sign * amount)
+            key = (_DAY, day, queue, agent, name)
+            sums[key] = get(key, 0) + sign
+    for name, amount in amounts:
+        key = (_INTERVAL, interval, queue, "", name)
+        sums[key] = get(key, 0) + sign * amount
+        if answered:
+            key = (_DAY, day, queue, agent, name)
+            sums[key] = get(key, 0) + sign * amount
     # The agent's side, by when the agent worked (the staffing analysis).
     if facts & ANSWERED_FACT and outcome_at is not None:
         if call.agent_id is not None:
-            _add(sums, (Grain.ANSWER, buckets.interval(outcome_at), queue, agent, ANSWERS), sign)
+            key = (_ANSWER, buckets.interval(outcome_at), queue, agent, ANSWERS)
+            sums[key] = get(key, 0) + sign
         if ended_at is not None:
             for start, length in buckets.pieces(outcome_at, ended_at):
-                _add(sums, (Grain.ANSWER, start, queue, agent, BUSY_US), sign * length)
+                key = (_ANSWER, start, queue, agent, BUSY_US)
+                sums[key] = get(key, 0) + sign * length
 
 
 def add_review(sums: Sums, review: Review, call_queue: str | None, buckets: Buckets,
@@ -278,12 +350,13 @@ def add_review(sums: Sums, review: Review, call_queue: str | None, buckets: Buck
     queue = review.queue or call_queue or ""
     accurate = int(review.accurate)
     interval, day = buckets.interval(review.ts), buckets.day(review.ts)
-    for grain, bucket, agent in (
-        (Grain.INTERVAL, interval, ""),
-        (Grain.DAY, day, review.agent_id),
-    ):
+    for grain, bucket, agent in ((_INTERVAL, interval, ""), (_DAY, day, review.agent_id)):
         _add(sums, (grain, bucket, queue, agent, Measure.QA_REVIEWS.value), sign)
         _add(sums, (grain, bucket, queue, agent, Measure.QA_ACCURATE.value), sign * accurate)
+
+
+_factor_names: dict[str, tuple[str, ...]] = {}
+_FACTOR_STATS = ("n", "x", "xx", "xy", "y", "yy")
 
 
 def add_survey(
@@ -294,25 +367,82 @@ def add_survey(
     buckets: Buckets,
     sign: int = 1,
 ) -> None:
-    """A survey counts in the queue and for the agent it names, else its call's."""
+    """A survey counts in the queue and for the agent it names, else its call's; per day (the
+    month's figures) its score and its factor sums."""
     queue = survey.queue or (call.queue if call is not None else None) or ""
     agent = survey.agent_id or (call.agent_id if call is not None else None) or ""
     score = survey.score
     satisfied = int(score >= satisfied_score)
     interval, day = buckets.interval(survey.ts), buckets.day(survey.ts)
-    for grain, bucket, who in ((Grain.INTERVAL, interval, ""), (Grain.DAY, day, agent)):
+    for grain, bucket, who in ((_INTERVAL, interval, ""), (_DAY, day, agent)):
         _add(sums, (grain, bucket, queue, who, Measure.SURVEYS.value), sign)
         _add(sums, (grain, bucket, queue, who, Measure.SATISFIED.value), sign * satisfied)
         _add(sums, (grain, bucket, queue, who, Measure.SCORE_SUM.value), sign * score)
-    _add(sums, (Grain.INTERVAL, interval, queue, "", score_measure(score)), sign)
+    _add(sums, (_DAY, day, queue, "", score_measure(score)), sign)
+    get = sums.get
     for name, value in (survey.factors or {}).items():
+        names = _factor_names.get(name)
+        if names is None:
+            names = _factor_names[name] = tuple(factor_measure(name, s) for s in _FACTOR_STATS)
         x = int(value)
-        for stat, amount in (
-            ("n", 1), ("x", x), ("xx", x * x), ("xy", x * score), ("y", score),
-            ("yy", score * score),
-        ):  # fmt: skip
-            _add(sums, (Grain.INTERVAL, interval, queue, "", factor_measure(name, stat)),
-                 sign * amount)  # fmt: skip
+        for measure, amount in zip(
+            names, (1, x, x * x, x * score, score, score * score), strict=True
+        ):
+            key: Key = (_DAY, day, queue, "", measure)
+            sums[key] = get(key, 0) + sign * amount
+
+
+@dataclass(frozen=True, slots=True)
+class ContactState:
+    """What a stored contact contributes: its offer, the queue of its first agent request, and
+    the flags SPEC §3 derives from its legs and the other contacts with its key."""
+
+    contact_key: str
+    offered_at: int | None
+    queue: str | None
+    keyed: bool
+    answered: bool
+    is_repeat: bool
+    followed: bool
+    caller_key: str | None
+
+
+ANSWERED_KEYED = "answered_keyed"  # keyed contacts with an answered leg
+UNFOLLOWED = "unfollowed"  # ... and no contact with the key in the W after
+
+
+def add_contact(sums: Sums, contact: ContactState, buckets: Buckets, sign: int = 1) -> None:
+    """A contact counts by its offer time in the queue of its first agent request ("" without
+    one); its caller-key measures too, so that a queue's are known, though they are reported
+    overall only. Whether it can be counted as resolved depends on "now": see the reader."""
+    if contact.offered_at is None:
+        return
+    bucket = (Grain.INTERVAL, buckets.interval(contact.offered_at), contact.queue or "", "")
+    _add(sums, (*bucket, Measure.CONTACTS.value), sign)
+    if not contact.keyed:
+        return
+    _add(sums, (*bucket, Measure.CONTACTS_KEYED.value), sign)
+    if contact.is_repeat:
+        _add(sums, (*bucket, Measure.REPEAT_CONTACTS.value), sign)
+    if contact.answered:
+        _add(sums, (*bucket, ANSWERED_KEYED), sign)
+        if not contact.followed:
+            _add(sums, (*bucket, UNFOLLOWED), sign)
+
+
+def contacts_delta(
+    before: Mapping[str, ContactState], after: Mapping[str, ContactState], buckets: Buckets
+) -> Sums:
+    """What the rollups change by when these contacts go from ``before`` to ``after`` (a
+    contact missing from ``after`` was merged into another and is retracted)."""
+    sums: Sums = {}
+    for key, old in before.items():
+        if after.get(key) != old:
+            add_contact(sums, old, buckets, -1)
+    for key, new in after.items():
+        if before.get(key) != new:
+            add_contact(sums, new, buckets)
+    return {key: amount for key, amount in sums.items() if amount}
 
 
 def _leg_signature(call: CallFact) -> tuple[object, ...]:
@@ -382,12 +512,15 @@ def rebuild(
     calls: Iterable[CallFact],
     reviews: Iterable[tuple[Review, str | None]],
     surveys: Iterable[tuple[Survey, CallFact | None]],
+    contacts: Iterable[ContactState],
     satisfied_score: int,
     buckets: Buckets,
 ) -> Sums:
-    """Every rollup from the stored facts: each leg, and each review and survey with its call's
-    queue (and leg), summed."""
+    """Every rollup from the stored facts: each leg, each review and survey with its call's
+    queue (and leg), and each contact, summed."""
     sums: Sums = {}
+    for contact in contacts:
+        add_contact(sums, contact, buckets)
     for leg in calls:
         add_leg(sums, leg, buckets)
     for review, call_queue in reviews:

@@ -77,6 +77,7 @@ from hotline_kpi.metrics.rollups import (
     BUSY_US,
     LOAD_MEASURES,
     Buckets,
+    ContactState,
     Grain,
     Key,
     RollupConfig,
@@ -86,7 +87,7 @@ from hotline_kpi.metrics.rollups import (
     slot_sums_of,
 )
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS calls (
@@ -100,12 +101,16 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS calls_offered_at ON calls (offered_at)",
     "CREATE INDEX IF NOT EXISTS calls_contact ON calls (contact_key)",
     # A contact's call.offered (SPEC §2) and its caller key (SPEC §7): an HMAC, never a number.
-    # `keyed` says it had a key; the flags are stored once settled, so that erasing the key
-    # (retention) changes no figure.
+    # `keyed` says it had a key. What SPEC §3 derives from its legs and from the other contacts
+    # with its key is kept up to date by every batch that touches it (refresh_contacts): the
+    # queue of its first agent request, whether a leg was answered, whether another contact
+    # with its key was offered in the W before (`is_repeat`) or in the W after (`followed`).
+    # Erasing the key (retention) freezes the two flags, so that no figure changes.
     """CREATE TABLE IF NOT EXISTS contacts (
         contact_key TEXT PRIMARY KEY, offered_at BIGINT, call_id TEXT, caller_key TEXT,
-        counted INTEGER NOT NULL, keyed INTEGER NOT NULL,
-        repeat_flag INTEGER, resolved_flag INTEGER)""",
+        counted INTEGER NOT NULL, keyed INTEGER NOT NULL, queue TEXT,
+        answered INTEGER NOT NULL DEFAULT 0, is_repeat INTEGER NOT NULL DEFAULT 0,
+        followed INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX IF NOT EXISTS contacts_offered_at ON contacts (offered_at)",
     "CREATE INDEX IF NOT EXISTS contacts_caller ON contacts (caller_key, offered_at)",
     """CREATE TABLE IF NOT EXISTS agent_states (
@@ -117,10 +122,11 @@ SCHEMA = (
         ticket_id TEXT PRIMARY KEY,
         opened_at BIGINT, due BIGINT, kind TEXT, queue TEXT, call_id TEXT,
         closed_at BIGINT, counted INTEGER NOT NULL, partition INTEGER NOT NULL DEFAULT 0,
-        repeat_flag INTEGER)""",
+        repeat_flag INTEGER, contact_key TEXT)""",
     "CREATE INDEX IF NOT EXISTS tickets_opened_at ON tickets (opened_at)",
     "CREATE INDEX IF NOT EXISTS tickets_call ON tickets (call_id)",
     "CREATE INDEX IF NOT EXISTS tickets_due ON tickets (due)",
+    "CREATE INDEX IF NOT EXISTS tickets_contact ON tickets (contact_key)",
     """CREATE TABLE IF NOT EXISTS reviews (
         event_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, agent_id TEXT NOT NULL,
         accurate INTEGER NOT NULL, queue TEXT, category TEXT, ts BIGINT NOT NULL)""",
@@ -164,6 +170,50 @@ _SURVEY_COLUMNS = "event_id, call_id, score, queue, agent_id, factors, ts"
 _SURVEY_COLUMNS_OF_S = ", ".join("s." + name.strip() for name in _SURVEY_COLUMNS.split(","))
 
 
+# What refresh_contacts derives (SPEC §3), column by column, with W as the parameter {p}: the
+# same rules the exports read, kept per contact so that no export joins the legs.
+_CONTACT_DERIVED_COLUMNS: tuple[tuple[str, str], ...] = (
+    (
+        "queue",
+        "(SELECT l.queue FROM calls l WHERE l.contact_key = contacts.contact_key "
+        "AND l.queued_at IS NOT NULL ORDER BY l.queued_at, l.call_id LIMIT 1)",
+    ),
+    (
+        "answered",
+        "CASE WHEN EXISTS (SELECT 1 FROM calls l WHERE l.contact_key = contacts.contact_key "
+        f"AND l.outcome = {ANSWERED}) THEN 1 ELSE 0 END",
+    ),
+    (
+        "is_repeat",
+        "CASE WHEN contacts.caller_key IS NULL THEN contacts.is_repeat "
+        "WHEN EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = contacts.caller_key "
+        "AND d.offered_at >= contacts.offered_at - {p} AND d.offered_at < contacts.offered_at) "
+        "THEN 1 ELSE 0 END",
+    ),
+    (
+        "followed",
+        "CASE WHEN contacts.caller_key IS NULL THEN contacts.followed "
+        "WHEN EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = contacts.caller_key "
+        "AND d.offered_at > contacts.offered_at AND d.offered_at <= contacts.offered_at + {p}) "
+        "THEN 1 ELSE 0 END",
+    ),
+)
+_CONTACT_DERIVED = ", ".join(f"{column} = {sql}" for column, sql in _CONTACT_DERIVED_COLUMNS)
+_CONTACT_DERIVED_SELECT = (
+    "SELECT contact_key, queue, answered, is_repeat, followed, "
+    + ", ".join(sql for _, sql in _CONTACT_DERIVED_COLUMNS)
+    + " FROM contacts"
+)
+
+
+def _contact_state(row: Sequence[Any]) -> ContactState:
+    key, offered_at, queue, keyed, answered, is_repeat, followed, caller_key = row
+    return ContactState(
+        key, offered_at, queue, bool(keyed), bool(answered), bool(is_repeat), bool(followed),
+        caller_key,
+    )  # fmt: skip
+
+
 def _survey(row: Sequence[Any]) -> Survey:
     """A stored survey row (its factors as stored: JSON text, or a JSON value in PostgreSQL)."""
     event_id, call_id, score, queue, agent_id, factors, ts = row
@@ -181,6 +231,9 @@ CALL_COLUMNS = (
 CALL_WRITE_COLUMNS = CALL_COLUMNS + ", contact_key"
 _CALL_COLUMNS_OF_C = ", ".join("c." + name.strip() for name in CALL_COLUMNS.split(","))
 CONTACT_COLUMNS = "contact_key, offered_at, call_id, caller_key, counted"
+CONTACT_STATE_COLUMNS = (
+    "contact_key, offered_at, queue, keyed, answered, is_repeat, followed, caller_key"
+)
 TICKET_COLUMNS = "ticket_id, opened_at, due, kind, queue, call_id, closed_at, counted"
 TICKET_WRITE_COLUMNS = TICKET_COLUMNS + ", partition"
 
@@ -401,6 +454,10 @@ class StoreReader(Protocol):
         complaint_window_us: int,
         queue: str | None = None,
     ) -> list[PeriodCounts]: ...
+    def period_complaints(
+        self, edges_us: Sequence[int], complaint_window_us: int
+    ) -> list[PeriodCounts]: ...
+    def resolvable_contacts(self, lo: int, hi: int, cutoff: int) -> tuple[int, int]: ...
     def state_changes(self, lo: int, hi: int) -> list[StateChange]: ...
 
 
@@ -823,49 +880,25 @@ class SqlStore:
             return []
         span = [int(edges_us[0]), int(edges_us[-1])]
         found: list[PeriodCounts] = []
-        first_queue = (
-            "(SELECT l.queue FROM calls l WHERE l.contact_key = c.contact_key "
-            "AND l.queued_at IS NOT NULL ORDER BY l.queued_at, l.call_id LIMIT 1)"
-        )
         sql = (
-            f"SELECT period, queue, COUNT(*) FROM (SELECT "
-            f"{period_index('c.offered_at', edges_us)} AS period, {first_queue} AS queue "
-            "FROM contacts c WHERE c.offered_at >= ? AND c.offered_at < ?) s "
-            + ("WHERE queue = ? " if queue is not None else "")
-            + "GROUP BY period, queue"
+            f"SELECT {period_index('offered_at', edges_us)}, queue, COUNT(*) FROM contacts "
+            "WHERE offered_at >= ? AND offered_at < ? "
+            + ("AND queue = ? " if queue is not None else "")
+            + "GROUP BY 1, 2"
         )
         params: list[Any] = [*span, *([queue] if queue is not None else [])]
         for period, group, count in self._rows(sql, params):
             found.append(PeriodCounts(int(period), group, {Measure.CONTACTS: int(count)}))
         if queue is not None:
             return found
-        settled = now - window_us if now is not None else None
-        earlier = (
-            "EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = c.caller_key "
-            "AND d.offered_at >= c.offered_at - ? AND d.offered_at < c.offered_at)"
-        )
-        later = (
-            "EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = c.caller_key "
-            "AND d.offered_at > c.offered_at AND d.offered_at <= c.offered_at + ?)"
-        )
-        answered = (
-            "EXISTS (SELECT 1 FROM calls l WHERE l.contact_key = c.contact_key "
-            f"AND l.outcome = {ANSWERED})"
-        )
+        cutoff = now - window_us if now is not None else span[0] - 1
         sql = (
-            f"SELECT {period_index('c.offered_at', edges_us)}, COUNT(*), "
-            f"SUM(CASE WHEN COALESCE(c.repeat_flag, CASE WHEN {earlier} THEN 1 ELSE 0 END) = 1 "
-            "THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN c.offered_at <= ? AND {answered} THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN c.offered_at <= ? AND {answered} AND "
-            f"COALESCE(c.resolved_flag, CASE WHEN {later} THEN 0 ELSE 1 END) = 1 "
-            "THEN 1 ELSE 0 END) "
-            "FROM contacts c WHERE c.keyed = 1 AND c.offered_at >= ? AND c.offered_at < ? "
-            "GROUP BY 1"
+            f"SELECT {period_index('offered_at', edges_us)}, COUNT(*), SUM(is_repeat), "
+            "SUM(CASE WHEN offered_at <= ? AND answered = 1 THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN offered_at <= ? AND answered = 1 AND followed = 0 THEN 1 ELSE 0 END) "
+            "FROM contacts WHERE keyed = 1 AND offered_at >= ? AND offered_at < ? GROUP BY 1"
         )
-        cutoff = settled if settled is not None else span[0] - 1
-        params = [window_us, cutoff, cutoff, window_us, *span]
-        for period, keyed, repeat, resolvable, resolved in self._rows(sql, params):
+        for period, keyed, repeat, resolvable, resolved in self._rows(sql, [cutoff, cutoff, *span]):
             counts = {
                 Measure.CONTACTS_KEYED: int(keyed),
                 Measure.REPEAT_CONTACTS: int(repeat or 0),
@@ -873,21 +906,31 @@ class SqlStore:
                 Measure.RESOLVED: int(resolved or 0),
             }
             found.append(PeriodCounts(int(period), None, counts))
+        found.extend(self.period_complaints(edges_us, complaint_window_us))
+        return found
+
+    def period_complaints(
+        self, edges_us: Sequence[int], complaint_window_us: int
+    ) -> list[PeriodCounts]:
+        """Complaint tickets that lead to a caller key (through their leg's contact) and the
+        repeat ones, per period of ``ticket.opened`` (SPEC §3; overall only, group None)."""
+        if len(edges_us) < 2:
+            return []
+        span = [int(edges_us[0]), int(edges_us[-1])]
         earlier_complaint = (
-            "EXISTS (SELECT 1 FROM contacts c2 JOIN calls l2 ON l2.contact_key = c2.contact_key "
-            "JOIN tickets t2 ON t2.call_id = l2.call_id WHERE c2.caller_key = c.caller_key "
-            "AND t2.kind = 'complaint' AND t2.opened_at >= t.opened_at - ? "
-            "AND t2.opened_at < t.opened_at)"
+            "EXISTS (SELECT 1 FROM contacts c2 JOIN tickets t2 ON t2.contact_key = c2.contact_key "
+            "WHERE c2.caller_key = c.caller_key AND t2.kind = 'complaint' "
+            "AND t2.opened_at >= t.opened_at - ? AND t2.opened_at < t.opened_at)"
         )
         sql = (
             f"SELECT {period_index('t.opened_at', edges_us)}, COUNT(*), "
             f"SUM(CASE WHEN COALESCE(t.repeat_flag, CASE WHEN {earlier_complaint} THEN 1 "
             "ELSE 0 END) = 1 THEN 1 ELSE 0 END) "
-            "FROM tickets t JOIN calls l ON l.call_id = t.call_id "
-            "JOIN contacts c ON c.contact_key = l.contact_key "
+            "FROM tickets t JOIN contacts c ON c.contact_key = t.contact_key "
             "WHERE t.kind = 'complaint' AND c.keyed = 1 AND t.opened_at >= ? "
             "AND t.opened_at < ? GROUP BY 1"
         )
+        found = []
         for period, keyed, repeat in self._rows(sql, [complaint_window_us, *span]):
             counts = {
                 Measure.COMPLAINTS_KEYED: int(keyed),
@@ -895,6 +938,18 @@ class SqlStore:
             }
             found.append(PeriodCounts(int(period), None, counts))
         return found
+
+    def resolvable_contacts(self, lo: int, hi: int, cutoff: int) -> tuple[int, int]:
+        """Keyed answered contacts offered in [lo, hi) and no later than ``cutoff`` ("now" − W),
+        and those of them not followed by another contact with their key: the settled part of
+        first contact resolution where "now" − W cuts an interval."""
+        rows = self._rows(
+            "SELECT COUNT(*), SUM(1 - followed) FROM contacts WHERE keyed = 1 AND answered = 1 "
+            "AND offered_at >= ? AND offered_at < ? AND offered_at <= ?",
+            (lo, hi, cutoff),
+        )
+        count, resolved = rows[0]
+        return int(count or 0), int(resolved or 0)
 
     def state_changes(self, lo: int, hi: int) -> list[StateChange]:
         """The agent state changes stamped in [lo, hi), and each agent's last changes before
@@ -1276,46 +1331,24 @@ class SqlStore:
         """Inside a batch: erase the caller keys of contacts offered before ``cutoff`` (SPEC §7
         retention), after storing every flag that reads them, so that no figure changes.
 
-        Stored first: the repeat flag of keyed contacts offered before ``cutoff + W`` (their
-        window looks back to erased keys), the resolution flag of those offered before
-        ``cutoff`` (final: "now" is past their window), and the repeat flag of complaint tickets
-        opened before ``cutoff`` + the complaint window. Returns the keys erased.
+        A contact's repeat and resolution flags are kept up to date on the contact by every
+        batch (:meth:`refresh_contacts`) and stay as they are once its key is gone. Stored
+        first: the repeat flag of complaint tickets opened before ``cutoff`` + the complaint
+        window (their window looks back to erased keys). ``window_us`` (W) is not needed any
+        more and kept for the callers. Returns the keys erased.
         """
+        del window_us
         cursor = self._open_cursor()
         p = self.placeholder
-        earlier = (
-            "EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = contacts.caller_key "
-            f"AND d.offered_at >= contacts.offered_at - {p} "
-            "AND d.offered_at < contacts.offered_at)"
-        )
-        later = (
-            "EXISTS (SELECT 1 FROM contacts d WHERE d.caller_key = contacts.caller_key "
-            "AND d.offered_at > contacts.offered_at "
-            f"AND d.offered_at <= contacts.offered_at + {p})"
-        )
-        cursor.execute(
-            f"UPDATE contacts SET repeat_flag = CASE WHEN {earlier} THEN 1 ELSE 0 END "
-            "WHERE caller_key IS NOT NULL AND repeat_flag IS NULL "
-            f"AND offered_at < {p}",
-            (window_us, cutoff + window_us),
-        )
-        cursor.execute(
-            f"UPDATE contacts SET resolved_flag = CASE WHEN {later} THEN 0 ELSE 1 END "
-            "WHERE caller_key IS NOT NULL AND resolved_flag IS NULL "
-            f"AND offered_at < {p}",
-            (window_us, cutoff),
-        )
         complaint_before = (
-            "EXISTS (SELECT 1 FROM calls l JOIN contacts c ON c.contact_key = l.contact_key "
-            "JOIN contacts c2 ON c2.caller_key = c.caller_key "
-            "JOIN calls l2 ON l2.contact_key = c2.contact_key "
-            "JOIN tickets t2 ON t2.call_id = l2.call_id "
-            "WHERE l.call_id = tickets.call_id AND t2.kind = 'complaint' "
+            "EXISTS (SELECT 1 FROM contacts c JOIN contacts c2 ON c2.caller_key = c.caller_key "
+            "JOIN tickets t2 ON t2.contact_key = c2.contact_key "
+            "WHERE c.contact_key = tickets.contact_key AND t2.kind = 'complaint' "
             f"AND t2.opened_at >= tickets.opened_at - {p} AND t2.opened_at < tickets.opened_at)"
         )
         cursor.execute(
             f"UPDATE tickets SET repeat_flag = CASE WHEN {complaint_before} THEN 1 ELSE 0 END "
-            "WHERE kind = 'complaint' AND repeat_flag IS NULL AND call_id IS NOT NULL "
+            "WHERE kind = 'complaint' AND repeat_flag IS NULL AND contact_key IS NOT NULL "
             f"AND opened_at < {p}",
             (complaint_window_us, cutoff + complaint_window_us),
         )
@@ -1352,6 +1385,64 @@ class SqlStore:
                 self._open_cursor().execute(self._sql_meta, ("thresholds", wanted))
 
     # -- rollups (metrics/rollups.py) ---------------------------------------------------------
+
+    def contact_states(self, keys: Collection[str]) -> dict[str, ContactState]:
+        """The stored contacts of these keys as the rollups count them (absent: missing)."""
+        sql = f"SELECT {CONTACT_STATE_COLUMNS} FROM contacts WHERE contact_key"
+        return {row[0]: _contact_state(row) for row in self._rows_in(sql, keys)}
+
+    def contact_neighbours(
+        self, caller_keys: Collection[str], lo: int, hi: int
+    ) -> dict[str, ContactState]:
+        """The stored contacts with these caller keys offered in [lo, hi]: those whose repeat
+        and resolution flags a batch's offers in [lo + W, hi − W] may change."""
+        found: dict[str, ContactState] = {}
+        p = self.placeholder
+        for chunk in _chunks(sorted(caller_keys)):
+            marks = ", ".join([p] * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {CONTACT_STATE_COLUMNS} FROM contacts WHERE caller_key IN ({marks}) "
+                f"AND offered_at >= {p} AND offered_at <= {p}",
+                (*chunk, lo, hi),
+            ).fetchall()
+            found.update((row[0], _contact_state(row)) for row in rows)
+        return found
+
+    def refresh_contacts(self, keys: Collection[str], window_us: int) -> dict[str, ContactState]:
+        """Inside a batch, after its writes: derive again what SPEC §3 derives for these
+        contacts from their legs and from the other contacts with their key (the queue of the
+        first agent request, answered, repeat, followed), and return them as now stored. A
+        contact whose key was erased keeps its flags (retention freezes them)."""
+        cursor = self._open_cursor()
+        p = self.placeholder
+        for chunk in _chunks(sorted(keys)):
+            marks = ", ".join([p] * len(chunk))
+            cursor.execute(
+                f"UPDATE contacts SET {_CONTACT_DERIVED.format(p=p)} "
+                f"WHERE contact_key IN ({marks})",
+                (window_us, window_us, *chunk),
+            )
+        return self.contact_states(keys)
+
+    def link_tickets(self, call_ids: Collection[str]) -> None:
+        """Inside a batch, after its writes: point the work orders of these legs at the legs'
+        contacts (a complaint leads to a caller key through its contact, SPEC §3)."""
+        cursor = self._open_cursor()
+        p = self.placeholder
+        for chunk in _chunks(sorted(call_ids)):
+            marks = ", ".join([p] * len(chunk))
+            cursor.execute(
+                "UPDATE tickets SET contact_key = (SELECT l.contact_key FROM calls l "
+                f"WHERE l.call_id = tickets.call_id) WHERE call_id IN ({marks})",
+                tuple(chunk),
+            )
+
+    def add_rollups(self, sums: Sums) -> None:
+        """Inside a batch: add these amounts (negative: retract) to the rollup sums."""
+        if sums:
+            self._open_cursor().executemany(
+                self._sql_rollup_add, [(*key, amount) for key, amount in sums.items()]
+            )
 
     def rollups_built_for(self, config: RollupConfig) -> bool:
         """Whether the stored rollups were built, and are kept, for ``config``."""
@@ -1456,7 +1547,33 @@ class SqlStore:
                 "LEFT JOIN calls c ON c.call_id = s.call_id"
             )
         )
-        return rebuild(calls, reviews, surveys, config.thresholds.satisfied_score, buckets)
+        contacts = (
+            _contact_state(row)
+            for row in self._db.execute(f"SELECT {CONTACT_STATE_COLUMNS} FROM contacts")
+        )
+        return rebuild(
+            calls, reviews, surveys, contacts, config.thresholds.satisfied_score, buckets
+        )
+
+    def contact_drift(self, window_us: int) -> list[str]:
+        """The contacts whose stored queue or flags differ from what their legs and the other
+        contacts with their key give now (``verify``); nothing is changed."""
+        p = self.placeholder
+        rows = self._db.execute(
+            _CONTACT_DERIVED_SELECT.format(p=p), (window_us, window_us)
+        ).fetchall()
+        return sorted(
+            str(row[0])
+            for row in rows
+            if (row[1], bool(row[2]), bool(row[3]), bool(row[4]))
+            != (row[5], bool(row[6]), bool(row[7]), bool(row[8]))
+        )
+
+    def _refresh_all_contacts(self, window_us: int) -> None:
+        p = self.placeholder
+        self._open_cursor().execute(
+            f"UPDATE contacts SET {_CONTACT_DERIVED.format(p=p)}", (window_us, window_us)
+        )
 
     def check_rollups(self, config: RollupConfig) -> None:
         """Inside a batch: fail (one line) when another process rebuilt the rollups for another
@@ -1479,6 +1596,7 @@ class SqlStore:
             previous = self.meta(ROLLUPS)
             if previous == wanted:  # another process may have just done it
                 return False
+            self._refresh_all_contacts(config.thresholds.repeat_window_us)
             sums = self.computed_rollups(config)
             cursor = self._open_cursor()
             cursor.execute("DELETE FROM rollups")

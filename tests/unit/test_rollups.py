@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ from hotline_kpi.metrics.store import SqliteStore
 from hotline_kpi.pipeline import Pipeline, rollup_config_of, thresholds_of
 from hotline_kpi.reports.data import extend_report
 from tests.conftest import line, make_event
+from tests.unit.test_export_v2 import caller_key
 
 US = 1_000_000
 # A month boundary in Asia/Shanghai (local midnight of 1 November) and New York (UTC-4).
@@ -71,12 +73,28 @@ def leg_events(draw: st.DrawFn) -> list[dict[str, Any]]:
     for number in range(draw(st.integers(1, 3))):
         call = f"L{number}"
         queued = draw(_NEAR)
+        # Legs of one contact or of their own; offers with a caller (keyed) or without, hours
+        # apart so that the repeat window W (24 h) holds some and not others.
+        contact = draw(st.sampled_from([None, "K0", "K1"]))
+        linked = {} if contact is None else {"contact_id": contact}
         if draw(st.booleans()):
-            events.append(make_event("call.offered", _stamp(queued - 5), call_id=call))
+            caller = draw(st.sampled_from([None, "13800138000", "+86 138-0013-8000", "95105"]))
+            extra = {} if caller is None else {"caller": caller}
+            at = queued - 5 + draw(st.sampled_from([0, -86_400, 3_600]))
+            events.append(make_event("call.offered", _stamp(at), call_id=call, **linked, **extra))
+        if draw(st.booleans()):
+            kind = draw(st.sampled_from(["complaint", "inquiry"]))
+            events.append(
+                make_event("ticket.opened", _stamp(draw(_NEAR) + 60), ticket_id=f"T-{call}",
+                           call_id=call, kind=kind, due=_stamp(draw(_NEAR) + 7_200),
+                           queue="billing")
+            )  # fmt: skip
         queues = draw(st.lists(st.sampled_from(["billing", "tech"]), min_size=0, max_size=2))
         for index, queue in enumerate(queues):  # a later-processed earlier queueing moves it
             at = queued + draw(st.sampled_from([0, 30, -30])) * index
-            events.append(make_event("call.queued", _stamp(at), call_id=call, queue=queue))
+            events.append(
+                make_event("call.queued", _stamp(at), call_id=call, queue=queue, **linked)
+            )
         outcome = draw(st.sampled_from(["answered", "abandoned", "left", "blocked", None]))
         at = queued + draw(st.sampled_from([0, 3, 4.999999, 20, 20.000001, 400]))
         agent = draw(st.sampled_from(["A1", "A2"]))
@@ -135,7 +153,7 @@ def _replay(
 ) -> SqliteStore:
     store = SqliteStore(Path(settings.store))
     pipeline = Pipeline(store, thresholds_of(settings), rollups=rollup_config_of(settings),
-                        clock=lambda: 1 << 62)  # fmt: skip
+                        clock=lambda: 1 << 62, caller_key=caller_key)  # fmt: skip
     records = [(line(event), 0, index + 1) for index, event in enumerate(events)]
     edges = [0, *sorted({cut for cut in cuts if cut < len(records)}), len(records)]
     for start, stop in itertools.pairwise(edges):
@@ -189,6 +207,7 @@ def test_rollups_equal_a_recomputation_whatever_the_order_and_batching(
         config = rollup_config_of(settings)
         assert store.rollups_built_for(config)
         assert store.stored_rollups() == store.computed_rollups(config)
+        assert store.contact_drift(config.thresholds.repeat_window_us) == []
         _figures_both_ways(store, settings)
     finally:
         store.close()
@@ -284,3 +303,87 @@ def test_buckets_are_the_report_periods(zone: str, interval: int) -> None:
         pieces = list(buckets.pieces(edges[3] + 7, edges[9] - 1))
         assert [start for start, _ in pieces] == edges[3:9]
         assert sum(length for _, length in pieces) == edges[9] - 1 - edges[3] - 7
+
+
+@pytest.mark.parametrize("order", ["in order", "reversed"])
+def test_a_later_batch_changes_the_flags_of_the_contacts_before_it(
+    tmp_path: Path, order: str
+) -> None:
+    """Two contacts of one caller an hour apart, in two batches either way round: the first
+    is followed (not resolved), the second is a repeat, whichever arrived first."""
+    settings = _settings(tmp_path)
+    first = [
+        make_event(
+            "call.offered", _stamp(-7_200), call_id="a", contact_id="A", caller="13800138000"
+        ),
+        make_event("call.answered", _stamp(-7_190), call_id="a", queue="tech", agent_id="A1"),
+    ]
+    second = [
+        make_event(
+            "call.offered", _stamp(-3_600), call_id="b", contact_id="B", caller="+86 138-0013-8000"
+        ),
+        make_event("call.answered", _stamp(-3_590), call_id="b", queue="tech", agent_id="A1"),
+        # Moves "now" past both windows, so that both resolutions are settled.
+        make_event("call.offered", _stamp(100_000), call_id="z"),
+    ]
+    events = first + second if order == "in order" else second + first
+    store = _replay(events, [len(events) // 2 if order == "in order" else 3], settings)
+    try:
+        report = KpiFigures(store, settings).month("2026-10")
+        assert report["overall"]["repeat_contact_rate"]["numerator"] == 1
+        assert report["overall"]["repeat_contact_rate"]["denominator"] == 2
+        resolution = report["overall"]["first_contact_resolution"]
+        assert (resolution["numerator"], resolution["denominator"]) == (1, 2)
+        config = rollup_config_of(settings)
+        assert store.contact_drift(config.thresholds.repeat_window_us) == []
+        assert store.stored_rollups() == store.computed_rollups(config)
+    finally:
+        store.close()
+
+
+def test_the_month_export_reads_the_rollups_with_the_legs_reviews_and_surveys_unreadable(
+    tmp_path: Path,
+) -> None:
+    """The KPI export of both months and a range by interval, with every per-leg, review and
+    survey row made unreadable after the replay: equal to the export before."""
+    settings = _settings(tmp_path)
+    events = [json.loads(text) for text in _simulated(tmp_path).read_text().splitlines()]
+    store = _replay([event for event in events if "event_id" in event], [], settings)
+    figures = KpiFigures(store, settings)
+    first, last = date(2026, 10, 31), date(2026, 11, 1)
+    before = [figures.export("2026-10"), figures.export("2026-11"),
+              figures.range_report(first, last, "interval")]  # fmt: skip
+    store.close()
+    store = SqliteStore(Path(settings.store))  # opened first: opening creates missing tables
+    with sqlite3.connect(settings.store) as db:
+        for table in ("calls", "reviews", "surveys"):
+            db.execute(f"ALTER TABLE {table} RENAME TO hidden_{table}")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            store.call_counts(0, 1, "queue")  # the facts are unreadable indeed
+        figures = KpiFigures(store, settings)
+        after = [figures.export("2026-10"), figures.export("2026-11"),
+                 figures.range_report(first, last, "interval")]  # fmt: skip
+        assert after == before
+        assert before[0]["overall"]["manual_connection_rate"]["denominator"] > 500
+    finally:
+        store.close()
+
+
+def test_one_figures_object_sees_the_batches_written_after_it(tmp_path: Path) -> None:
+    """The demo keeps one ``KpiFigures`` while its pipeline writes: reads are never cached."""
+    settings = _settings(tmp_path)
+    store = SqliteStore(Path(settings.store))
+    pipeline = Pipeline(store, thresholds_of(settings), rollups=rollup_config_of(settings))
+    figures = KpiFigures(store, settings)
+    assert isinstance(figures.store, RollupReader)
+    lo = int((SHANGHAI_NOVEMBER - timedelta(days=1)).timestamp()) * US
+    hi = int(SHANGHAI_NOVEMBER.timestamp()) * US
+    try:
+        for number, expected in ((1, 1), (2, 2)):
+            event = make_event("call.queued", _stamp(-60), call_id=f"c{number}", queue="tech")
+            pipeline.process([(line(event), 0, number)], "test", {0: number})
+            overall, _ = figures.scopes(lo, hi)
+            assert overall["requests"] == expected
+    finally:
+        store.close()
