@@ -1,11 +1,12 @@
 """``hotline-kpi staffing``: how many agents each queue needs, per interval, from a month's calls.
 
-Reads the month's queued calls from the store (:meth:`SqlStore.queued_calls`) and its agent
-state changes (:meth:`SqlStore.state_changes`, v2 events), hands them to the Erlang A analysis of
+Reads the month's interval sums (:meth:`StoreReader.slot_sums`: from the interval rollups when
+they were built for this configuration, else from the facts) and its agent state changes
+(:meth:`SqlStore.state_changes`, v2 events), hands them to the Erlang A analysis of
 ``metrics/staffing.py`` and prints the advice (or, with ``--backtest``, how well the model
 reproduced what happened with the agents observed: staffed agents when the month has agent
 states, else the agents seen answering). The monthly report draws its
-shortfall heat map from the same calls and settings (``reports/data.py``).
+shortfall heat map from the same sums and settings (``reports/data.py``).
 
 ``--format csv|json`` print the analysis' machine rows unchanged. The default table is for a
 supervisor (issue 16): per queue a day profile (interval in local time, calls per interval,
@@ -29,7 +30,8 @@ from rich.text import Text
 
 from hotline_kpi.config import Settings
 from hotline_kpi.metrics.months import month_bounds, month_period
-from hotline_kpi.metrics.records import QueuedCall
+from hotline_kpi.metrics.records import QueuedCall, SlotSums
+from hotline_kpi.metrics.rolled import reader_for
 from hotline_kpi.metrics.staffing import (
     AgentStates,
     BacktestInterval,
@@ -48,6 +50,7 @@ __all__ = [
     "month_facts",
     "month_period",
     "month_states",
+    "month_sums",
     "print_staffing",
     "run_staffing",
     "staffing_settings",
@@ -76,6 +79,18 @@ month_facts = month_calls
 """Compatibility: the name the tests of the report used before issue 13."""
 
 
+def month_sums(location: str, settings: Settings, month: str) -> SlotSums:
+    """The staffing sums of ``month`` (local time) of every queue, in the configured zone and
+    interval, from the store at ``location``: read from its rollups when they fit."""
+    lo, hi = month_bounds(month, settings.zone)
+    store = open_existing_store(location)
+    try:
+        reader = reader_for(store, settings)
+        return reader.slot_sums(lo, hi, settings.timezone, settings.interval_minutes)
+    finally:
+        store.close()
+
+
 def month_states(location: str, settings: Settings, month: str) -> AgentStates:
     """The agent state changes of ``month`` (with the changes that decide the state at its
     start) and the store's watermark ("now"), from the store at ``location``."""
@@ -92,13 +107,10 @@ def run_staffing(settings: Settings, args: argparse.Namespace) -> int:
     period = month_period(args.month)
     analysis_settings = staffing_settings(settings)
     states = month_states(settings.store, settings, args.month)
-    if states.changes:
-        # Staffed time is shared by answered legs in every queue: read them all, show one.
-        calls = month_calls(settings.store, settings, args.month, None)
-    else:
-        calls = month_calls(settings.store, settings, args.month, args.queue)
+    # Every queue's sums (staffed time is shared by answered legs in all of them); shows one.
+    sums = month_sums(settings.store, settings, args.month)
     report = analyse_staffing(
-        calls, analysis_settings, period=period, states=states, queue=args.queue
+        sums, analysis_settings, period=period, states=states, queue=args.queue
     )
     if report.empty:
         what = f"queue {args.queue}" if args.queue else "any queue"

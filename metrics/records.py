@@ -139,6 +139,51 @@ class QueuedCall(NamedTuple):
         )
 
 
+class IntervalLoad(NamedTuple):
+    """What the legs queued in one queue and interval did (SPEC §3 attribution to
+    ``queued_at``): the staffing analysis' demand side, as the rollups sum it (Grain.INTERVAL).
+
+    Times are integer µs sums: ``wait_us`` over answered legs, ``abandon_wait_us`` (each wait at
+    least 0) over abandoned ones, ``handle_us`` (``ended − answered``) over the ``handled``
+    answered legs that ended no earlier than they were answered.
+    """
+
+    queue: str
+    start: int  # interval start, epoch µs UTC
+    requests: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    within_threshold: int
+    wait_us: int
+    abandon_wait_us: int
+    handled: int
+    handle_us: int
+
+
+class AgentWork(NamedTuple):
+    """What one agent did for one queue in one interval, by when it worked (Grain.ANSWER):
+    ``answers`` legs answered in the interval, ``busy_us`` of answered-to-ended time within it.
+    ``agent`` is ``""`` for busy time of legs answered by no named agent."""
+
+    queue: str
+    start: int  # interval start, epoch µs UTC
+    agent: str
+    answers: int
+    busy_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSums:
+    """The staffing analysis' input for a period: loads by interval of queueing and agents'
+    work by interval of work, in intervals of ``interval_minutes`` of ``timezone``."""
+
+    timezone: str
+    interval_minutes: int
+    loads: tuple[IntervalLoad, ...]
+    work: tuple[AgentWork, ...]
+
+
 class Rejection(NamedTuple):
     """A rejected event waiting in the dead-letter outbox."""
 

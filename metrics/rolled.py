@@ -2,10 +2,10 @@
 
 :func:`reader_for` gives the exports a :class:`RollupReader` when the store's rollups were built
 for the export's configuration (time zone, interval, thresholds): its call, review, survey,
-offered, wait, score and factor reads then cost what the month's buckets cost, not what its calls
-cost. A read whose bounds are not bucket starts, and every other read (tickets, contacts, agent
-states, the per-call reads), goes to the store itself, so the answer is the same either way; the
-tests compare the two.
+offered, wait, score, factor and staffing reads then cost what the month's buckets cost, not what
+its calls cost. A read whose bounds are not bucket starts, and every other read (tickets,
+contacts, agent states, the per-call reads), goes to the store itself, so the answer is the same
+either way; the tests compare the two.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from hotline_kpi.config import Settings
 from hotline_kpi.metrics.catalogue import Measure
 from hotline_kpi.metrics.fold import StateChange, TicketFact
 from hotline_kpi.metrics.records import (
+    AgentWork,
     FactorSums,
     GroupCounts,
     Grouping,
+    IntervalLoad,
     PeriodCounts,
     PeriodTicket,
     QueuedCall,
+    SlotSums,
     WaitBucket,
 )
 from hotline_kpi.metrics.rollups import (
@@ -222,6 +225,15 @@ class RollupReader:
                 counts[bisect.bisect_right(edges, bucket) - 1] += value
         return {period: count for period, count in counts.items() if count}
 
+    def slot_sums(self, lo: int, hi: int, timezone: str, interval_minutes: int) -> SlotSums:
+        config = self.config
+        if (
+            (timezone, interval_minutes) != (config.timezone, config.interval_minutes)
+            or not self._cut(lo, hi)
+        ):  # fmt: skip
+            return self.store.slot_sums(lo, hi, timezone, interval_minutes)
+        return SlotSums(timezone, interval_minutes, *self.store.rollup_slot_rows(lo, hi))
+
     # -- what the store answers -----------------------------------------------------------------
 
     def watermark(self) -> int | None:
@@ -311,3 +323,8 @@ class RollupReader:
         self, grain: int, lo: int, hi: int, queue: str | None = None
     ) -> list[tuple[int, str, str, str, int]]:
         return self.store.rollup_rows(grain, lo, hi, queue)
+
+    def rollup_slot_rows(
+        self, lo: int, hi: int
+    ) -> tuple[tuple[IntervalLoad, ...], tuple[AgentWork, ...]]:
+        return self.store.rollup_slot_rows(lo, hi)

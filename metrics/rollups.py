@@ -67,6 +67,7 @@ from hotline_kpi.metrics.fold import (
     Survey,
 )
 from hotline_kpi.metrics.months import period_edges
+from hotline_kpi.metrics.records import AgentWork, IntervalLoad, SlotSums
 
 US = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -92,6 +93,7 @@ class Grain(IntEnum):
 
 Key = tuple[int, int, str, str, str]  # grain, bucket start (µs), queue, agent, measure
 Sums = dict[Key, int]
+Row = tuple[int, str, str, str, int]  # bucket start (µs), queue, agent, measure, value
 
 # Measures the reports need beyond the catalogue's (rollup-only names).
 OFFERED = "offered"  # legs by call.offered ts
@@ -526,3 +528,58 @@ def rebuild(
     for survey, of_call in surveys:
         add_survey(sums, survey, of_call, satisfied_score, buckets)
     return {key: amount for key, amount in sums.items() if amount}
+
+
+# The measures IntervalLoad sums, in its field order after queue and start.
+LOAD_MEASURES: tuple[str, ...] = (
+    Measure.REQUESTS.value,
+    Measure.ANSWERED.value,
+    Measure.ABANDONED.value,
+    Measure.SHORT_ABANDONED.value,
+    Measure.WITHIN_THRESHOLD.value,
+    Measure.WAIT_US.value,
+    ABANDON_WAIT_US,
+    STAFF_HANDLED,
+    STAFF_HANDLE_US,
+)
+_LOAD_INDEX = {name: index for index, name in enumerate(LOAD_MEASURES)}
+
+
+def slot_sums(
+    intervals: Iterable[Row], answers: Iterable[Row], timezone: str, interval_minutes: int
+) -> SlotSums:
+    """The staffing analysis' sums from rollup rows of :attr:`Grain.INTERVAL` (``intervals``)
+    and :attr:`Grain.ANSWER` (``answers``): what the rollup reader reads, and what the store
+    computes from the facts with :func:`add_leg` when the rollups do not fit, so both agree."""
+    loads: dict[tuple[int, str], list[int]] = {}
+    for bucket, queue, _, name, value in intervals:
+        index = _LOAD_INDEX.get(name)
+        if index is not None and value:
+            loads.setdefault((bucket, queue), [0] * len(LOAD_MEASURES))[index] += value
+    work: dict[tuple[int, str, str], list[int]] = {}
+    for bucket, queue, agent, name, value in answers:
+        if value and name in (ANSWERS, BUSY_US):
+            work.setdefault((bucket, queue, agent), [0, 0])[1 if name == BUSY_US else 0] += value
+    return SlotSums(
+        timezone,
+        interval_minutes,
+        tuple(
+            IntervalLoad(queue, bucket, *sums)
+            for (bucket, queue), sums in sorted(loads.items())
+            if any(sums)
+        ),
+        tuple(
+            AgentWork(queue, bucket, agent, *sums)
+            for (bucket, queue, agent), sums in sorted(work.items())
+            if any(sums)
+        ),
+    )
+
+
+def slot_sums_of(sums: Sums, lo: int, hi: int, timezone: str, interval_minutes: int) -> SlotSums:
+    """:func:`slot_sums` of the buckets of ``sums`` that start in [lo, hi)."""
+    rows: dict[int, list[Row]] = {Grain.INTERVAL: [], Grain.ANSWER: []}
+    for (grain, bucket, queue, agent, name), value in sums.items():
+        if grain in rows and lo <= bucket < hi:
+            rows[grain].append((bucket, queue, agent, name, value))
+    return slot_sums(rows[Grain.INTERVAL], rows[Grain.ANSWER], timezone, interval_minutes)

@@ -1,10 +1,14 @@
 """Staffing analysis: measured load per queue and interval, Erlang A advice, and a backtest.
 
-A pure core (issue 10): the store's queued calls (:class:`QueuedCall`, with the facts the fold
-computed) in, frozen dataclasses out; no store, no clock, no configuration reading. The caller
-(the ``staffing`` command, the monthly report) reads the calls of a month from the store, passes
-the configured thresholds, targets, interval and time zone (:func:`staffing_settings`), and
-prints or exports :meth:`StaffingReport.to_rows` / :meth:`StaffingReport.to_json`.
+A pure core (issue 10): the store's interval sums (:class:`SlotSums`: per queue and interval,
+what the legs queued there did, with the facts the fold computed, and what each agent did there;
+issue 17) in, frozen dataclasses out; no store, no clock, no configuration reading. The caller
+(the ``staffing`` command, the monthly report) reads the sums of a month from the store
+(``StoreReader.slot_sums``: the interval rollups when they fit, so the cost grows with
+intervals, not calls), passes the configured thresholds, targets, interval and time zone
+(:func:`staffing_settings`), and prints or exports :meth:`StaffingReport.to_rows` /
+:meth:`StaffingReport.to_json`. Queued calls in hand (:class:`QueuedCall`) are summed the same
+way first (:func:`slot_sums_of_calls`).
 
 What is measured, per queue and local interval (``interval_minutes``, default 15):
 
@@ -27,6 +31,13 @@ What is measured, per queue and local interval (``interval_minutes``, default 15
   (an idle agent leaves no trace in call facts).
 - busy agents: the agents' summed busy time (``answered … ended`` overlapping the interval) ÷
   interval length.
+
+The agents' side (agents answering, busy time, the answered legs that share staffed time) is the
+work *done* in the period, whenever its call was queued: an answer just after midnight on the 1st
+of a call queued on the 30th counts in the new month (and its busy time in each interval it
+overlaps). Before issue 17 it was the work on the calls *queued* in the period; the rollups keep
+the agents' work by the interval in which it happened (``Grain.ANSWER``), and so does the read
+from the facts. Times are summed as integer microseconds and divided once.
 
 Per queue × interval of day (and hour × weekday) the days of the period are pooled: the arrival
 rate is the mean over the days of the period (days without a call count as zero), the agents
@@ -70,8 +81,19 @@ from hotline_kpi.metrics.erlang import (
     model_service_level,
 )
 from hotline_kpi.metrics.erlang import Kpi as StaffedKpi
-from hotline_kpi.metrics.fold import StateChange
-from hotline_kpi.metrics.records import QueuedCall
+from hotline_kpi.metrics.fold import (
+    ABANDONED,
+    ABANDONED_FACT,
+    ANSWERED,
+    ANSWERED_FACT,
+    NO_OUTCOME,
+    SHORT_ABANDON,
+    WITHIN_THRESHOLD,
+    CallFact,
+    StateChange,
+)
+from hotline_kpi.metrics.records import QueuedCall, SlotSums
+from hotline_kpi.metrics.rollups import Buckets, Sums, add_leg, slot_sums_of
 from hotline_kpi.metrics.states import STAFFED, state_time
 
 __all__ = [
@@ -87,6 +109,7 @@ __all__ = [
     "analyse_staffing",
     "answered_legs",
     "attribute_staffed_time",
+    "slot_sums_of_calls",
     "staffed_seconds",
     "staffing_settings",
 ]
@@ -330,18 +353,19 @@ class StaffingReport:
 
 @dataclass(slots=True)
 class _SlotLoad:
-    """What the calls queued in one interval did (SPEC §3 attribution), and their agents."""
+    """What the calls queued in one interval did (SPEC §3 attribution), and what the agents did
+    in it (answers and busy time by when they worked). Times are exact integer µs sums."""
 
     arrivals: int = 0
     answered: int = 0
     abandoned: int = 0
     short: int = 0
     within: int = 0
-    wait_seconds: float = 0.0
-    handle_seconds: float = 0.0
+    wait_us: int = 0  # answered and abandoned waits
+    handle_us: int = 0
     handled: int = 0
     agents: set[str] = field(default_factory=set)
-    busy_seconds: float = 0.0
+    busy_us: int = 0
     staffed_agents: float = 0.0  # from the state timeline; summed over pooled intervals
 
     def add(self, other: _SlotLoad) -> None:
@@ -351,10 +375,10 @@ class _SlotLoad:
         self.abandoned += other.abandoned
         self.short += other.short
         self.within += other.within
-        self.wait_seconds += other.wait_seconds
-        self.handle_seconds += other.handle_seconds
+        self.wait_us += other.wait_us
+        self.handle_us += other.handle_us
         self.handled += other.handled
-        self.busy_seconds += other.busy_seconds
+        self.busy_us += other.busy_us
         self.staffed_agents += other.staffed_agents
 
 
@@ -396,42 +420,72 @@ class _Clock:
         return day, index, end
 
 
-def _accumulate(calls: Iterable[QueuedCall], clock: _Clock) -> dict[Key, _SlotLoad]:
+def _accumulate(sums: SlotSums, clock: _Clock) -> dict[Key, _SlotLoad]:
+    """Tallies per (queue, local day, slot) of the sums' intervals. The two intervals of a
+    repeated hour (daylight saving ends) fall on one wall-clock slot, as their calls would."""
     tallies: dict[Key, _SlotLoad] = defaultdict(_SlotLoad)
-    for call in calls:
-        queue, queued_at, outcome_at = call.queue, call.queued_at, call.outcome_at
-        agent_id, ended_at = call.agent_id, call.ended_at
-        day, index, _ = clock.slot(queued_at)
-        tally = tallies[(queue, day, index)]
-        tally.arrivals += 1
-        if outcome_at is None or not (call.answered or call.abandoned):
-            continue
-        wait = max(0, outcome_at - queued_at)
-        if call.abandoned:
-            tally.abandoned += 1
-            tally.short += call.short_abandon
-            tally.wait_seconds += wait / _US
-            continue
-        tally.answered += 1
-        tally.within += call.within_threshold
-        tally.wait_seconds += wait / _US
-        if ended_at is not None and ended_at >= outcome_at:
-            tally.handle_seconds += (ended_at - outcome_at) / _US
-            tally.handled += 1
-        # Agent side: attributed to when the agent worked, not to when the call was queued.
-        a_day, a_index, a_end = clock.slot(outcome_at)
-        if agent_id is not None:
-            tallies[(queue, a_day, a_index)].agents.add(agent_id)
-        if ended_at is None:
-            continue
-        start = outcome_at
-        while start < ended_at:
-            piece_end = min(ended_at, a_end)
-            tallies[(queue, a_day, a_index)].busy_seconds += (piece_end - start) / _US
-            start = piece_end
-            if start < ended_at:
-                a_day, a_index, a_end = clock.slot(start)
+    for load in sums.loads:
+        day, index, _ = clock.slot(load.start)
+        tally = tallies[(load.queue, day, index)]
+        tally.arrivals += load.requests
+        tally.answered += load.answered
+        tally.abandoned += load.abandoned
+        tally.short += load.short_abandoned
+        tally.within += load.within_threshold
+        tally.wait_us += load.wait_us + load.abandon_wait_us
+        tally.handle_us += load.handle_us
+        tally.handled += load.handled
+    for work in sums.work:
+        day, index, _ = clock.slot(work.start)
+        tally = tallies[(work.queue, day, index)]
+        if work.agent and work.answers > 0:
+            tally.agents.add(work.agent)
+        tally.busy_us += work.busy_us
     return tallies
+
+
+def slot_sums_of_calls(calls: Iterable[QueuedCall], settings: StaffingSettings) -> SlotSums:
+    """The :class:`SlotSums` of a list of queued calls, as the rollups would sum them
+    (:func:`~hotline_kpi.metrics.rollups.add_leg`): the analysis of calls in hand (tests, a
+    caller without a store). The agents' side is what these calls' agents did, whenever."""
+    buckets = Buckets(settings.timezone, settings.interval_minutes)
+    sums: Sums = {}
+    for call in calls:
+        facts = (
+            (ANSWERED_FACT if call.answered else 0)
+            | (ABANDONED_FACT if call.abandoned else 0)
+            | (SHORT_ABANDON if call.short_abandon else 0)
+            | (WITHIN_THRESHOLD if call.within_threshold else 0)
+        )
+        outcome = ANSWERED if call.answered else ABANDONED if call.abandoned else NO_OUTCOME
+        leg = CallFact(
+            "",
+            queued_at=call.queued_at,
+            queue=call.queue,
+            outcome=outcome,
+            outcome_at=call.outcome_at,
+            agent_id=call.agent_id,
+            ended_at=call.ended_at,
+            facts=facts,
+        )
+        add_leg(sums, leg, buckets)
+    return slot_sums_of(
+        sums, -(1 << 63), (1 << 63) - 1, settings.timezone.key, settings.interval_minutes
+    )
+
+
+def _sums(calls: SlotSums | Iterable[QueuedCall], settings: StaffingSettings) -> SlotSums:
+    """``calls`` as sums on the analysis' grid (its zone, and intervals that divide its own)."""
+    if not isinstance(calls, SlotSums):
+        return slot_sums_of_calls(calls, settings)
+    minutes = settings.interval_minutes
+    if calls.timezone != settings.timezone.key or minutes % calls.interval_minutes:
+        raise ValueError(
+            f"sums of {calls.interval_minutes}-minute intervals in {calls.timezone} cannot be "
+            f"analysed in {minutes}-minute intervals of {settings.timezone.key}: read them with "
+            "the analysis' zone and interval"
+        )
+    return calls
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,18 +494,17 @@ def _accumulate(calls: Iterable[QueuedCall], clock: _Clock) -> dict[Key, _SlotLo
 
 
 def answered_legs(
-    calls: Iterable[QueuedCall], settings: StaffingSettings
+    calls: SlotSums | Iterable[QueuedCall], settings: StaffingSettings
 ) -> dict[tuple[str, date], dict[str, int]]:
     """Answered legs per (agent, local day of the answer) and queue: the weights with which an
     agent's staffed time that day is shared among queues (:func:`attribute_staffed_time`)."""
     clock = _Clock(settings.timezone, settings.interval_minutes * 60 * _US)
     legs: dict[tuple[str, date], dict[str, int]] = defaultdict(dict)
-    for call in calls:
-        if not call.answered or call.agent_id is None or call.outcome_at is None:
+    for work in _sums(calls, settings).work:
+        if not work.agent or work.answers <= 0:
             continue
-        day = clock.slot(call.outcome_at)[0]
-        mine = legs[(call.agent_id, day)]
-        mine[call.queue] = mine.get(call.queue, 0) + 1
+        mine = legs[(work.agent, clock.slot(work.start)[0])]
+        mine[work.queue] = mine.get(work.queue, 0) + work.answers
     return dict(legs)
 
 
@@ -534,10 +587,11 @@ class _Estimates:
 
 def _estimates(tally: _SlotLoad, pooled: _Estimates | None) -> _Estimates:
     """Slot estimates, falling back to the pooled queue figures when the slot sample is small."""
-    handle = tally.handle_seconds / tally.handled if tally.handled else None
+    # Integer µs sums divided once.
+    handle = tally.handle_us / (tally.handled * _US) if tally.handled else None
     theta: float | None
-    if tally.wait_seconds > 0:
-        theta = tally.abandoned / tally.wait_seconds
+    if tally.wait_us > 0:
+        theta = tally.abandoned * _US / tally.wait_us
     else:
         theta = 0.0 if tally.abandoned == 0 and tally.answered > 0 else None
     if pooled is None:
@@ -609,7 +663,7 @@ def _slot_row(
         abandons=tally.abandoned,
         offered_load_erlangs=None if load is None else round(load, 3),
         agents_observed=round(agents_observed, 3),
-        agents_busy=round(tally.busy_seconds / seconds, 3),
+        agents_busy=round(tally.busy_us / (seconds * _US), 3),
         agents_needed_manual_connection_rate=need_mcr,
         agents_needed_service_level=need_sl,
         agents_needed_service_level_erlang_c=need_c,
@@ -624,7 +678,7 @@ def _days(period: tuple[date, date]) -> list[date]:
 
 
 def analyse_staffing(
-    calls: Iterable[QueuedCall],
+    calls: SlotSums | Iterable[QueuedCall],
     settings: StaffingSettings | None = None,
     *,
     period: tuple[date, date] | None = None,
@@ -633,9 +687,14 @@ def analyse_staffing(
 ) -> StaffingReport:
     """Measured load, Erlang A advice and backtest per queue (see the module docstring).
 
+    ``calls`` are the sums a store reads for the period (``StoreReader.slot_sums``, in the
+    analysis' zone and in intervals that divide its own), or queued calls in hand, summed the
+    same way (:func:`slot_sums_of_calls`).
+
     ``period`` is the inclusive range of local dates analysed (a month for the ``staffing``
-    command); calls queued outside it are ignored. Without it, the range spans the local dates of
-    the calls. No calls give an empty report whose :attr:`StaffingReport.message` says so.
+    command); calls queued, and agents' work, outside it are ignored. Without it, the range spans
+    the local dates of the calls. No calls give an empty report whose
+    :attr:`StaffingReport.message` says so.
 
     ``states`` (the period's agent state changes and "now") make the agents observed the agents
     staffed, shared among queues by answered legs; without them, or when they give no staffed
@@ -646,9 +705,8 @@ def analyse_staffing(
     settings = settings or StaffingSettings()
     minutes = settings.interval_minutes
     clock = _Clock(settings.timezone, minutes * 60 * _US)
-    if states is not None:
-        calls = list(calls)
-    tallies = _accumulate(calls, clock)
+    sums = _sums(calls, settings)
+    tallies = _accumulate(sums, clock)
     queued = [key for key, tally in tallies.items() if tally.arrivals]
     if period is None and queued:
         dates = [key[1] for key in queued]
@@ -668,8 +726,7 @@ def analyse_staffing(
     if states is not None:
         staffed = staffed_seconds(states.changes, states.now, period, settings)
         if staffed:
-            assert isinstance(calls, list)
-            shared = attribute_staffed_time(staffed, answered_legs(calls, settings), minutes * 60)
+            shared = attribute_staffed_time(staffed, answered_legs(sums, settings), minutes * 60)
             for key, agents in shared.by_interval.items():
                 in_period.setdefault(key, _SlotLoad()).staffed_agents += agents
             source, unattributed = "states", shared.unattributed
@@ -701,7 +758,7 @@ def analyse_staffing(
                 if found is not None:
                     slot_tally.add(found)
                     answering += len(found.agents)
-            if not (slot_tally.arrivals or slot_tally.busy_seconds or slot_tally.staffed_agents):
+            if not (slot_tally.arrivals or slot_tally.busy_us or slot_tally.staffed_agents):
                 continue
             agents = slot_tally.staffed_agents if source == "states" else answering
             row, model = _slot_row(
@@ -766,7 +823,7 @@ def _hour_weekday_rows(
                         tally.add(t)
                         names |= t.agents
                 answering += len(names)
-            if not (tally.arrivals or tally.busy_seconds or tally.staffed_agents):
+            if not (tally.arrivals or tally.busy_us or tally.staffed_agents):
                 continue
             # Staffed agents of the hour: the mean of its intervals' (summed, so ÷ per_hour).
             agents = tally.staffed_agents / per_hour if source == "states" else answering
@@ -828,7 +885,7 @@ def _backtest(
         mu = 1.0 / estimate.handle
         answering = len(tally.agents)
         observed = tally.staffed_agents if source == "states" else float(answering)
-        busy_agents = math.ceil(tally.busy_seconds / seconds - 1e-9)
+        busy_agents = -(-tally.busy_us // (seconds * _US))  # ⌈busy ÷ interval⌉, exact
         main, answered, busy = (
             _predict(n, lam, mu, estimate.patience_rate, s, t)
             for n in (observed, answering, busy_agents)
@@ -843,7 +900,7 @@ def _backtest(
                 arrivals=tally.arrivals,
                 agents_observed=round(observed, 3),
                 agents_answered=answering,
-                agents_busy=round(tally.busy_seconds / seconds, 3),
+                agents_busy=round(tally.busy_us / (seconds * _US), 3),
                 predicted_abandon_rate=round(main[0], 4),
                 actual_abandon_rate=round((tally.abandoned - tally.short) / counted, 4),
                 predicted_service_level=round(main[1], 4),

@@ -59,18 +59,34 @@ from hotline_kpi.metrics.fold import (
     call_facts,
 )
 from hotline_kpi.metrics.records import (
+    AgentWork,
     FactorRating,
     FactorSums,
     GroupCounts,
     Grouping,
+    IntervalLoad,
     PeriodCounts,
     PeriodTicket,
     QueuedCall,
     Rejection,
+    SlotSums,
     WaitBucket,
     factor_sums,
 )
-from hotline_kpi.metrics.rollups import Buckets, ContactState, Key, RollupConfig, Sums, rebuild
+from hotline_kpi.metrics.rollups import (
+    ANSWERS,
+    BUSY_US,
+    LOAD_MEASURES,
+    Buckets,
+    ContactState,
+    Grain,
+    Key,
+    RollupConfig,
+    Sums,
+    add_leg,
+    rebuild,
+    slot_sums_of,
+)
 
 SCHEMA_VERSION = "4"
 
@@ -413,7 +429,11 @@ class StoreReader(Protocol):
     def rollup_rows(
         self, grain: int, lo: int, hi: int, queue: str | None = None
     ) -> list[tuple[int, str, str, str, int]]: ...
+    def rollup_slot_rows(
+        self, lo: int, hi: int
+    ) -> tuple[tuple[IntervalLoad, ...], tuple[AgentWork, ...]]: ...
     def queued_calls(self, lo: int, hi: int, queue: str | None = None) -> list[QueuedCall]: ...
+    def slot_sums(self, lo: int, hi: int, timezone: str, interval_minutes: int) -> SlotSums: ...
     def period_counts(
         self,
         edges_us: Sequence[int],
@@ -746,6 +766,34 @@ class SqlStore:
         # A fixed order: the analysis sums seconds as floats.
         rows = self._span_rows(select, "queued_at", lo, hi, queue, " ORDER BY queued_at, call_id")
         return [QueuedCall.with_facts(*row) for row in rows]
+
+    def slot_sums(self, lo: int, hi: int, timezone: str, interval_minutes: int) -> SlotSums:
+        """The staffing analysis' sums of the intervals (of ``interval_minutes`` in
+        ``timezone``) that start in [lo, hi), computed from the facts with the rollups' own
+        :func:`add_leg` (so that they equal the rollup reader's): loads of the legs queued in
+        the period, and the agents' answers and busy time *in* the period, whenever their leg was
+        queued (an answer just after the month's first midnight of a leg queued before it counts
+        in the new month; see ``docs/staffing.md``).
+
+        The legs worked in the period but queued outside it are found without an index (they
+        are few, but any leg might be one): the path of exports whose configuration the stored
+        rollups do not fit, not the usual one.
+        """
+        answered = (
+            f"(facts / {ANSWERED_FACT}) % 2 = 1 "  # the fact bit, in both dialects
+            "AND outcome_at < ? AND (outcome_at >= ? OR ended_at > ?)"
+        )
+        rows = self._rows(
+            f"SELECT {CALL_COLUMNS} FROM calls WHERE queued_at >= ? AND queued_at < ? "
+            f"UNION ALL SELECT {CALL_COLUMNS} FROM calls "
+            f"WHERE (queued_at < ? OR queued_at >= ?) AND {answered}",
+            [lo, hi, lo, hi, hi, lo, lo],
+        )
+        buckets = Buckets(ZoneInfo(timezone), interval_minutes)
+        sums: Sums = {}
+        for row in rows:
+            add_leg(sums, CallFact(*row), buckets)
+        return slot_sums_of(sums, lo, hi, timezone, interval_minutes)
 
     def _span_rows(
         self, select: str, column: str, lo: int, hi: int, queue: str | None, tail: str = ""
@@ -1455,6 +1503,41 @@ class SqlStore:
             (int(bucket), str(q), str(agent), str(measure), int(value))
             for bucket, q, agent, measure, value in self._rows(sql, params)
         ]
+
+    def rollup_slot_rows(
+        self, lo: int, hi: int
+    ) -> tuple[tuple[IntervalLoad, ...], tuple[AgentWork, ...]]:
+        """The staffing sums kept in the rollups for the buckets that start in [lo, hi): per
+        queue and interval (Grain.INTERVAL) and per queue, interval and agent (Grain.ANSWER),
+        each measure summed into its column by the database (a month at 2,000 calls a day has
+        ~60k such measure rows; the pivot returns a sixth of them), ordered as
+        :func:`~hotline_kpi.metrics.rollups.slot_sums` orders them."""
+
+        def pivot(grain: Grain, names: Sequence[str], group: str) -> list[tuple[Any, ...]]:
+            columns = ", ".join(f"SUM(CASE WHEN measure = '{name}' THEN value ELSE 0 END)"
+                                for name in names)  # fmt: skip
+            marks = ", ".join("?" * len(names))
+            return self._rows(
+                f"SELECT {group}, {columns} FROM rollups WHERE grain = ? AND bucket >= ? "
+                f"AND bucket < ? AND measure IN ({marks}) GROUP BY {group}",
+                [int(grain), lo, hi, *names],
+            )
+
+        loads = [
+            IntervalLoad(str(queue), int(bucket), *(int(value) for value in values))
+            for queue, bucket, *values in pivot(Grain.INTERVAL, LOAD_MEASURES, "queue, bucket")
+        ]
+        work = [
+            AgentWork(str(queue), int(bucket), str(agent), int(answers), int(busy))
+            for queue, bucket, agent, answers, busy in pivot(
+                Grain.ANSWER, (ANSWERS, BUSY_US), "queue, bucket, agent"
+            )
+        ]
+        # Sorted here, not by SQL: PostgreSQL's collation may order queue names otherwise.
+        return (
+            tuple(sorted((load for load in loads if any(load[2:])), key=lambda r: (r[1], r[0]))),
+            tuple(sorted((w for w in work if any(w[3:])), key=lambda r: (r[1], r[0], r[2]))),
+        )
 
     def rollup_dependents(self, call_ids: Collection[str]) -> tuple[list[Review], list[Survey]]:
         """Inside a batch: the stored reviews and surveys of these legs whose attribution follows

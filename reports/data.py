@@ -13,7 +13,8 @@
   call ids or any personal data;
 - ``agent_ranking``: agents ranked by mean satisfaction, the bottom performers named;
 - ``staffing``: per queue, the staffing shortfall by weekday and hour of day (issue 10, the
-  Erlang A analysis of ``metrics/staffing.py`` over the month's calls) and the model's backtest.
+  Erlang A analysis of ``metrics/staffing.py`` over the month's interval sums, read from the
+  rollups when they fit) and the model's backtest.
 
 The JSON export carries these keys, so that XLSX, HTML and PDF stay drawn from one source.
 """
@@ -30,7 +31,7 @@ from hotline_kpi.metrics.catalogue import AGENT_RANKING
 from hotline_kpi.metrics.export import KpiFigures
 from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, ticket_facts
 from hotline_kpi.metrics.months import local_time, month_bounds, month_period, previous_month
-from hotline_kpi.metrics.records import FactorSums, QueuedCall, factor_sums
+from hotline_kpi.metrics.records import FactorSums, QueuedCall, SlotSums, factor_sums
 from hotline_kpi.metrics.rollups import WAIT_EDGES
 from hotline_kpi.metrics.staffing import AgentStates, analyse_staffing, staffing_settings
 from hotline_kpi.metrics.store import StoreReader
@@ -66,7 +67,8 @@ def extend_report(
     report["overdue_tickets"] = overdue_tickets(store, lo, hi, settings.zone)
     report["agent_ranking"] = agent_ranking(report["agents"])
     states = AgentStates(store.state_changes(lo, hi), store.watermark())
-    report["staffing"] = staffing_shortfall(store.queued_calls(lo, hi), settings, month, states)
+    sums = store.slot_sums(lo, hi, settings.timezone, settings.interval_minutes)
+    report["staffing"] = staffing_shortfall(sums, settings, month, states)
     return report
 
 
@@ -79,7 +81,7 @@ def any_volume(volumes: Mapping[str, Any]) -> bool:
 
 
 def staffing_shortfall(
-    calls: Sequence[QueuedCall],
+    calls: SlotSums | Sequence[QueuedCall],
     settings: Settings,
     month: str,
     states: AgentStates | None = None,

@@ -219,7 +219,7 @@ def test_hour_by_weekday_rows_name_the_weekday_and_the_hour() -> None:
 
 def run(store: Path, report: StaffingReport, monkeypatch: pytest.MonkeyPatch, *options: str) -> str:
     """What ``run_staffing`` prints for ``options`` (``key=value`` or a flag), analysis given."""
-    monkeypatch.setattr(staffing_command, "month_calls", lambda *_: [])
+    monkeypatch.setattr(staffing_command, "month_sums", lambda *_: None)
     monkeypatch.setattr(staffing_command, "analyse_staffing", lambda *_, **__: report)
     args = argparse.Namespace(
         month=MONTH, queue=None, format="table", view="intervals", backtest=False, wide=False
