@@ -341,18 +341,27 @@ def test_a_later_batch_changes_the_flags_of_the_contacts_before_it(
         store.close()
 
 
+def _everything(figures: KpiFigures, settings: Settings) -> list[dict[str, Any]]:
+    first, last = date(2026, 10, 31), date(2026, 11, 1)
+    return [
+        figures.export("2026-10"),
+        figures.export("2026-11"),
+        figures.range_report(first, last, "interval"),
+        extend_report(figures.export("2026-10"), figures.store, settings, "2026-10"),
+    ]
+
+
 def test_the_month_export_reads_the_rollups_with_the_legs_reviews_and_surveys_unreadable(
     tmp_path: Path,
 ) -> None:
-    """The KPI export of both months and a range by interval, with every per-leg, review and
-    survey row made unreadable after the replay: equal to the export before."""
+    """The KPI export of both months, a range by interval and the month report's extras (wait
+    and score distributions, factors, staffing), with every per-leg, review and survey row made
+    unreadable after the replay: equal to the export before."""
     settings = _settings(tmp_path)
     events = [json.loads(text) for text in _simulated(tmp_path).read_text().splitlines()]
     store = _replay([event for event in events if "event_id" in event], [], settings)
     figures = KpiFigures(store, settings)
-    first, last = date(2026, 10, 31), date(2026, 11, 1)
-    before = [figures.export("2026-10"), figures.export("2026-11"),
-              figures.range_report(first, last, "interval")]  # fmt: skip
+    before = _everything(figures, settings)
     store.close()
     store = SqliteStore(Path(settings.store))  # opened first: opening creates missing tables
     with sqlite3.connect(settings.store) as db:
@@ -362,8 +371,7 @@ def test_the_month_export_reads_the_rollups_with_the_legs_reviews_and_surveys_un
         with pytest.raises(sqlite3.OperationalError, match="no such table"):
             store.call_counts(0, 1, "queue")  # the facts are unreadable indeed
         figures = KpiFigures(store, settings)
-        after = [figures.export("2026-10"), figures.export("2026-11"),
-                 figures.range_report(first, last, "interval")]  # fmt: skip
+        after = _everything(figures, settings)
         assert after == before
         assert before[0]["overall"]["manual_connection_rate"]["denominator"] > 500
     finally:
