@@ -46,6 +46,7 @@ from hotline_kpi.metrics.fold import (
     CallFact,
     FactThresholds,
     FoldResult,
+    StateChange,
     contact_key,
     fold_batch,
 )
@@ -57,6 +58,7 @@ from hotline_kpi.metrics.rollups import (
     batch_delta,
     changed_attribution,
     contacts_delta,
+    states_delta,
 )
 from hotline_kpi.metrics.store import (
     KEYS_ERASED_BEFORE,
@@ -499,7 +501,23 @@ class Pipeline:
             self.thresholds.satisfied_score,
             self._buckets,
         )
+        self._add_states(rollups, result.states)
         return fresh, rejected, result, ticket_partitions, rollups, self._contacts(calls, result)
+
+    def _add_states(self, rollups: Sums, states: Sequence[StateChange]) -> None:
+        """Before the batch's writes: add to ``rollups`` what its agent state changes change in
+        the agents' state time (each agent's stored changes around them read once)."""
+        by_agent: dict[str, list[StateChange]] = {}
+        for change in states:
+            by_agent.setdefault(change.agent_id, []).append(change)
+        for agent, new in by_agent.items():
+            stored = self.store.state_window(agent, min(c.ts for c in new), max(c.ts for c in new))
+            for key, amount in states_delta(stored, new, self._buckets).items():
+                total = rollups.get(key, 0) + amount
+                if total:
+                    rollups[key] = total
+                else:
+                    rollups.pop(key, None)
 
     def _contacts(self, calls: Mapping[str, CallFact], result: FoldResult) -> _Contacts:
         """Before the batch's writes: the stored contacts whose derived facts it may change

@@ -54,7 +54,7 @@ from hotline_kpi.metrics.months import (
 )
 from hotline_kpi.metrics.records import PeriodCounts
 from hotline_kpi.metrics.rolled import reader_for
-from hotline_kpi.metrics.states import STATES, state_measures, state_time
+from hotline_kpi.metrics.states import STATES, state_measures
 from hotline_kpi.metrics.store import StoreReader
 
 __all__ = [
@@ -374,8 +374,7 @@ class KpiFigures:
                         for state, amount in seconds.items():
                             into[state] = into.get(state, 0) + amount
             return summed
-        changes = self.store.state_changes(edges[0], edges[-1])
-        return state_time(changes, edges, self.store.watermark())
+        return self.store.state_time(edges, self.store.watermark())
 
     def offered(self, lo: int, hi: int) -> int:
         """Calls that reached the hotline in [lo, hi), by ``call.offered`` time."""

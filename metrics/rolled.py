@@ -39,8 +39,10 @@ from hotline_kpi.metrics.rollups import (
     Buckets,
     Grain,
     RollupConfig,
+    state_names,
     wait_measure,
 )
+from hotline_kpi.metrics.states import AgentTime
 from hotline_kpi.metrics.store import CALL_MEASURES, StoreReader
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ _PRESENT = {
     _SURVEY_MEASURES: Measure.SURVEYS,
 }
 _US = 1_000_000
+_END_OF_TIME = (1 << 63) - 1
 _WAIT_EDGES_US = [edge * _US for edge in WAIT_EDGES]
 
 Row = tuple[int, str, str, str, int]  # bucket, queue, agent, measure, value
@@ -315,6 +318,39 @@ class RollupReader:
 
     def state_changes(self, lo: int, hi: int) -> list[StateChange]:
         return self.store.state_changes(lo, hi)
+
+    def latest_state_changes(self, before: int) -> list[StateChange]:
+        return self.store.latest_state_changes(before)
+
+    def state_time(
+        self, edges_us: Sequence[int], now: int | None
+    ) -> dict[tuple[int, str], AgentTime]:
+        """The closed spans between changes from the rollups; each agent's last change, which
+        runs until ``now``, from the store (one row per agent)."""
+        edges = [int(edge) for edge in edges_us]
+        if now is None or len(edges) < 2:
+            return {}
+        if not self._cut(*edges):
+            return self.store.state_time(edges_us, now)
+        found: dict[tuple[int, str], AgentTime] = {}
+        for bucket, _, agent, name, value in self._rows(Grain.STATE, edges[0], edges[-1]):
+            seconds = found.setdefault((bisect.bisect_right(edges, bucket) - 1, agent), {})
+            seconds[name] = seconds.get(name, 0) + value
+        latest: dict[str, StateChange] = {}
+        for change in self.store.latest_state_changes(_END_OF_TIME):
+            held = latest.get(change.agent_id)
+            if held is None or (change.ts, change.event_id) > (held.ts, held.event_id):
+                latest[change.agent_id] = change
+        for change in latest.values():
+            start, end = max(change.ts, edges[0]), min(now, edges[-1])
+            period = bisect.bisect_right(edges, start) - 1
+            while start < end:
+                stop = min(end, edges[period + 1])
+                seconds = found.setdefault((period, change.agent_id), {})
+                for name in state_names(change):
+                    seconds[name] = seconds.get(name, 0) + stop - start
+                start, period = stop, period + 1
+        return found
 
     def rollups_built_for(self, config: RollupConfig) -> bool:
         return self.store.rollups_built_for(config)

@@ -14,6 +14,9 @@ already knew, so its cost grows with intervals, not with calls. Each leg, review
   would multiply the interval rows for nothing.
 - :attr:`Grain.ANSWER`: per queue, agent and local interval of the agent's work: answers by the
   interval of the answer, busy time split at interval bounds (the staffing analysis' agent side).
+- :attr:`Grain.STATE`: per agent and local interval, the microseconds of each state (and of
+  ``not_ready:<reason>``) between one ``agent.state`` and the agent's next (SPEC §3); the last
+  change of each agent runs until "now" and is added when reading.
 
 The fold's batch changes some facts; the rollups change by ``contribution(after) −
 contribution(before)`` of every leg, review and survey the batch touched, in the same
@@ -27,17 +30,18 @@ every instant whose local wall time is a multiple of the interval past local mid
 hour and interval edges of every report are bucket starts, and a repeated hour (daylight saving
 ends) is two buckets. Buckets are keyed by their start instant (epoch µs).
 
+Agent state time is rolled up too, except each agent's last state, which runs until "now".
 Contacts are rolled up too (by their offer time, in the queue of their first agent request),
 from the flags the store keeps on each contact (``SqlStore.refresh_contacts``); whether a
 contact's resolution is settled depends on "now", so the reader counts the one interval that
 "now − W" cuts from the contacts table. Work orders (timeliness and repeat complaints, both
-"now"- or window-dependent and far fewer than legs) and agent state time (a timeline whose rows
-grow with agents' state changes, not with calls) are read from their own tables.
+"now"- or window-dependent and far fewer than legs) are read from their own table.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -64,6 +68,7 @@ from hotline_kpi.metrics.fold import (
     CallFact,
     FactThresholds,
     Review,
+    StateChange,
     Survey,
 )
 from hotline_kpi.metrics.months import period_edges
@@ -80,7 +85,7 @@ _WAIT_EDGES_US = tuple(edge * US for edge in WAIT_EDGES[1:])
 
 
 # The version of what the contributions below write; stored with the rollups (RollupConfig.key).
-LAYOUT = 1
+LAYOUT = 2
 
 
 class Grain(IntEnum):
@@ -89,6 +94,7 @@ class Grain(IntEnum):
     INTERVAL = 0
     DAY = 1
     ANSWER = 2
+    STATE = 3
 
 
 Key = tuple[int, int, str, str, str]  # grain, bucket start (µs), queue, agent, measure
@@ -240,6 +246,7 @@ _HANDLE_US = Measure.HANDLE_US.value
 _HOLD_US = Measure.HOLD_US.value
 _WRAP_US = Measure.WRAP_US.value
 _INTERVAL, _DAY, _ANSWER = int(Grain.INTERVAL), int(Grain.DAY), int(Grain.ANSWER)
+_STATE = int(Grain.STATE)
 _WAIT_NAMES = {
     outcome: tuple(wait_measure(outcome, index) for index in range(len(WAIT_EDGES)))
     for outcome in ("answered", "abandoned")
@@ -445,6 +452,44 @@ def contacts_delta(
     return {key: amount for key, amount in sums.items() if amount}
 
 
+def state_names(change: StateChange) -> tuple[str, ...]:
+    """What time in this state counts as: the state, and a not-ready reason's own key."""
+    if change.state == "not_ready":
+        return (change.state, f"not_ready:{change.reason or ''}")
+    return (change.state,)
+
+
+def add_span(sums: Sums, change: StateChange, end: int, buckets: Buckets, sign: int = 1) -> None:
+    """The agent's time in ``change``'s state from its ``ts`` to ``end`` (its next change)."""
+    if end <= change.ts:
+        return
+    get = sums.get
+    names = state_names(change)
+    for start, length in buckets.pieces(change.ts, end):
+        for name in names:
+            key: Key = (_STATE, start, "", change.agent_id, name)
+            sums[key] = get(key, 0) + sign * length
+
+
+def _order(change: StateChange) -> tuple[int, str]:
+    return change.ts, change.event_id  # SPEC §3: equal times by event id, by code point
+
+
+def states_delta(
+    stored: Iterable[StateChange], new: Iterable[StateChange], buckets: Buckets
+) -> Sums:
+    """What one agent's new state changes change in the rollups. ``stored`` holds the agent's
+    stored changes from the last one before the earliest new change to the first one after the
+    latest (all of them at those two times): every span that can change lies between them."""
+    before = sorted(stored, key=_order)
+    after = sorted([*before, *new], key=_order)
+    sums: Sums = {}
+    for sequence, sign in ((before, -1), (after, 1)):
+        for change, following in itertools.pairwise(sequence):
+            add_span(sums, change, following.ts, buckets, sign)
+    return {key: amount for key, amount in sums.items() if amount}
+
+
 def _leg_signature(call: CallFact) -> tuple[object, ...]:
     """Everything :func:`add_leg` reads: equal signatures contribute the same."""
     return (
@@ -515,10 +560,15 @@ def rebuild(
     contacts: Iterable[ContactState],
     satisfied_score: int,
     buckets: Buckets,
+    states: Iterable[StateChange] = (),
 ) -> Sums:
     """Every rollup from the stored facts: each leg, each review and survey with its call's
-    queue (and leg), and each contact, summed."""
+    queue (and leg), each contact, and the span between each agent state change and the
+    agent's next (``states`` ordered by agent), summed."""
     sums: Sums = {}
+    for _, own in itertools.groupby(states, key=lambda change: change.agent_id):
+        for change, following in itertools.pairwise(sorted(own, key=_order)):
+            add_span(sums, change, following.ts, buckets)
     for contact in contacts:
         add_contact(sums, contact, buckets)
     for leg in calls:

@@ -87,6 +87,7 @@ from hotline_kpi.metrics.rollups import (
     rebuild,
     slot_sums_of,
 )
+from hotline_kpi.metrics.states import AgentTime, state_time
 
 SCHEMA_VERSION = "4"
 
@@ -460,6 +461,10 @@ class StoreReader(Protocol):
     ) -> list[PeriodCounts]: ...
     def resolvable_contacts(self, lo: int, hi: int, cutoff: int) -> tuple[int, int]: ...
     def state_changes(self, lo: int, hi: int) -> list[StateChange]: ...
+    def state_time(
+        self, edges_us: Sequence[int], now: int | None
+    ) -> dict[tuple[int, str], AgentTime]: ...
+    def latest_state_changes(self, before: int) -> list[StateChange]: ...
 
 
 class Store(StoreReader, Protocol):
@@ -983,6 +988,44 @@ class SqlStore:
         return [
             StateChange(str(e), str(agent), int(ts), str(state), reason)
             for e, agent, ts, state, reason in self._rows(sql, (lo, hi, lo))
+        ]
+
+    def state_time(
+        self, edges_us: Sequence[int], now: int | None
+    ) -> dict[tuple[int, str], AgentTime]:
+        """Agent state microseconds per (period, agent) of these edges (SPEC §3), up to ``now``."""
+        if len(edges_us) < 2:
+            return {}
+        return state_time(self.state_changes(edges_us[0], edges_us[-1]), edges_us, now)
+
+    def latest_state_changes(self, before: int) -> list[StateChange]:
+        """Each agent's last changes stamped before ``before`` (all those at its latest time)."""
+        columns = "a.event_id, a.agent_id, a.ts, a.state, a.reason"
+        sql = (
+            f"SELECT {columns} FROM agent_states a JOIN "
+            "(SELECT agent_id, MAX(ts) AS ts FROM agent_states WHERE ts < ? GROUP BY agent_id) b "
+            "ON a.agent_id = b.agent_id AND a.ts = b.ts"
+        )
+        return [
+            StateChange(str(e), str(agent), int(ts), str(state), reason)
+            for e, agent, ts, state, reason in self._rows(sql, (before,))
+        ]
+
+    def state_window(self, agent_id: str, lo: int, hi: int) -> list[StateChange]:
+        """Inside a batch: the agent's stored changes stamped from its last time before ``lo``
+        to its first time after ``hi`` (every change at those two times included)."""
+        columns = "event_id, agent_id, ts, state, reason"
+        sql = (
+            f"SELECT {columns} FROM agent_states WHERE agent_id = ? "
+            "AND ts >= COALESCE((SELECT MAX(ts) FROM agent_states "
+            "WHERE agent_id = ? AND ts < ?), ?) "
+            "AND ts <= COALESCE((SELECT MIN(ts) FROM agent_states "
+            "WHERE agent_id = ? AND ts > ?), ?)"
+        )
+        params = (agent_id, agent_id, lo, lo, agent_id, hi, hi)
+        return [
+            StateChange(str(e), str(agent), int(ts), str(state), reason)
+            for e, agent, ts, state, reason in self._rows(sql, params)
         ]
 
     def undelivered_count(self) -> int:
@@ -1589,8 +1632,14 @@ class SqlStore:
             _contact_state(row)
             for row in self._db.execute(f"SELECT {CONTACT_STATE_COLUMNS} FROM contacts")
         )
+        states = (
+            StateChange(str(e), str(agent), int(ts), str(state), reason)
+            for e, agent, ts, state, reason in self._db.execute(
+                "SELECT event_id, agent_id, ts, state, reason FROM agent_states ORDER BY agent_id"
+            )
+        )
         return rebuild(
-            calls, reviews, surveys, contacts, config.thresholds.satisfied_score, buckets
+            calls, reviews, surveys, contacts, config.thresholds.satisfied_score, buckets, states
         )
 
     def contact_drift(self, window_us: int) -> list[str]:

@@ -145,6 +145,17 @@ def leg_events(draw: st.DrawFn) -> list[dict[str, Any]]:
                            score=draw(st.integers(1, 10)), event_id=f"s-{call}-{survey}",
                            **extra)
             )  # fmt: skip
+    # Agent state changes around the same edges, equal times included (ordered by event id).
+    for number in range(draw(st.integers(0, 5))):
+        state = draw(st.sampled_from(["logged_out", "ready", "busy", "wrap_up", "not_ready"]))
+        extra = (
+            {"reason": draw(st.sampled_from(["break", "lunch"]))} if state == "not_ready" else {}
+        )
+        events.append(
+            make_event("agent.state", _stamp(draw(_NEAR) + draw(st.sampled_from([0, 600]))),
+                       agent_id=draw(st.sampled_from(["A1", "A2"])), state=state,
+                       event_id=f"st-{draw(st.sampled_from('ab'))}{number}", **extra)
+        )  # fmt: skip
     return events
 
 
@@ -393,5 +404,35 @@ def test_one_figures_object_sees_the_batches_written_after_it(tmp_path: Path) ->
             pipeline.process([(line(event), 0, number)], "test", {0: number})
             overall, _ = figures.scopes(lo, hi)
             assert overall["requests"] == expected
+    finally:
+        store.close()
+
+
+def test_a_late_state_change_between_two_others_splits_the_span_they_made(
+    tmp_path: Path,
+) -> None:
+    """ready at −3,600 s and busy at +1,800 s (across the month boundary), then, later
+    processed, not_ready (lunch) at −600 s and a tie at +1,800 s ordered before busy by event
+    id: the month's seconds follow the timeline, not the arrival order."""
+    settings = _settings(tmp_path)
+    events = [
+        make_event("agent.state", _stamp(-3_600), agent_id="A1", state="ready", event_id="s1"),
+        make_event("agent.state", _stamp(1_800), agent_id="A1", state="busy", event_id="s3"),
+        make_event("agent.state", _stamp(-600), agent_id="A1", state="not_ready",
+                   reason="lunch", event_id="s2"),
+        make_event("agent.state", _stamp(1_800), agent_id="A1", state="wrap_up", event_id="s0"),
+        make_event("call.offered", _stamp(3_600), call_id="now"),  # "now"
+    ]  # fmt: skip
+    store = _replay(events, [2, 4], settings)
+    try:
+        config = rollup_config_of(settings)
+        assert store.stored_rollups() == store.computed_rollups(config)
+        agents = {a["agent_id"]: a for a in KpiFigures(store, settings).month("2026-10")["agents"]}
+        seconds = agents["A1"]["state_seconds"]
+        assert seconds["ready"] == 3_000 and seconds["not_ready"] == 600
+        november = KpiFigures(store, settings).month("2026-11")["agents"]
+        # ready 0, not_ready 1,800 (to the tie), wrap_up 0 s (s0 then s3 at once), busy 1,800
+        assert november[0]["state_seconds"]["not_ready"] == 1_800
+        assert november[0]["state_seconds"]["busy"] == 1_800
     finally:
         store.close()
