@@ -94,10 +94,10 @@ def month_sums(location: str, settings: Settings, month: str) -> SlotSums:
 def month_states(location: str, settings: Settings, month: str) -> AgentStates:
     """The agent state changes of ``month`` (with the changes that decide the state at its
     start) and the store's watermark ("now"), from the store at ``location``."""
-    lo, hi = month_bounds(month, settings.zone)
+    first, last = month_period(month)
     store = open_existing_store(location)
     try:
-        return AgentStates(store.state_changes(lo, hi), store.watermark())
+        return AgentStates.of_store(reader_for(store, settings), first, last, settings)
     finally:
         store.close()
 

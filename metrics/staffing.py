@@ -67,7 +67,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from hotline_kpi.config import Settings
@@ -92,9 +92,13 @@ from hotline_kpi.metrics.fold import (
     CallFact,
     StateChange,
 )
+from hotline_kpi.metrics.months import period_edges
 from hotline_kpi.metrics.records import QueuedCall, SlotSums
 from hotline_kpi.metrics.rollups import Buckets, Sums, add_leg, slot_sums_of
 from hotline_kpi.metrics.states import STAFFED, state_time
+
+if TYPE_CHECKING:
+    from hotline_kpi.metrics.store import StoreReader
 
 __all__ = [
     "MIN_SAMPLE",
@@ -271,6 +275,21 @@ class AgentStates:
 
     changes: Sequence[StateChange]
     now: int | None
+    # Or the state time already cut into the configured local intervals (the rollups give it
+    # without reading the timeline): (interval start, agent) -> microseconds by state.
+    pieces: Mapping[tuple[int, str], Mapping[str, int]] | None = None
+
+    @classmethod
+    def of_store(
+        cls, store: StoreReader, first: date, last: date, settings: Settings
+    ) -> AgentStates:
+        """The state time of the local days ``first`` … ``last`` cut into the configured
+        intervals, from ``store`` (its rollups when they fit), up to its watermark."""
+        edges = period_edges(first, last, "interval", settings.zone, settings.interval_minutes)
+        now = store.watermark()
+        time = store.state_time(edges, now)
+        pieces = {(edges[period], agent): secs for (period, agent), secs in time.items()}
+        return cls((), now, pieces)
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,12 +532,15 @@ def staffed_seconds(
     now: int | None,
     period: tuple[date, date],
     settings: StaffingSettings,
+    pieces: Mapping[tuple[int, str], Mapping[str, int]] | None = None,
 ) -> dict[tuple[str, date, int], float]:
     """Seconds each agent was staffed (``ready``, ``busy`` or ``wrap_up``) per local day and
     interval of ``period``, by the SPEC §3 state time (nothing past ``now``; none without it).
 
     The state time is cut at every quarter hour of UTC as well as at interval bounds (offsets of
-    real time zones change only there), so each piece lies in one local interval.
+    real time zones change only there), so each piece lies in one local interval. With
+    ``pieces`` (state time already cut into the local intervals, see :class:`AgentStates`),
+    the changes are not read.
     """
     slot_us = settings.interval_minutes * 60 * _US
     clock = _Clock(settings.timezone, slot_us)
@@ -527,10 +549,18 @@ def staffed_seconds(
     hi = _utc_us(datetime.combine(end, datetime.min.time(), settings.timezone))
     edges = [*range(lo, hi, math.gcd(slot_us, _Clock._QUARTER_US)), hi]
     found: dict[tuple[str, date, int], float] = defaultdict(float)
-    for (piece, agent), seconds in state_time(changes, edges, now).items():
+    cut: Iterable[tuple[int, str, Mapping[str, int]]]
+    if pieces is not None:
+        cut = ((start, agent, seconds) for (start, agent), seconds in pieces.items())
+    else:
+        cut = (
+            (edges[piece], agent, seconds)
+            for (piece, agent), seconds in state_time(changes, edges, now).items()
+        )
+    for start, agent, seconds in cut:
         staffed = sum(seconds.get(state, 0) for state in STAFFED)
         if staffed:
-            day, index, _ = clock.slot(edges[piece])
+            day, index, _ = clock.slot(start)
             found[(agent, day, index)] += staffed / _US
     return dict(found)
 
@@ -724,7 +754,7 @@ def analyse_staffing(
     source: AgentsSource = "answered"
     unattributed: tuple[UnattributedTime, ...] = ()
     if states is not None:
-        staffed = staffed_seconds(states.changes, states.now, period, settings)
+        staffed = staffed_seconds(states.changes, states.now, period, settings, states.pieces)
         if staffed:
             shared = attribute_staffed_time(staffed, answered_legs(sums, settings), minutes * 60)
             for key, agents in shared.by_interval.items():

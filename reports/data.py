@@ -66,7 +66,8 @@ def extend_report(
     report["factors"] = factor_importance(store.factor_sums(lo, hi))
     report["overdue_tickets"] = overdue_tickets(store, lo, hi, settings.zone)
     report["agent_ranking"] = agent_ranking(report["agents"])
-    states = AgentStates(store.state_changes(lo, hi), store.watermark())
+    first, last = month_period(month)
+    states = AgentStates.of_store(store, first, last, settings)
     sums = store.slot_sums(lo, hi, settings.timezone, settings.interval_minutes)
     report["staffing"] = staffing_shortfall(sums, settings, month, states)
     return report
