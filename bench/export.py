@@ -62,7 +62,8 @@ def scaled_store(base: Path, copies: int, target: Path) -> tuple[Path, float]:
     # Each copy holds the same facts at the same times, so every rollup sum is exactly
     # ``copies`` times the original's (contacts too: a copy at the same instant as its original
     # is neither before nor after it, so the caller-key flags of each copy are the original's).
-    db.execute("UPDATE rollups SET value = value * ?", (copies,))
+    # Agent states are not copied (the same agents): their state-time rollups stay as they are.
+    db.execute("UPDATE rollups SET value = value * ? WHERE grain <> 3", (copies,))
     db.commit()
     db.execute("ANALYZE")
     db.commit()
