@@ -16,6 +16,7 @@ References used (see ``docs/staffing.md``):
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 from decimal import Decimal, localcontext
@@ -366,3 +367,32 @@ def test_agents_needed_edge_cases() -> None:
     assert agents_needed(LAM, MU, 0.0, kpi="manual_connection_rate", target=0.9) == 11
     with pytest.raises(ValueError, match="target"):
         agents_needed(LAM, MU, THETA, kpi="service_level", target=80)
+
+
+def _scanned(arrival: float, service: float, patience: float, kpi: str, target: float) -> int:
+    """The smallest n meeting the target by evaluating every n upward (the search before it
+    galloped): the reference for agents_needed."""
+    start = math.floor(arrival / service + 1e-9) + 1 if patience == 0 else 0
+    for n in range(start, 10_001):
+        model = erlang_a(n, arrival, service, patience)
+        if kpi == "manual_connection_rate":
+            value = model_manual_connection_rate(model, 5.0)
+        else:
+            value = model_service_level(model, 20.0, 5.0)
+        if value >= target:
+            return n
+    raise AssertionError("no n met the target")
+
+
+@pytest.mark.parametrize("kpi", ["manual_connection_rate", "service_level"])
+def test_the_galloping_search_finds_what_scanning_every_n_finds(kpi: str) -> None:
+    """Loads from a fraction of an agent to 1,500 Erlang, with and without patience, targets
+    from lax to strict: the same n as the upward scan."""
+    for load, patience, target in itertools.product(
+        (0.3, 2.5, 17.0, 140.0, 1_500.0), (0.0, 1 / 60, 1 / 300), (0.5, 0.8, 0.9, 0.99)
+    ):
+        service = 1 / 180
+        arrival = load * service
+        expected = _scanned(arrival, service, patience, kpi, target)
+        got = agents_needed(arrival, service, patience, kpi=kpi, target=target)  # type: ignore[arg-type]
+        assert got == expected, (load, patience, target)
