@@ -59,6 +59,7 @@ from hotline_kpi.metrics.rollups import (
     changed_attribution,
     contacts_delta,
     states_delta,
+    tickets_delta,
 )
 from hotline_kpi.metrics.store import (
     KEYS_ERASED_BEFORE,
@@ -502,6 +503,12 @@ class Pipeline:
             self._buckets,
         )
         self._add_states(rollups, result.states)
+        for key, amount in tickets_delta(tickets, result.tickets, self._buckets).items():
+            total = rollups.get(key, 0) + amount
+            if total:
+                rollups[key] = total
+            else:
+                rollups.pop(key, None)
         return fresh, rejected, result, ticket_partitions, rollups, self._contacts(calls, result)
 
     def _add_states(self, rollups: Sums, states: Sequence[StateChange]) -> None:

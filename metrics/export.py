@@ -297,18 +297,14 @@ class KpiFigures:
                 queues[counted.group].update(counted.counts)
         for seconds in self._state_time([lo, hi]).values():
             overall.update(state_measures(seconds))
-        watermark = self.store.watermark()
-        for ticket in self.store.tickets_due_in(lo, hi):
-            facts = ticket_facts(ticket, watermark)
-            if not facts & TICKET_DUE:
-                continue
+        for due in self.store.ticket_counts([lo, hi], self.store.watermark()):
             settled = {
-                Measure.TICKETS_SETTLED: 1,
-                Measure.TICKETS_ON_TIME: 1 if facts & TICKET_ON_TIME else 0,
+                Measure.TICKETS_SETTLED: due.settled,
+                Measure.TICKETS_ON_TIME: due.on_time,
             }
-            scopes = [overall, queues[ticket.queue]] if ticket.queue else [overall]
+            scopes = [overall, queues[due.queue]] if due.queue else [overall]
             if kinds is not None:
-                scopes.append(kinds.setdefault(ticket.kind or "unknown", MeasureCounts()))
+                scopes.append(kinds.setdefault(due.kind, MeasureCounts()))
             for scope in scopes:
                 scope.update(settled)
         return overall, dict(sorted(queues.items()))
@@ -494,17 +490,14 @@ class KpiFigures:
             for (period, _), seconds in self._state_time(edges).items():
                 overall[period].update(state_measures(seconds))
         kinds: dict[str, MeasureCounts] = {}
-        watermark = self.store.watermark()
-        for due in self.store.period_tickets(edges, queue):
-            settled = _settled(due.ticket, watermark)
-            if settled is None:
-                continue
-            scopes = [
-                overall[due.period],
-                kinds.setdefault(due.ticket.kind or "unknown", MeasureCounts()),
-            ]
-            if due.ticket.queue:
-                scopes.append(queues[due.period][due.ticket.queue])
+        for due in self.store.ticket_counts(edges, self.store.watermark(), queue):
+            settled = {
+                Measure.TICKETS_SETTLED: due.settled,
+                Measure.TICKETS_ON_TIME: due.on_time,
+            }
+            scopes = [overall[due.period], kinds.setdefault(due.kind, MeasureCounts())]
+            if due.queue:
+                scopes.append(queues[due.period][due.queue])
             for scope in scopes:
                 scope.update(settled)
         offered = self.store.period_offered(edges, queue)

@@ -44,6 +44,18 @@ class PeriodCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketCounts:
+    """Settled work orders due in period ``period`` of one queue (None: none named) and kind,
+    and the settled ones closed on time (SPEC §3 timeliness)."""
+
+    period: int
+    queue: str | None
+    kind: str
+    settled: int
+    on_time: int
+
+
+@dataclass(frozen=True, slots=True)
 class PeriodTicket:
     """A work order whose ``due`` falls in period ``period`` of the edges the read was given."""
 

@@ -29,6 +29,7 @@ from hotline_kpi.metrics.records import (
     PeriodTicket,
     QueuedCall,
     SlotSums,
+    TicketCounts,
     WaitBucket,
 )
 from hotline_kpi.metrics.rollups import (
@@ -252,6 +253,35 @@ class RollupReader:
         self, edges_us: Sequence[int], queue: str | None = None
     ) -> list[PeriodTicket]:
         return self.store.period_tickets(edges_us, queue)
+
+    def open_tickets_due(
+        self, lo: int, hi: int, queue: str | None = None
+    ) -> list[tuple[int, str | None, str | None]]:
+        return self.store.open_tickets_due(lo, hi, queue)
+
+    def ticket_counts(
+        self, edges_us: Sequence[int], now: int | None, queue: str | None = None
+    ) -> list[TicketCounts]:
+        """Closed work orders from the rollups; open ones, settled late once "now" is past
+        their ``due``, from the store (only those still open)."""
+        edges = [int(edge) for edge in edges_us]
+        if len(edges) < 2:
+            return []
+        if not self._cut(*edges):
+            return self.store.ticket_counts(edges_us, now, queue)
+        found: dict[tuple[int, str | None, str], list[int]] = defaultdict(lambda: [0, 0])
+        for bucket, group, kind, name, value in self._rows(
+            Grain.TICKET, edges[0], edges[-1], queue
+        ):
+            counts = found[(bisect.bisect_right(edges, bucket) - 1, group or None, kind)]
+            counts[0 if name == Measure.TICKETS_SETTLED.value else 1] += value
+        if now is not None:
+            for due, named, of_kind in self.store.open_tickets_due(
+                edges[0], min(edges[-1], now), queue
+            ):
+                period = bisect.bisect_right(edges, due) - 1
+                found[(period, named or None, of_kind or "unknown")][0] += 1
+        return [TicketCounts(*key, *counts) for key, counts in found.items() if counts[0]]
 
     def period_contacts(
         self,

@@ -17,6 +17,9 @@ already knew, so its cost grows with intervals, not with calls. Each leg, review
 - :attr:`Grain.STATE`: per agent and local interval, the microseconds of each state (and of
   ``not_ready:<reason>``) between one ``agent.state`` and the agent's next (SPEC §3); the last
   change of each agent runs until "now" and is added when reading.
+- :attr:`Grain.TICKET`: per queue, local interval of ``due`` and ticket kind (in the agent
+  column), the closed work orders and those closed on time; an open one is settled by "now"
+  alone, so those are read from the tickets table when reading.
 
 The fold's batch changes some facts; the rollups change by ``contribution(after) −
 contribution(before)`` of every leg, review and survey the batch touched, in the same
@@ -34,8 +37,9 @@ Agent state time is rolled up too, except each agent's last state, which runs un
 Contacts are rolled up too (by their offer time, in the queue of their first agent request),
 from the flags the store keeps on each contact (``SqlStore.refresh_contacts``); whether a
 contact's resolution is settled depends on "now", so the reader counts the one interval that
-"now − W" cuts from the contacts table. Work orders (timeliness and repeat complaints, both
-"now"- or window-dependent and far fewer than legs) are read from their own table.
+"now − W" cuts from the contacts table. Closed work orders are
+rolled up by ``due``; open ones and repeat complaints (30-day windows) are read from the tickets
+table.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ from hotline_kpi.metrics.fold import (
     Review,
     StateChange,
     Survey,
+    TicketFact,
 )
 from hotline_kpi.metrics.months import period_edges
 from hotline_kpi.metrics.records import AgentWork, IntervalLoad, SlotSums
@@ -85,7 +90,7 @@ _WAIT_EDGES_US = tuple(edge * US for edge in WAIT_EDGES[1:])
 
 
 # The version of what the contributions below write; stored with the rollups (RollupConfig.key).
-LAYOUT = 2
+LAYOUT = 3
 
 
 class Grain(IntEnum):
@@ -95,6 +100,7 @@ class Grain(IntEnum):
     DAY = 1
     ANSWER = 2
     STATE = 3
+    TICKET = 4
 
 
 Key = tuple[int, int, str, str, str]  # grain, bucket start (µs), queue, agent, measure
@@ -247,6 +253,7 @@ _HOLD_US = Measure.HOLD_US.value
 _WRAP_US = Measure.WRAP_US.value
 _INTERVAL, _DAY, _ANSWER = int(Grain.INTERVAL), int(Grain.DAY), int(Grain.ANSWER)
 _STATE = int(Grain.STATE)
+_TICKET = int(Grain.TICKET)
 _WAIT_NAMES = {
     outcome: tuple(wait_measure(outcome, index) for index in range(len(WAIT_EDGES)))
     for outcome in ("answered", "abandoned")
@@ -490,6 +497,30 @@ def states_delta(
     return {key: amount for key, amount in sums.items() if amount}
 
 
+def add_ticket(sums: Sums, ticket: TicketFact, buckets: Buckets, sign: int = 1) -> None:
+    """A closed work order counts as settled (and on time if closed by ``due``) in the interval
+    of its ``due``, its queue ("" without one) and its kind ("unknown" without one)."""
+    if ticket.due is None or ticket.closed_at is None:
+        return
+    bucket = (_TICKET, buckets.interval(ticket.due), ticket.queue or "", ticket.kind or "unknown")
+    _add(sums, (*bucket, Measure.TICKETS_SETTLED.value), sign)
+    if ticket.closed_at <= ticket.due:
+        _add(sums, (*bucket, Measure.TICKETS_ON_TIME.value), sign)
+
+
+def tickets_delta(
+    before: Mapping[str, TicketFact], after: Mapping[str, TicketFact], buckets: Buckets
+) -> Sums:
+    """What the rollups change by when these work orders go from ``before`` to ``after``."""
+    sums: Sums = {}
+    for ticket_id, ticket in after.items():
+        old = before.get(ticket_id)
+        if old is not None:
+            add_ticket(sums, old, buckets, -1)
+        add_ticket(sums, ticket, buckets)
+    return {key: amount for key, amount in sums.items() if amount}
+
+
 def _leg_signature(call: CallFact) -> tuple[object, ...]:
     """Everything :func:`add_leg` reads: equal signatures contribute the same."""
     return (
@@ -561,11 +592,14 @@ def rebuild(
     satisfied_score: int,
     buckets: Buckets,
     states: Iterable[StateChange] = (),
+    tickets: Iterable[TicketFact] = (),
 ) -> Sums:
     """Every rollup from the stored facts: each leg, each review and survey with its call's
     queue (and leg), each contact, and the span between each agent state change and the
     agent's next (``states`` ordered by agent), summed."""
     sums: Sums = {}
+    for ticket in tickets:
+        add_ticket(sums, ticket, buckets)
     for _, own in itertools.groupby(states, key=lambda change: change.agent_id):
         for change, following in itertools.pairwise(sorted(own, key=_order)):
             add_span(sums, change, following.ts, buckets)

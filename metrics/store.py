@@ -46,6 +46,8 @@ from hotline_kpi.metrics.fold import (
     LEFT,
     LEFT_FACT,
     SHORT_ABANDON,
+    TICKET_DUE,
+    TICKET_ON_TIME,
     TRANSFERRED,
     WITHIN_THRESHOLD,
     WRAPPED,
@@ -57,6 +59,7 @@ from hotline_kpi.metrics.fold import (
     Survey,
     TicketFact,
     call_facts,
+    ticket_facts,
 )
 from hotline_kpi.metrics.records import (
     AgentWork,
@@ -70,6 +73,7 @@ from hotline_kpi.metrics.records import (
     QueuedCall,
     Rejection,
     SlotSums,
+    TicketCounts,
     WaitBucket,
     factor_sums,
 )
@@ -448,6 +452,12 @@ class StoreReader(Protocol):
     def period_tickets(
         self, edges_us: Sequence[int], queue: str | None = None
     ) -> list[PeriodTicket]: ...
+    def ticket_counts(
+        self, edges_us: Sequence[int], now: int | None, queue: str | None = None
+    ) -> list[TicketCounts]: ...
+    def open_tickets_due(
+        self, lo: int, hi: int, queue: str | None = None
+    ) -> list[tuple[int, str | None, str | None]]: ...
     def period_contacts(
         self,
         edges_us: Sequence[int],
@@ -871,6 +881,33 @@ class SqlStore:
         lo, hi = int(edges_us[0]), int(edges_us[-1])
         rows = self._span_rows(select, "offered_at", lo, hi, queue, " GROUP BY 1")
         return {int(period): int(count) for period, count in rows}
+
+    def ticket_counts(
+        self, edges_us: Sequence[int], now: int | None, queue: str | None = None
+    ) -> list[TicketCounts]:
+        """Settled work orders due in each period, per queue and kind, and those on time (SPEC §3:
+        closed, or open with ``due`` before "now"); with ``queue``, only that queue's."""
+        found: dict[tuple[int, str | None, str], list[int]] = {}
+        for due in self.period_tickets(edges_us, queue):
+            facts = ticket_facts(due.ticket, now)
+            if not facts & TICKET_DUE:
+                continue
+            key = (due.period, due.ticket.queue or None, due.ticket.kind or "unknown")
+            counts = found.setdefault(key, [0, 0])
+            counts[0] += 1
+            counts[1] += 1 if facts & TICKET_ON_TIME else 0
+        return [TicketCounts(*key, *counts) for key, counts in found.items()]
+
+    def open_tickets_due(
+        self, lo: int, hi: int, queue: str | None = None
+    ) -> list[tuple[int, str | None, str | None]]:
+        """The open work orders due in [lo, hi) (of ``queue`` only if given): (due, queue, kind)."""
+        rows = self._rows(
+            "SELECT due, queue, kind FROM tickets WHERE closed_at IS NULL AND due >= ? AND due < ?"
+            + (" AND queue = ?" if queue is not None else ""),
+            [lo, hi, *([queue] if queue is not None else [])],
+        )
+        return [(int(due), q, kind) for due, q, kind in rows]
 
     def period_tickets(
         self, edges_us: Sequence[int], queue: str | None = None
@@ -1638,9 +1675,13 @@ class SqlStore:
                 "SELECT event_id, agent_id, ts, state, reason FROM agent_states ORDER BY agent_id"
             )
         )
-        return rebuild(
-            calls, reviews, surveys, contacts, config.thresholds.satisfied_score, buckets, states
+        tickets = (
+            TicketFact(*row) for row in self._db.execute(f"SELECT {TICKET_COLUMNS} FROM tickets")
         )
+        return rebuild(
+            calls, reviews, surveys, contacts, config.thresholds.satisfied_score, buckets, states,
+            tickets,
+        )  # fmt: skip
 
     def contact_drift(self, window_us: int) -> list[str]:
         """The contacts whose stored queue or flags differ from what their legs and the other

@@ -89,6 +89,10 @@ def leg_events(draw: st.DrawFn) -> list[dict[str, Any]]:
                            call_id=call, kind=kind, due=_stamp(draw(_NEAR) + 7_200),
                            queue="billing")
             )  # fmt: skip
+            if draw(st.booleans()):  # closed before, at or after its due time
+                events.append(
+                    make_event("ticket.closed", _stamp(draw(_NEAR) + 7_200), ticket_id=f"T-{call}")
+                )
         queues = draw(st.lists(st.sampled_from(["billing", "tech"]), min_size=0, max_size=2))
         for index, queue in enumerate(queues):  # a later-processed earlier queueing moves it
             at = queued + draw(st.sampled_from([0, 30, -30])) * index
