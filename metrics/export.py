@@ -40,7 +40,7 @@ from hotline_kpi.metrics.catalogue import (
     met,
     target_of,
 )
-from hotline_kpi.metrics.fold import TICKET_DUE, TICKET_ON_TIME, US, TicketFact, ticket_facts
+from hotline_kpi.metrics.fold import US
 from hotline_kpi.metrics.months import (
     BY,
     day_bounds,
@@ -571,17 +571,6 @@ class KpiFigures:
 def _logged_in(seconds: Mapping[str, int]) -> bool:
     """Whether an agent was logged in at all: one only logged out is not listed for it."""
     return any(seconds.get(state, 0) for state in STATES if state != "logged_out")
-
-
-def _settled(ticket: TicketFact, watermark: int | None) -> dict[Measure, int] | None:
-    """A due ticket's timeliness counts (SPEC §3), or None while it is not settled."""
-    facts = ticket_facts(ticket, watermark)
-    if not facts & TICKET_DUE:
-        return None
-    return {
-        Measure.TICKETS_SETTLED: 1,
-        Measure.TICKETS_ON_TIME: 1 if facts & TICKET_ON_TIME else 0,
-    }
 
 
 Report = KpiFigures
