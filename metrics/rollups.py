@@ -272,6 +272,11 @@ def _names_of(facts: int) -> tuple[str, ...]:
     return names
 
 
+def _wait_key(day: int, queue: str, outcome: str, wait: int) -> Key:
+    """The month's wait distribution: the day's count of ``outcome`` in the bucket of ``wait``."""
+    return (_DAY, day, queue, "", _WAIT_NAMES[outcome][bisect.bisect_right(_WAIT_EDGES_US, wait)])
+
+
 def add_leg(sums: Sums, call: CallFact, buckets: Buckets, sign: int = 1) -> None:
     """Add (``sign`` 1) or retract (−1) what one leg contributes, from its stored facts.
 
@@ -295,13 +300,7 @@ def add_leg(sums: Sums, call: CallFact, buckets: Buckets, sign: int = 1) -> None
     if facts & ANSWERED_FACT and outcome_at is not None:
         wait = outcome_at - queued_at
         amounts.append((_WAIT_US, wait))
-        hist: Key = (
-            _DAY,
-            day,
-            queue,
-            "",
-            _WAIT_NAMES["answered"][bisect.bisect_right(_WAIT_EDGES_US, wait)],
-        )
+        hist = _wait_key(day, queue, "answered", wait)
         sums[hist] = get(hist, 0) + sign
         if ended_at is not None and ended_at >= outcome_at:
             amounts.append((STAFF_HANDLED, 1))
@@ -309,13 +308,7 @@ def add_leg(sums: Sums, call: CallFact, buckets: Buckets, sign: int = 1) -> None
     if facts & ABANDONED_FACT and outcome_at is not None:
         wait = outcome_at - queued_at
         amounts.append((ABANDON_WAIT_US, max(0, wait)))
-        hist = (
-            _DAY,
-            day,
-            queue,
-            "",
-            _WAIT_NAMES["abandoned"][bisect.bisect_right(_WAIT_EDGES_US, wait)],
-        )
+        hist = _wait_key(day, queue, "abandoned", wait)
         sums[hist] = get(hist, 0) + sign
     if facts & HANDLED and ended_at is not None and outcome_at is not None:
         amounts.append((_HANDLE_US, ended_at - outcome_at))

@@ -1100,16 +1100,8 @@ class SqlStore:
     def recent_offers(self, caller_keys: Collection[str], lo: int, hi: int) -> dict[str, list[int]]:
         """Offer times in [lo, hi) of the stored contacts with these caller keys, per key."""
         found: dict[str, list[int]] = {}
-        p = self.placeholder
-        for chunk in _chunks(sorted(caller_keys)):
-            marks = ", ".join([p] * len(chunk))
-            rows = self._db.execute(
-                f"SELECT caller_key, offered_at FROM contacts WHERE caller_key IN ({marks}) "
-                f"AND offered_at >= {p} AND offered_at < {p}",
-                (*chunk, lo, hi),
-            ).fetchall()
-            for key, offered_at in rows:
-                found.setdefault(key, []).append(int(offered_at))
+        for key, offered_at in self._keyed_contacts("caller_key, offered_at", caller_keys, lo, hi):
+            found.setdefault(key, []).append(int(offered_at))
         return found
 
     def seen(self, event_ids: Collection[str]) -> set[str]:
@@ -1515,17 +1507,21 @@ class SqlStore:
     ) -> dict[str, ContactState]:
         """The stored contacts with these caller keys offered in [lo, hi]: those whose repeat
         and resolution flags a batch's offers in [lo + W, hi − W] may change."""
-        found: dict[str, ContactState] = {}
+        rows = self._keyed_contacts(CONTACT_STATE_COLUMNS, caller_keys, lo, hi + 1)
+        return {row[0]: _contact_state(row) for row in rows}
+
+    def _keyed_contacts(
+        self, columns: str, caller_keys: Collection[str], lo: int, hi: int
+    ) -> Iterator[tuple[Any, ...]]:
+        """``columns`` of the stored contacts with these caller keys offered in [lo, hi)."""
         p = self.placeholder
         for chunk in _chunks(sorted(caller_keys)):
             marks = ", ".join([p] * len(chunk))
-            rows = self._db.execute(
-                f"SELECT {CONTACT_STATE_COLUMNS} FROM contacts WHERE caller_key IN ({marks}) "
-                f"AND offered_at >= {p} AND offered_at <= {p}",
+            yield from self._db.execute(
+                f"SELECT {columns} FROM contacts WHERE caller_key IN ({marks}) "
+                f"AND offered_at >= {p} AND offered_at < {p}",
                 (*chunk, lo, hi),
             ).fetchall()
-            found.update((row[0], _contact_state(row)) for row in rows)
-        return found
 
     def refresh_contacts(self, keys: Collection[str], window_us: int) -> dict[str, ContactState]:
         """Inside a batch, after its writes: derive again what SPEC §3 derives for these
