@@ -55,6 +55,7 @@ from hotline_kpi.metrics.rollups import (
     ContactState,
     RollupConfig,
     Sums,
+    add_sums,
     batch_delta,
     changed_attribution,
     contacts_delta,
@@ -246,9 +247,10 @@ class Pipeline:
         self.thresholds = thresholds
         # The interval rollups kept with the facts (issue 17); the default zone and interval
         # when not given.
-        defaults = Settings()
+        # (The fields' defaults, not Settings(): that would read the environment.)
+        fields = Settings.model_fields
         self.rollups = rollups or RollupConfig(
-            defaults.timezone, defaults.interval_minutes, thresholds
+            fields["timezone"].default, fields["interval_minutes"].default, thresholds
         )
         if self.rollups.thresholds != thresholds:
             raise ValueError("the rollups must be built with the pipeline's thresholds")
@@ -418,9 +420,7 @@ class Pipeline:
         if stored is not None and cutoff - int(stored) < RETENTION_STEP_US:
             self._keys_erased_before = int(stored)
             return
-        erased = self.store.erase_caller_keys(
-            cutoff, self.thresholds.repeat_window_us, self.thresholds.complaint_window_us
-        )
+        erased = self.store.erase_caller_keys(cutoff, self.thresholds.complaint_window_us)
         self._keys_erased_before = cutoff
         if erased:
             log.info("erased %d caller keys older than the retention period", erased)
@@ -503,12 +503,7 @@ class Pipeline:
             self._buckets,
         )
         self._add_states(rollups, result.states)
-        for key, amount in tickets_delta(tickets, result.tickets, self._buckets).items():
-            total = rollups.get(key, 0) + amount
-            if total:
-                rollups[key] = total
-            else:
-                rollups.pop(key, None)
+        add_sums(rollups, tickets_delta(tickets, result.tickets, self._buckets))
         return fresh, rejected, result, ticket_partitions, rollups, self._contacts(calls, result)
 
     def _add_states(self, rollups: Sums, states: Sequence[StateChange]) -> None:
@@ -519,12 +514,7 @@ class Pipeline:
             by_agent.setdefault(change.agent_id, []).append(change)
         for agent, new in by_agent.items():
             stored = self.store.state_window(agent, min(c.ts for c in new), max(c.ts for c in new))
-            for key, amount in states_delta(stored, new, self._buckets).items():
-                total = rollups.get(key, 0) + amount
-                if total:
-                    rollups[key] = total
-                else:
-                    rollups.pop(key, None)
+            add_sums(rollups, states_delta(stored, new, self._buckets))
 
     def _contacts(self, calls: Mapping[str, CallFact], result: FoldResult) -> _Contacts:
         """Before the batch's writes: the stored contacts whose derived facts it may change

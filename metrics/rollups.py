@@ -241,6 +241,16 @@ class Buckets:
         return self.interval(moment) == moment
 
 
+def add_sums(into: Sums, more: Sums) -> None:
+    """Add ``more`` to ``into`` key by key, dropping the sums that come to zero."""
+    for key, amount in more.items():
+        total = into.get(key, 0) + amount
+        if total:
+            into[key] = total
+        else:
+            into.pop(key, None)
+
+
 def _add(sums: Sums, key: Key, amount: int) -> None:
     if amount:
         sums[key] = sums.get(key, 0) + amount

@@ -432,7 +432,12 @@ class StoreReader(Protocol):
     def factor_sums(self, lo: int, hi: int) -> dict[str, FactorSums]: ...
     def rollups_built_for(self, config: RollupConfig) -> bool: ...
     def rollup_rows(
-        self, grain: int, lo: int, hi: int, queue: str | None = None
+        self,
+        grain: int,
+        lo: int,
+        hi: int,
+        queue: str | None = None,
+        measures: Collection[str] | None = None,
     ) -> list[tuple[int, str, str, str, int]]: ...
     def rollup_slot_rows(
         self, lo: int, hi: int
@@ -1438,17 +1443,15 @@ class SqlStore:
         )
         return len(changed)
 
-    def erase_caller_keys(self, cutoff: int, window_us: int, complaint_window_us: int) -> int:
+    def erase_caller_keys(self, cutoff: int, complaint_window_us: int) -> int:
         """Inside a batch: erase the caller keys of contacts offered before ``cutoff`` (SPEC §7
         retention), after storing every flag that reads them, so that no figure changes.
 
         A contact's repeat and resolution flags are kept up to date on the contact by every
         batch (:meth:`refresh_contacts`) and stay as they are once its key is gone. Stored
         first: the repeat flag of complaint tickets opened before ``cutoff`` + the complaint
-        window (their window looks back to erased keys). ``window_us`` (W) is not needed any
-        more and kept for the callers. Returns the keys erased.
+        window (their window looks back to erased keys). Returns the keys erased.
         """
-        del window_us
         cursor = self._open_cursor()
         p = self.placeholder
         complaint_before = (
@@ -1563,10 +1566,16 @@ class SqlStore:
         return self.meta(ROLLUPS) == config.key()
 
     def rollup_rows(
-        self, grain: int, lo: int, hi: int, queue: str | None = None
+        self,
+        grain: int,
+        lo: int,
+        hi: int,
+        queue: str | None = None,
+        measures: Collection[str] | None = None,
     ) -> list[tuple[int, str, str, str, int]]:
         """The rollup sums of ``grain`` whose bucket starts in [lo, hi) (of ``queue`` only if
-        given): (bucket, queue, agent, measure, value); ``""`` is no queue or no agent."""
+        given, of ``measures`` only if given): (bucket, queue, agent, measure, value); ``""`` is
+        no queue or no agent."""
         sql = (
             "SELECT bucket, queue, agent, measure, value FROM rollups "
             "WHERE grain = ? AND bucket >= ? AND bucket < ? AND value <> 0"
@@ -1575,6 +1584,9 @@ class SqlStore:
         if queue is not None:
             sql += " AND queue = ?"
             params.append(queue)
+        if measures is not None:
+            sql += f" AND measure IN ({', '.join(['?'] * len(measures))})"
+            params.extend(sorted(measures))
         return [
             (int(bucket), str(q), str(agent), str(measure), int(value))
             for bucket, q, agent, measure, value in self._rows(sql, params)
